@@ -1,0 +1,40 @@
+"""Comparing a corpus with an index by content fingerprint: what is new, changed or gone."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .articles import Article
+
+
+@dataclass
+class Changes:
+    added: list[Article] = field(default_factory=list)
+    changed: list[Article] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    unchanged: int = 0
+
+    @property
+    def pending(self) -> int:
+        return len(self.added) + len(self.changed) + len(self.removed)
+
+    def counts(self) -> dict[str, int]:
+        return {"new": len(self.added), "changed": len(self.changed), "deleted": len(self.removed),
+                "unchanged": self.unchanged}
+
+
+def compare(articles: list[Article], indexed: dict[str, str]) -> Changes:
+    """``indexed`` maps article id to fingerprint, as the store holds them."""
+    changes = Changes()
+    present = set()
+    for article in articles:
+        present.add(article.id)
+        fingerprint = indexed.get(article.id)
+        if fingerprint is None:
+            changes.added.append(article)
+        elif fingerprint != article.fingerprint():
+            changes.changed.append(article)
+        else:
+            changes.unchanged += 1
+    changes.removed = sorted(article_id for article_id in indexed if article_id not in present)
+    return changes

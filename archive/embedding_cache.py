@@ -1,0 +1,77 @@
+"""The embedding cache: passage embeddings keyed by (model, splitter, model input) hash.
+
+It lives beside the generations in the index directory, so that every rebuild and update
+re-embeds only text it has never seen. SQLite makes each batch's write atomic: a build
+killed mid-way keeps the batches it finished.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+
+from .embeddings import PassageEmbedding
+
+LOOKUP_CHUNK = 500
+
+
+class EmbeddingCache:
+    def __init__(self, path: Path, dimension: int) -> None:
+        self.path = path
+        self.dimension = dimension
+        self.connection = sqlite3.connect(path, timeout=60)
+        self.connection.execute("PRAGMA journal_mode=WAL")
+        self.connection.execute("PRAGMA synchronous=NORMAL")
+        self.connection.execute(
+            "CREATE TABLE IF NOT EXISTS embeddings ("
+            " key TEXT PRIMARY KEY, vector BLOB NOT NULL, spans BLOB NOT NULL, sentences BLOB NOT NULL)"
+        )
+
+    def close(self) -> None:
+        self.connection.close()
+
+    def get_many(self, keys: Iterable[str]) -> dict[str, PassageEmbedding]:
+        found: dict[str, PassageEmbedding] = {}
+        unique = list(dict.fromkeys(keys))
+        for index in range(0, len(unique), LOOKUP_CHUNK):
+            chunk = unique[index : index + LOOKUP_CHUNK]
+            placeholders = ",".join("?" * len(chunk))
+            rows = self.connection.execute(
+                f"SELECT key, vector, spans, sentences FROM embeddings WHERE key IN ({placeholders})", chunk
+            )
+            for key, vector, spans, sentences in rows:
+                embedding = self.decode(vector, spans, sentences)
+                if embedding is not None:
+                    found[key] = embedding
+        return found
+
+    def decode(self, vector: bytes, spans: bytes, sentences: bytes) -> PassageEmbedding | None:
+        unit = np.frombuffer(vector, dtype=np.float32)
+        if unit.shape != (self.dimension,):
+            return None  # another model's shape under a colliding key: treat as a miss
+        return PassageEmbedding(
+            unit,
+            np.frombuffer(spans, dtype=np.int32).reshape(-1, 2),
+            np.frombuffer(sentences, dtype=np.float16).reshape(-1, self.dimension),
+        )
+
+    def put_many(self, items: Iterable[tuple[str, PassageEmbedding]]) -> None:
+        with self.connection:
+            self.connection.executemany(
+                "INSERT OR REPLACE INTO embeddings (key, vector, spans, sentences) VALUES (?, ?, ?, ?)",
+                [
+                    (
+                        key,
+                        embedding.vector.astype(np.float32).tobytes(),
+                        embedding.sentence_spans.astype(np.int32).tobytes(),
+                        embedding.sentence_vectors.astype(np.float16).tobytes(),
+                    )
+                    for key, embedding in items
+                ],
+            )
+
+    def count(self) -> int:
+        return self.connection.execute("SELECT COUNT(*) FROM embeddings").fetchone()[0]

@@ -1,0 +1,195 @@
+"""The keyword index: Whoosh over passages, BM25F, stemmed, with article-level fields.
+
+Stored fields are lean (only the passage id); everything shown comes from the store.
+Each passage document repeats its article's title, so a title match counts (boosted) for
+every passage of the article.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from whoosh import index as whoosh_index
+from whoosh import qparser, query, scoring
+from whoosh.analysis import StandardAnalyzer, StemmingAnalyzer
+from whoosh.fields import ID, NUMERIC, TEXT, Schema
+
+from .errors import IndexCorruptError
+
+KEYWORD_DIRECTORY = "keyword"
+INDEX_NAME = "passages"
+TOKEN_PATTERN = r"\w+(\.?\w+)*"  # the classic Whoosh pattern; the fork's default keeps "*" in tokens
+TITLE_BOOST = 2.0
+BM25_K1 = 0.9  # Anserini's BEIR settings
+BM25_B = 0.4
+PARSE_CACHE_SIZE = 512
+SYNTAX_NOTE = "query syntax error, searched as plain words"
+_SYNTAX_CHARACTERS = re.compile(r"[\"()\[\]{}:^~*?\\]|\b(?:AND|OR|NOT|ANDNOT|ANDMAYBE)\b")
+
+
+def text_analyzer():
+    return StemmingAnalyzer(expression=TOKEN_PATTERN)
+
+
+def keyword_schema() -> Schema:
+    return Schema(
+        pid=NUMERIC(int, bits=64, stored=True, unique=True, signed=False),
+        article_id=ID(),
+        title=TEXT(analyzer=text_analyzer(), field_boost=TITLE_BOOST, phrase=True),
+        body=TEXT(analyzer=text_analyzer(), phrase=True, spelling=True),
+        source=TEXT(analyzer=StandardAnalyzer(expression=TOKEN_PATTERN, stoplist=None)),
+        date=ID(),
+    )
+
+
+@dataclass(frozen=True)
+class KeywordDocument:
+    pid: int
+    article_id: str
+    title: str
+    body: str
+    source: str | None
+    date: str | None
+
+
+def write_keyword_index(directory: Path, documents: Iterable[KeywordDocument]) -> int:
+    directory.mkdir(parents=True, exist_ok=True)
+    index = whoosh_index.create_in(str(directory), keyword_schema(), indexname=INDEX_NAME)
+    writer = index.writer(limitmb=256)
+    count = 0
+    for document in documents:
+        add_document(writer, document)
+        count += 1
+    writer.commit(optimize=True)
+    return count
+
+
+def add_document(writer, document: KeywordDocument) -> None:
+    writer.add_document(
+        pid=document.pid,
+        article_id=document.article_id,
+        title=document.title,
+        body=document.body,
+        source=document.source or "",
+        date=document.date or "",
+    )
+
+
+@dataclass
+class ParsedQuery:
+    query: query.Query
+    note: str | None = None
+    terms: set[str] = field(default_factory=set)  # analysed terms to highlight
+
+
+class KeywordIndex:
+    """An open keyword index: one searcher per process, shared across threads with a lock."""
+
+    def __init__(self, directory: Path) -> None:
+        try:
+            self.index = whoosh_index.open_dir(str(directory), indexname=INDEX_NAME)
+            self.searcher = self.index.searcher(weighting=scoring.BM25F(B=BM25_B, K1=BM25_K1))
+        except Exception as problem:  # Whoosh raises bare OSError/EmptyIndexError/struct errors
+            raise IndexCorruptError(f"keyword index in {directory} cannot be opened: {problem}") from None
+        self.parser = qparser.MultifieldParser(["title", "body"], self.index.schema, group=qparser.OrGroup)
+        self.parser.add_plugin(qparser.FuzzyTermPlugin())
+        self.plain_parser = qparser.MultifieldParser(["title", "body"], self.index.schema, group=qparser.OrGroup)
+        self.plain_parser.remove_plugin_class(qparser.WildcardPlugin)
+        self.lock = threading.Lock()
+        self.parsed: OrderedDict[str, ParsedQuery] = OrderedDict()  # recent parses: search and highlight share them
+
+    def close(self) -> None:
+        self.searcher.close()
+
+    def document_count(self) -> int:
+        return self.searcher.doc_count()
+
+    def parse(self, text: str) -> ParsedQuery:
+        """Whoosh syntax; on malformed syntax, the same words searched plainly, with a note."""
+        with self.lock:
+            cached = self.parsed.get(text)
+        if cached is not None:
+            return cached
+        parsed = self.parse_uncached(text)
+        with self.lock:
+            self.parsed[text] = parsed
+            if len(self.parsed) > PARSE_CACHE_SIZE:
+                self.parsed.popitem(last=False)
+        return parsed
+
+    def parse_uncached(self, text: str) -> ParsedQuery:
+        note = None
+        if syntax_is_balanced(text):
+            try:
+                parsed = self.parser.parse(text)
+            except Exception:  # the parser's failure modes are not a documented exception type
+                parsed, note = None, SYNTAX_NOTE
+        else:
+            parsed, note = None, SYNTAX_NOTE
+        if parsed is None:
+            plain = " ".join(_SYNTAX_CHARACTERS.sub(" ", text).split())
+            parsed = self.plain_parser.parse(plain) if plain else query.NullQuery
+        with self.lock:
+            terms = {
+                term.decode("utf-8") if isinstance(term, bytes) else str(term)
+                for fieldname, term in parsed.existing_terms(self.searcher.reader(), phrases=True, expand=True)
+                if fieldname in ("title", "body")
+            }
+        return ParsedQuery(parsed, note, terms)
+
+    def search(
+        self, parsed: ParsedQuery, depth: int, filter_query: query.Query | None = None
+    ) -> list[tuple[int, float]]:
+        """(pid, BM25F score) best first."""
+        if parsed.query is query.NullQuery:
+            return []
+        with self.lock:
+            results = self.searcher.search(parsed.query, limit=depth, filter=filter_query, terms=False)
+            return [(hit["pid"], float(hit.score)) for hit in results]
+
+    def suggest(self, word: str) -> str | None:
+        """The most frequent archive word within two edits of ``word``, if any."""
+        with self.lock:
+            suggestions = self.searcher.corrector("body").suggest(word.lower(), limit=1, maxdist=2)
+        return suggestions[0] if suggestions else None
+
+    def word_frequency(self, word: str) -> int:
+        """In how many passages the (analysed) word occurs, in the title or the body."""
+        tokens = [token.text for token in text_analyzer()(word)]
+        if not tokens:
+            return 0
+        with self.lock:
+            reader = self.searcher.reader()
+            return max(reader.doc_frequency("body", tokens[0]), reader.doc_frequency("title", tokens[0]))
+
+
+def filter_query(date_from: str | None, date_to: str | None, source: str | None) -> query.Query | None:
+    parts: list[query.Query] = []
+    if date_from or date_to:
+        parts.append(query.TermRange("date", date_from or "0000-00-00", date_to or "9999-99-99"))
+    if source:
+        tokens = [token.text for token in StandardAnalyzer(expression=TOKEN_PATTERN, stoplist=None)(source)]
+        if tokens:
+            parts.append(query.Phrase("source", tokens) if len(tokens) > 1 else query.Term("source", tokens[0]))
+    if not parts:
+        return None
+    return parts[0] if len(parts) == 1 else query.And(parts)
+
+
+def syntax_is_balanced(text: str) -> bool:
+    if text.count('"') % 2:
+        return False
+    depth = 0
+    for character in text:
+        depth += {"(": 1, ")": -1}.get(character, 0)
+        if depth < 0:
+            return False
+    if depth:
+        return False
+    return not re.search(r"\w+:\s*$|\w+:\s*[()]", text) and not re.search(r"(?:^|\s)(?:AND|OR|NOT)\s*$", text)
+

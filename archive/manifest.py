@@ -1,0 +1,69 @@
+"""``manifest.json``: what an index generation holds and how it was built. Written last."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+from .errors import IndexCorruptError, IndexVersionError
+
+SCHEMA_VERSION = 1
+MANIFEST_NAME = "manifest.json"
+
+
+@dataclass
+class Manifest:
+    generation: str
+    created_at: str
+    model: str
+    dimension: int
+    articles: int
+    passages: int
+    corpus_path: str
+    corpus_fingerprint: str
+    faiss_type: str
+    faiss_parameters: dict = field(default_factory=dict)
+    tombstones: int = 0
+    build_seconds: float = 0.0
+    schema_version: int = SCHEMA_VERSION
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def write_manifest(directory: Path, manifest: Manifest) -> None:
+    path = directory / MANIFEST_NAME
+    temporary = path.with_suffix(".json.tmp")
+    with open(temporary, "w", encoding="utf-8") as stream:
+        json.dump(manifest.to_dict(), stream, indent=2, sort_keys=True)
+        stream.write("\n")
+        stream.flush()
+        os.fsync(stream.fileno())
+    os.replace(temporary, path)
+
+
+def read_manifest(directory: Path) -> Manifest:
+    path = directory / MANIFEST_NAME
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise IndexCorruptError(f"index generation {directory.name} has no {MANIFEST_NAME}") from None
+    except (OSError, ValueError) as problem:
+        raise IndexCorruptError(f"unreadable {MANIFEST_NAME} in {directory}: {problem}") from None
+    if not isinstance(data, dict):
+        raise IndexCorruptError(f"{MANIFEST_NAME} in {directory} is not a JSON object")
+    version = data.get("schema_version")
+    if version != SCHEMA_VERSION:
+        newer = isinstance(version, int) and version > SCHEMA_VERSION
+        raise IndexVersionError(
+            f"index schema version {version} is {'newer than' if newer else 'not'} "
+            f"this program's version {SCHEMA_VERSION}",
+            hint="upgrade the archive package" if newer else "run `indexer rebuild` to rebuild the index",
+        )
+    known = {item.name for item in fields(Manifest)}
+    try:
+        return Manifest(**{key: value for key, value in data.items() if key in known})
+    except TypeError as problem:
+        raise IndexCorruptError(f"incomplete {MANIFEST_NAME} in {directory}: {problem}") from None

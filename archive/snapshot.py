@@ -1,0 +1,53 @@
+"""An opened, immutable index generation: manifest, store, keyword index and vector index."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .errors import IndexCorruptError
+from .generations import IndexLayout
+from .keyword import KEYWORD_DIRECTORY, KeywordIndex
+from .manifest import Manifest, read_manifest
+from .store import STORE_NAME, Store
+from .vectors import VECTORS_NAME, VectorIndex
+
+
+class Snapshot:
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.manifest: Manifest = read_manifest(directory)
+        self.generation = self.manifest.generation
+        self.store = Store(directory / STORE_NAME, dimension=self.manifest.dimension)
+        try:
+            self.keyword = KeywordIndex(directory / KEYWORD_DIRECTORY)
+            self.vectors = VectorIndex(directory / VECTORS_NAME, self.manifest.dimension, self.manifest.faiss_type)
+            self.check_counts()
+        except BaseException:
+            self.store.close()
+            raise
+
+    @classmethod
+    def open_current(cls, layout: IndexLayout) -> Snapshot:
+        return cls(layout.current_directory())
+
+    def check_counts(self) -> None:
+        """The parts must agree with the manifest, or results would be silently wrong."""
+        articles, passages = self.store.counts()
+        expected = self.manifest.passages + self.manifest.tombstones
+        problems = []
+        if articles != self.manifest.articles:
+            problems.append(f"store has {articles} articles, manifest says {self.manifest.articles}")
+        if passages != self.manifest.passages:
+            problems.append(f"store has {passages} passages, manifest says {self.manifest.passages}")
+        if self.vectors.size != expected:
+            problems.append(f"vector index has {self.vectors.size} vectors, manifest says {expected}")
+        if self.keyword.document_count() != self.manifest.passages:
+            problems.append(
+                f"keyword index has {self.keyword.document_count()} passages, manifest says {self.manifest.passages}"
+            )
+        if problems:
+            raise IndexCorruptError(f"index generation {self.generation} is inconsistent: " + "; ".join(problems))
+
+    def close(self) -> None:
+        self.keyword.close()
+        self.store.close()

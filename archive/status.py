@@ -1,0 +1,46 @@
+"""``indexer status``: what is indexed, from which corpus, with which model, and how stale."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from .changes import compare
+from .corpus import FieldMapping, read_corpus
+from .errors import CorpusNotFoundError
+from .generations import IndexLayout
+from .snapshot import Snapshot
+
+
+def index_status(index_dir: Path | str, corpus: Path | str | None, fields: FieldMapping | None = None) -> dict:
+    layout = IndexLayout(index_dir)
+    snapshot = Snapshot.open_current(layout)
+    try:
+        manifest = snapshot.manifest
+        corpus_path = Path(corpus) if corpus is not None else Path(manifest.corpus_path)
+        built = datetime.fromisoformat(manifest.created_at)
+        status = {
+            "index_dir": str(layout.root),
+            "generation": manifest.generation,
+            "built_at": manifest.created_at,
+            "age_seconds": round((datetime.now(UTC) - built).total_seconds()),
+            "articles": manifest.articles,
+            "passages": manifest.passages,
+            "model": manifest.model,
+            "dimension": manifest.dimension,
+            "faiss_type": manifest.faiss_type,
+            "tombstones": manifest.tombstones,
+            "indexed_corpus": manifest.corpus_path,
+            "corpus": str(corpus_path),
+            "corpus_fingerprint": manifest.corpus_fingerprint,
+        }
+        try:
+            reading = read_corpus(corpus_path, fields)
+        except CorpusNotFoundError:
+            status.update(pending=None, up_to_date=None, corpus_missing=True)
+            return status
+        changes = compare(reading.articles, snapshot.store.fingerprints())
+        status.update(pending=changes.counts(), up_to_date=changes.pending == 0, skipped=len(reading.skipped))
+        return status
+    finally:
+        snapshot.close()

@@ -1,0 +1,214 @@
+"""The article and passage store of one generation (SQLite, ``store.sqlite``).
+
+Passage rows hold offsets into their article's cleaned text (not a copy of it), the
+embedding cache key, and the passage's sentence spans and sentence vectors used for
+semantic highlighting.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .articles import Article
+from .errors import IndexCorruptError
+
+STORE_NAME = "store.sqlite"
+SCHEMA = """
+CREATE TABLE articles (
+    id TEXT PRIMARY KEY, title TEXT NOT NULL, text TEXT NOT NULL, date TEXT, source TEXT,
+    url TEXT, path TEXT, fingerprint TEXT NOT NULL);
+CREATE INDEX articles_date ON articles(date);
+CREATE INDEX articles_source ON articles(source COLLATE NOCASE);
+CREATE TABLE passages (
+    pid INTEGER PRIMARY KEY, article_id TEXT NOT NULL, ordinal INTEGER NOT NULL,
+    start INTEGER NOT NULL, "end" INTEGER NOT NULL, cache_key TEXT NOT NULL,
+    sentence_spans BLOB NOT NULL, sentence_vectors BLOB NOT NULL, deleted INTEGER NOT NULL DEFAULT 0);
+CREATE INDEX passages_article ON passages(article_id);
+"""
+
+
+@dataclass(frozen=True)
+class StoredPassage:
+    pid: int
+    article_id: str
+    ordinal: int
+    start: int
+    end: int
+    sentence_spans: np.ndarray
+    sentence_vectors: np.ndarray
+
+
+class Store:
+    def __init__(self, path: Path, *, create: bool = False, dimension: int = 384) -> None:
+        if not create and not path.exists():
+            raise IndexCorruptError(f"index store {path.name} is missing from {path.parent}")
+        self.path = path
+        self.dimension = dimension
+        uri = f"file:{path}?mode={'rwc' if create else 'ro'}"
+        self.connection = sqlite3.connect(uri, uri=True, check_same_thread=False)
+        if create:
+            self.connection.executescript(SCHEMA)
+        else:
+            try:
+                self.connection.execute("SELECT 1 FROM passages LIMIT 1").fetchall()
+            except sqlite3.DatabaseError as problem:
+                raise IndexCorruptError(f"index store {path} is unreadable: {problem}") from None
+
+    @classmethod
+    def open_writable(cls, path: Path, dimension: int) -> Store:
+        store = cls.__new__(cls)
+        store.path, store.dimension = path, dimension
+        store.connection = sqlite3.connect(path, check_same_thread=False)
+        return store
+
+    def close(self) -> None:
+        self.connection.close()
+
+    # Writing (builds and updates only)
+
+    def add_articles(self, articles: Iterable[Article]) -> None:
+        self.connection.executemany(
+            "INSERT INTO articles (id, title, text, date, source, url, path, fingerprint) VALUES (?,?,?,?,?,?,?,?)",
+            [
+                (a.id, a.title, a.text, a.date, a.source, a.url, a.path, a.fingerprint())
+                for a in articles
+            ],
+        )
+
+    def add_passages(self, rows: Iterable[tuple]) -> None:
+        """Rows of (pid, article_id, ordinal, start, end, cache_key, spans int32, vectors float16)."""
+        self.connection.executemany(
+            'INSERT INTO passages (pid, article_id, ordinal, start, "end", cache_key, sentence_spans,'
+            " sentence_vectors) VALUES (?,?,?,?,?,?,?,?)",
+            [
+                (pid, article_id, ordinal, start, end, key, spans.astype(np.int32).tobytes(),
+                 vectors.astype(np.float16).tobytes())
+                for pid, article_id, ordinal, start, end, key, spans, vectors in rows
+            ],
+        )
+
+    def remove_articles(self, article_ids: Sequence[str], tombstone: bool) -> list[int]:
+        """Drop articles; their passages are deleted, or only marked when the vector index
+        cannot remove vectors (HNSW), so that search can skip them."""
+        removed: list[int] = []
+        for article_id in article_ids:
+            removed += [row[0] for row in self.connection.execute(
+                "SELECT pid FROM passages WHERE article_id = ? AND deleted = 0", (article_id,))]
+            if tombstone:
+                self.connection.execute("UPDATE passages SET deleted = 1 WHERE article_id = ?", (article_id,))
+            else:
+                self.connection.execute("DELETE FROM passages WHERE article_id = ?", (article_id,))
+            self.connection.execute("DELETE FROM articles WHERE id = ?", (article_id,))
+        return removed
+
+    def commit(self) -> None:
+        self.connection.commit()
+
+    # Reading
+
+    def article(self, article_id: str) -> Article | None:
+        row = self.connection.execute(
+            "SELECT id, title, text, date, source, url, path FROM articles WHERE id = ?", (article_id,)
+        ).fetchone()
+        return Article(*row) if row else None
+
+    def articles(self, article_ids: Sequence[str]) -> dict[str, Article]:
+        found: dict[str, Article] = {}
+        for index in range(0, len(article_ids), 500):
+            chunk = list(article_ids[index : index + 500])
+            rows = self.connection.execute(
+                f"SELECT id, title, text, date, source, url, path FROM articles WHERE id IN ({','.join('?' * len(chunk))})",
+                chunk,
+            )
+            found.update((row[0], Article(*row)) for row in rows)
+        return found
+
+    def passage_articles(self, pids: Sequence[int]) -> dict[int, str]:
+        """pid -> article id, for live passages only."""
+        found: dict[int, str] = {}
+        for index in range(0, len(pids), 500):
+            chunk = [int(pid) for pid in pids[index : index + 500]]
+            rows = self.connection.execute(
+                f"SELECT pid, article_id FROM passages WHERE deleted = 0 AND pid IN ({','.join('?' * len(chunk))})",
+                chunk,
+            )
+            found.update(rows)
+        return found
+
+    def passages(self, pids: Sequence[int]) -> dict[int, StoredPassage]:
+        found: dict[int, StoredPassage] = {}
+        for index in range(0, len(pids), 500):
+            chunk = [int(pid) for pid in pids[index : index + 500]]
+            rows = self.connection.execute(
+                'SELECT pid, article_id, ordinal, start, "end", sentence_spans, sentence_vectors FROM passages'
+                f" WHERE pid IN ({','.join('?' * len(chunk))})",
+                chunk,
+            )
+            for pid, article_id, ordinal, start, end, spans, vectors in rows:
+                found[pid] = StoredPassage(
+                    pid, article_id, ordinal, start, end,
+                    np.frombuffer(spans, dtype=np.int32).reshape(-1, 2),
+                    np.frombuffer(vectors, dtype=np.float16).reshape(-1, self.dimension),
+                )
+        return found
+
+    def article_passage_ids(self, article_id: str) -> list[int]:
+        return [row[0] for row in self.connection.execute(
+            "SELECT pid FROM passages WHERE article_id = ? AND deleted = 0 ORDER BY ordinal", (article_id,))]
+
+    def passage_ids_where(self, date_from: str | None, date_to: str | None, source: str | None) -> np.ndarray:
+        """Live passages of the articles that pass the filters (for the vector leg's selector)."""
+        clauses, parameters = ["p.deleted = 0"], []
+        if date_from:
+            clauses.append("a.date >= ?")
+            parameters.append(date_from)
+        if date_to:
+            clauses.append("a.date <= ?")
+            parameters.append(date_to)
+        if source:
+            clauses.append("a.source = ? COLLATE NOCASE")
+            parameters.append(source)
+        rows = self.connection.execute(
+            f"SELECT p.pid FROM passages p JOIN articles a ON a.id = p.article_id WHERE {' AND '.join(clauses)}",
+            parameters,
+        )
+        return np.fromiter((row[0] for row in rows), dtype=np.int64)
+
+    def fingerprints(self) -> dict[str, str]:
+        return dict(self.connection.execute("SELECT id, fingerprint FROM articles"))
+
+    def cache_keys(self) -> dict[str, list[tuple[int, str]]]:
+        keys: dict[str, list[tuple[int, str]]] = {}
+        for article_id, pid, key in self.connection.execute(
+            "SELECT article_id, pid, cache_key FROM passages WHERE deleted = 0 ORDER BY article_id, ordinal"
+        ):
+            keys.setdefault(article_id, []).append((pid, key))
+        return keys
+
+    def counts(self) -> tuple[int, int]:
+        articles = self.connection.execute("SELECT COUNT(*) FROM articles").fetchone()[0]
+        passages = self.connection.execute("SELECT COUNT(*) FROM passages WHERE deleted = 0").fetchone()[0]
+        return articles, passages
+
+    def tombstones(self) -> int:
+        return self.connection.execute("SELECT COUNT(*) FROM passages WHERE deleted = 1").fetchone()[0]
+
+    def max_pid(self) -> int:
+        return self.connection.execute("SELECT COALESCE(MAX(pid), -1) FROM passages").fetchone()[0]
+
+    def date_span(self) -> tuple[str | None, str | None]:
+        return self.connection.execute("SELECT MIN(date), MAX(date) FROM articles").fetchone()
+
+    def sources(self, limit: int = 50) -> list[tuple[str, int]]:
+        return list(self.connection.execute(
+            "SELECT source, COUNT(*) FROM articles WHERE source IS NOT NULL GROUP BY source"
+            " ORDER BY COUNT(*) DESC, source LIMIT ?", (limit,)))
+
+    def article_ids_by_date(self, article_ids: Sequence[str]) -> list[str]:
+        found = self.articles(article_ids)
+        return sorted(article_ids, key=lambda article_id: (found[article_id].date or "", article_id), reverse=True)

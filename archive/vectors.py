@@ -1,0 +1,90 @@
+"""The vector index: FAISS over passage embeddings (unit vectors, inner product = cosine).
+
+The index type follows the archive's size:
+
+* up to ``FLAT_LIMIT`` passages: exact search (``IndexFlatIP``). At 384 dimensions that is
+  1.5 KB a passage and about 2 ms a query at 30,000 passages on 2 cores; it grows linearly.
+* above it: HNSW (``IndexHNSWFlat``, M=32, efSearch=128), sub-linear at the price of
+  ~0.3 KB a passage more memory and approximate results.
+
+Both sit inside ``IndexIDMap2`` so that FAISS ids are the store's passage ids. Flat indexes
+remove vectors on update; HNSW cannot, so removed passages become tombstones in the store
+that search skips, until a rebuild compacts them (see ``COMPACT_TOMBSTONE_FRACTION``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+from .errors import IndexCorruptError
+
+VECTORS_NAME = "vectors.faiss"
+FLAT_LIMIT = 200_000
+HNSW_M = 32
+HNSW_EF_CONSTRUCTION = 80
+HNSW_EF_SEARCH = 128
+COMPACT_TOMBSTONE_FRACTION = 0.2
+
+
+def choose_index_type(passages: int) -> str:
+    return "flat" if passages <= FLAT_LIMIT else "hnsw"
+
+
+def index_parameters(kind: str) -> dict:
+    if kind == "hnsw":
+        return {"M": HNSW_M, "efConstruction": HNSW_EF_CONSTRUCTION, "efSearch": HNSW_EF_SEARCH, "flat_limit": FLAT_LIMIT}
+    return {"flat_limit": FLAT_LIMIT}
+
+
+def build_vector_index(vectors: np.ndarray, ids: np.ndarray, kind: str, dimension: int) -> faiss.Index:
+    if kind == "hnsw":
+        inner = faiss.IndexHNSWFlat(dimension, HNSW_M, faiss.METRIC_INNER_PRODUCT)
+        inner.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+        inner.hnsw.efSearch = HNSW_EF_SEARCH
+    else:
+        inner = faiss.IndexFlatIP(dimension)
+    index = faiss.IndexIDMap2(inner)
+    if len(ids):
+        index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), np.asarray(ids, dtype=np.int64))
+    return index
+
+
+def write_vector_index(index: faiss.Index, path: Path) -> None:
+    faiss.write_index(index, str(path))
+
+
+class VectorIndex:
+    def __init__(self, path: Path, dimension: int, kind: str) -> None:
+        if not path.exists():
+            raise IndexCorruptError(f"vector index {path.name} is missing from {path.parent}")
+        try:
+            self.index = faiss.read_index(str(path))
+        except RuntimeError as problem:
+            raise IndexCorruptError(f"vector index {path} is unreadable: {str(problem).splitlines()[0]}") from None
+        if self.index.d != dimension:
+            raise IndexCorruptError(f"vector index has dimension {self.index.d}, the manifest says {dimension}")
+        self.kind = kind
+        if kind == "hnsw":
+            faiss.downcast_index(self.index.index).hnsw.efSearch = HNSW_EF_SEARCH
+
+    @property
+    def size(self) -> int:
+        return int(self.index.ntotal)
+
+    def search(self, vector: np.ndarray, depth: int, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
+        """(pid, cosine) best first; ``allowed`` restricts the search to those passage ids."""
+        if self.size == 0 or depth <= 0 or (allowed is not None and len(allowed) == 0):
+            return []
+        parameters = None
+        if allowed is not None:
+            selector = faiss.IDSelectorBatch(np.ascontiguousarray(allowed, dtype=np.int64))
+            parameters = faiss.SearchParametersHNSW(sel=selector, efSearch=HNSW_EF_SEARCH) if self.kind == "hnsw" \
+                else faiss.SearchParameters(sel=selector)
+        scores, ids = self.index.search(vector.reshape(1, -1).astype(np.float32), min(depth, self.size), params=parameters)
+        return [(int(pid), float(score)) for pid, score in zip(ids[0], scores[0], strict=True) if pid >= 0]
+
+    def reconstruct(self, pids: list[int]) -> np.ndarray:
+        return np.stack([self.index.reconstruct(int(pid)) for pid in pids])
