@@ -22,7 +22,7 @@ from .articles import Article
 from .corpus import CorpusReading, FieldMapping, read_corpus
 from .embedding_cache import EmbeddingCache
 from .embeddings import Embedder, PassageEmbedding, cache_key, embedding_input
-from .errors import CorpusError
+from .errors import CorpusError, CorpusNotFoundError
 from .generations import IndexLayout, build_lock
 from .manifest import Manifest, write_manifest
 from .passages import split_passages
@@ -199,6 +199,8 @@ def rebuild(
 ) -> BuildSummary:
     layout = IndexLayout(index_dir)
     corpus = Path(corpus)
+    if not corpus.exists():  # before the lock creates any directory
+        raise CorpusNotFoundError(f"corpus not found: {corpus}")
     started = time.perf_counter()
     seconds: dict[str, float] = {}
     with build_lock(layout, wait=wait):

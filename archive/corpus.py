@@ -84,33 +84,22 @@ def read_corpus(path: Path | str, fields: FieldMapping | None = None) -> CorpusR
     seen: dict[str, str] = {}
     for file_path, relative in walk(root, reading.skipped):
         try:
-            for article in read_file(file_path, relative, fields):
-                if article.id in seen:
-                    reading.skipped.append(
-                        Skipped(article.path or relative, f"duplicate id {article.id!r} (first in {seen[article.id]})")
-                    )
-                    continue
-                seen[article.id] = article.path or relative
-                reading.articles.append(article)
-        except SkippedItems as problems:
-            reading.articles.extend(article for article in problems.articles if article.id not in seen)
-            for article in problems.articles:
-                seen.setdefault(article.id, article.path or relative)
-            reading.skipped.extend(problems.skipped)
+            articles, skipped = read_file(file_path, relative, fields)
         except BadArticleError as problem:
             reading.skipped.append(Skipped(relative, problem.message))
+            continue
         except OSError as problem:
             reading.skipped.append(Skipped(relative, f"unreadable: {problem.strerror or problem}"))
+            continue
+        reading.skipped.extend(skipped)
+        for article in articles:
+            where = article.path or relative
+            if article.id in seen:
+                reading.skipped.append(Skipped(where, f"duplicate id {article.id!r} (first in {seen[article.id]})"))
+                continue
+            seen[article.id] = where
+            reading.articles.append(article)
     return reading
-
-
-class SkippedItems(Exception):
-    """Raised by record readers that kept some items and skipped others."""
-
-    def __init__(self, articles: list[Article], skipped: list[Skipped]) -> None:
-        super().__init__(f"{len(skipped)} records skipped")
-        self.articles = articles
-        self.skipped = skipped
 
 
 def format_suffix(path: Path) -> str:
@@ -192,7 +181,8 @@ def looks_binary(data: bytes) -> bool:
     return bool(sample) and control / len(sample) > 0.05
 
 
-def read_file(path: Path, relative: str, fields: FieldMapping) -> list[Article]:
+def read_file(path: Path, relative: str, fields: FieldMapping) -> tuple[list[Article], list[Skipped]]:
+    """The file's good articles and its skipped records; raises BadArticleError for a bad file."""
     suffix = format_suffix(path)
     if suffix in RECORD_SUFFIXES:
         return read_records(path, relative, fields, suffix)
@@ -201,10 +191,10 @@ def read_file(path: Path, relative: str, fields: FieldMapping) -> list[Article]:
         raise BadArticleError("empty file")
     article_id = article_id_for(relative)
     if suffix in HTML_SUFFIXES:
-        return [article_from_html(text, article_id, relative)]
+        return [article_from_html(text, article_id, relative)], []
     if suffix in (".md", ".markdown"):
         text = strip_markdown(text)
-    return [article_from_text(text, article_id, relative)]
+    return [article_from_text(text, article_id, relative)], []
 
 
 def article_from_text(text: str, article_id: str, path: str | None = None, **known: str | None) -> Article:
@@ -315,7 +305,9 @@ def article_from_record(record: object, fields: FieldMapping, fallback_id: str, 
     )
 
 
-def read_records(path: Path, relative: str, fields: FieldMapping, suffix: str) -> list[Article]:
+def read_records(
+    path: Path, relative: str, fields: FieldMapping, suffix: str
+) -> tuple[list[Article], list[Skipped]]:
     articles: list[Article] = []
     skipped: list[Skipped] = []
     if suffix == ".json":
@@ -335,9 +327,7 @@ def read_records(path: Path, relative: str, fields: FieldMapping, suffix: str) -
             articles.append(article_from_record(record, fields, f"{article_id_for(relative)}#{number}", where))
         except BadArticleError as problem:
             skipped.append(Skipped(where, problem.message))
-    if skipped:
-        raise SkippedItems(articles, skipped)
-    return articles
+    return articles, skipped
 
 
 def iterate_json_lines(path: Path) -> Iterator[object]:

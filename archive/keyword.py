@@ -85,6 +85,7 @@ class ParsedQuery:
     query: query.Query
     note: str | None = None
     terms: set[str] = field(default_factory=set)  # analysed terms to highlight
+    negative: query.Query | None = None  # what NOT excludes, applied per article
 
 
 class KeywordIndex:
@@ -126,7 +127,7 @@ class KeywordIndex:
         note = None
         if syntax_is_balanced(text):
             try:
-                parsed = self.parser.parse(text)
+                parsed = exclude_negations(self.parser.parse(text))
             except Exception:  # the parser's failure modes are not a documented exception type
                 parsed, note = None, SYNTAX_NOTE
         else:
@@ -135,12 +136,10 @@ class KeywordIndex:
             plain = " ".join(_SYNTAX_CHARACTERS.sub(" ", text).split())
             parsed = self.plain_parser.parse(plain) if plain else query.NullQuery
         with self.lock:
-            terms = {
-                term.decode("utf-8") if isinstance(term, bytes) else str(term)
-                for fieldname, term in parsed.existing_terms(self.searcher.reader(), phrases=True, expand=True)
-                if fieldname in ("title", "body")
-            }
-        return ParsedQuery(parsed, note, terms)
+            terms = highlight_terms(parsed, self.searcher.reader())
+        negatives = list(negative_parts(parsed))
+        negative = None if not negatives else negatives[0] if len(negatives) == 1 else query.Or(negatives)
+        return ParsedQuery(parsed, note, terms, negative)
 
     def search(
         self, parsed: ParsedQuery, depth: int, filter_query: query.Query | None = None
@@ -151,6 +150,11 @@ class KeywordIndex:
         with self.lock:
             results = self.searcher.search(parsed.query, limit=depth, filter=filter_query, terms=False)
             return [(hit["pid"], float(hit.score)) for hit in results]
+
+    def matching_pids(self, node: query.Query) -> list[int]:
+        """Every passage matching ``node`` (used for NOT, so no ranking is needed)."""
+        with self.lock:
+            return [hit["pid"] for hit in self.searcher.search(node, limit=None, scored=False, terms=False)]
 
     def suggest(self, word: str) -> str | None:
         """The most frequent archive word within two edits of ``word``, if any."""
@@ -166,6 +170,60 @@ class KeywordIndex:
         with self.lock:
             reader = self.searcher.reader()
             return max(reader.doc_frequency("body", tokens[0]), reader.doc_frequency("title", tokens[0]))
+
+
+def highlight_terms(parsed: query.Query, reader) -> set[str]:
+    """Analysed title/body terms of the query, wildcards and fuzzy terms expanded.
+    (Query.existing_terms would do, but it rebinds its ``fieldname`` argument in its loop
+    and so skips every field after the first.)"""
+    terms: set[str] = set()
+    for leaf in positive_leaves(parsed):
+        for fieldname, text in leaf.expanded_terms(reader, phrases=True):
+            if fieldname in ("title", "body"):
+                terms.add(text.decode("utf-8") if isinstance(text, bytes) else str(text))
+    return terms
+
+
+def positive_leaves(node: query.Query):
+    """Leaf queries that add matches: what sits under NOT is excluded, not highlighted."""
+    if isinstance(node, query.Not):
+        return
+    if isinstance(node, query.AndNot):
+        yield from positive_leaves(node.a)
+        return
+    if node.is_leaf():
+        yield node
+        return
+    for child in node.children():
+        yield from positive_leaves(child)
+
+
+def negative_parts(node: query.Query):
+    if isinstance(node, query.Not):
+        yield node.query
+    elif isinstance(node, query.AndNot):
+        yield node.b
+        yield from negative_parts(node.a)
+    elif not node.is_leaf():
+        for child in node.children():
+            yield from negative_parts(child)
+
+
+def exclude_negations(node: query.Query) -> query.Query:
+    """Words are OR-ed for ranking, so "a b NOT c" parses as Or(a, b, Not(c)), which would
+    match everything without c. Make it mean what people expect: (a OR b) AND NOT c."""
+    if isinstance(node, query.Or):
+        children = [exclude_negations(child) for child in node.subqueries]
+        negative = [child.query for child in children if isinstance(child, query.Not)]
+        positive = [child for child in children if not isinstance(child, query.Not)]
+        if negative and positive:
+            kept = positive[0] if len(positive) == 1 else query.Or(positive)
+            dropped = negative[0] if len(negative) == 1 else query.Or(negative)
+            return query.AndNot(kept, dropped)
+        return query.Or(children) if children != node.subqueries else node
+    if isinstance(node, query.And | query.AndNot | query.AndMaybe | query.Not | query.Require):
+        return node.apply(exclude_negations)
+    return node
 
 
 def filter_query(date_from: str | None, date_to: str | None, source: str | None) -> query.Query | None:

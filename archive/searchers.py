@@ -74,6 +74,10 @@ class KeywordSearcher:
             parsed, k * PASSAGES_PER_ARTICLE, filter_query(filters.date_from, filters.date_to, filters.source)
         )
         owners = self.store.passage_articles([pid for pid, _ in passage_hits])
+        if parsed.negative is not None:
+            # NOT excludes the whole article, not only the passage that mentions the word.
+            excluded = set(self.store.passage_articles(self.index.matching_pids(parsed.negative)).values())
+            owners = {pid: owner for pid, owner in owners.items() if owner not in excluded}
         return group_by_article(passage_hits, owners, KEYWORD)[:k]
 
 

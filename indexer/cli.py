@@ -198,11 +198,12 @@ def print_search_response(response: dict, color: bool) -> None:
     import re
 
     def terminal_marks(fragment: str) -> str:
-        fragment = re.sub(r'<mark class="semantic">(.*?)</mark>(?!</mark>)', lambda m: click.style(m[1], underline=True)
-                          if color else f"⟨{m[1]}⟩", fragment, flags=re.S)
+        # Keyword marks never contain other marks, so they go first; sentence marks then close cleanly.
         fragment = re.sub(r"<mark>(.*?)</mark>", lambda m: click.style(m[1], bold=True, fg="yellow")
                           if color else f"[{m[1]}]", fragment, flags=re.S)
-        return html.unescape(re.sub(r"</?mark[^>]*>", "", fragment))
+        fragment = re.sub(r'<mark class="semantic">(.*?)</mark>', lambda m: click.style(m[1], underline=True)
+                          if color else f"⟨{m[1]}⟩", fragment, flags=re.S)
+        return html.unescape(fragment)
 
     if response["note"]:
         click.echo(f"note: {response['note']}")

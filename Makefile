@@ -1,0 +1,54 @@
+# Two commands on a fresh machine:  make run  (index corpus/ and serve)   make test  (the test suite)
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+INDEX_DIR ?= var/index
+export HF_HUB_OFFLINE := 1
+
+.PHONY: run test install index serve bench bench-quality bench-speed bench-peer browser clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+# CPU torch first, from its exact pinned version; anything else would pull CUDA packages.
+$(VENV)/.installed: $(BIN)/python setup.cfg pyproject.toml
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+install: $(VENV)/.installed
+
+$(INDEX_DIR)/CURRENT: | install
+	$(BIN)/indexer rebuild --corpus corpus --index $(INDEX_DIR)
+
+index: $(INDEX_DIR)/CURRENT
+
+run: install index
+	ARCHIVE_INDEX_DIR=$(INDEX_DIR) $(BIN)/python -m web.serve --host $(HOST) --port $(PORT)
+
+# Debian's Chromium for the real-browser test; skipped quietly where apt is unavailable.
+browser:
+	@command -v chromium >/dev/null 2>&1 || (command -v apt-get >/dev/null 2>&1 && \
+	  (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) || \
+	  echo "note: could not install chromium; the browser test will skip")
+
+test: install browser
+	$(BIN)/python -m pytest
+
+bench: bench-quality bench-speed bench-peer
+
+bench-quality: install
+	$(BIN)/python bench/quality.py
+
+bench-speed: install
+	$(BIN)/python bench/speed.py
+
+bench-peer: install
+	$(BIN)/pip install --quiet txtai
+	$(BIN)/python bench/peer_txtai.py
+
+clean:
+	rm -rf var bench/.work

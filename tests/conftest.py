@@ -1,0 +1,57 @@
+"""Shared fixtures: the real model, a real index of the seed corpus, and the web app on it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from archive.archive import Archive  # noqa: E402
+from archive.build import rebuild  # noqa: E402
+from archive.embeddings import Embedder  # noqa: E402
+from archive.settings import DEFAULT_MODEL  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+SEED_CORPUS = ROOT / "corpus"
+SHARED = ROOT.parent / "shared"
+REUTERS = SHARED / "datasets" / "reuters21578" / "reuters21578.jsonl.gz"
+
+
+@pytest.fixture(scope="session")
+def embedder() -> Embedder:
+    return Embedder.shared(DEFAULT_MODEL)
+
+
+@pytest.fixture(scope="session")
+def seed_index(tmp_path_factory, embedder) -> Path:
+    index_dir = tmp_path_factory.mktemp("seed") / "index"
+    rebuild(SEED_CORPUS, index_dir, DEFAULT_MODEL, embedder=embedder)
+    return index_dir
+
+
+@pytest.fixture(scope="session")
+def archive(seed_index, embedder) -> Archive:
+    opened = Archive.open(seed_index, embedder=embedder)
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def corpus_copy(tmp_path) -> Path:
+    """A writable copy of the seed corpus, for tests that change it."""
+    target = tmp_path / "corpus"
+    shutil.copytree(SEED_CORPUS, target)
+    return target
+
+
+@pytest.fixture
+def fresh_index(tmp_path, seed_index) -> Path:
+    """A private index directory whose embedding cache is already warm (a copy of the seed's)."""
+    target = tmp_path / "index"
+    target.mkdir()
+    shutil.copy(seed_index / "embedding-cache.sqlite", target / "embedding-cache.sqlite")
+    return target

@@ -1,0 +1,142 @@
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from archive.archive import Archive
+from archive.build import CRASH_VARIABLE, rebuild
+from archive.errors import BuildLockedError, CorpusError, IndexCorruptError, IndexNotFoundError, IndexVersionError
+from archive.generations import IndexLayout, build_lock
+from archive.manifest import MANIFEST_NAME, SCHEMA_VERSION
+from archive.settings import DEFAULT_MODEL
+from conftest import ROOT, SEED_CORPUS
+
+
+def test_rebuild_writes_a_complete_generation_with_manifest(seed_index):
+    layout = IndexLayout(seed_index)
+    directory = layout.current_directory()
+    manifest = json.loads((directory / MANIFEST_NAME).read_text())
+    assert manifest["schema_version"] == SCHEMA_VERSION
+    assert manifest["model"] == DEFAULT_MODEL and manifest["dimension"] == 384
+    assert manifest["articles"] == 5 and manifest["passages"] > 5
+    assert manifest["faiss_type"] == "flat"
+    assert len(manifest["corpus_fingerprint"]) == 32
+    assert {path.name for path in directory.iterdir()} == {"manifest.json", "keyword", "vectors.faiss", "store.sqlite"}
+
+
+def test_second_rebuild_reuses_every_embedding(corpus_copy, fresh_index, embedder):
+    first = rebuild(corpus_copy, fresh_index, DEFAULT_MODEL, embedder=embedder)
+    assert first.embedded == 0 and first.reused == first.passages  # the cache came warm from the seed build
+    (corpus_copy / "extra.txt").write_text("Potash strike\n\nMiners at the potash works walked out on Tuesday.\n")
+    second = rebuild(corpus_copy, fresh_index, DEFAULT_MODEL, embedder=embedder)
+    assert (second.articles, second.embedded, second.reused) == (6, 1, first.passages)
+    third = rebuild(corpus_copy, fresh_index, DEFAULT_MODEL, embedder=embedder)
+    assert third.embedded == 0 and third.reused == third.passages
+    # Old generations are pruned to the live one and its predecessor.
+    assert len([p for p in IndexLayout(fresh_index).generations.iterdir()]) == 2
+
+
+def test_summary_lists_skipped_items(tmp_path, fresh_index, embedder):
+    corpus = tmp_path / "c"
+    corpus.mkdir()
+    (corpus / "good.txt").write_text("Good title\n\nGood body of text.\n")
+    (corpus / "empty.txt").write_text("")
+    summary = rebuild(corpus, fresh_index, DEFAULT_MODEL, embedder=embedder)
+    assert summary.articles == 1
+    assert summary.skipped == [{"path": "empty.txt", "reason": "empty file"}]
+    with pytest.raises(CorpusError, match=r"1 corpus item\(s\) could not be indexed; first: empty.txt: empty file"):
+        rebuild(corpus, fresh_index, DEFAULT_MODEL, embedder=embedder, strict=True)
+
+
+def test_empty_corpus_is_an_error(tmp_path, fresh_index, embedder):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(CorpusError, match="no articles found"):
+        rebuild(tmp_path / "empty", fresh_index, DEFAULT_MODEL, embedder=embedder)
+
+
+def run_indexer(*arguments, env_extra=None):
+    env = dict(os.environ, **(env_extra or {}))
+    return subprocess.run([sys.executable, "-m", "indexer", *arguments], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.parametrize("phase", ["ingest", "embed", "keyword", "vectors", "publish"])
+def test_a_build_killed_mid_way_leaves_the_live_index_intact(phase, corpus_copy, fresh_index, embedder):
+    rebuild(SEED_CORPUS, fresh_index, DEFAULT_MODEL, embedder=embedder)
+    before = Archive.open(fresh_index, embedder=embedder)
+    expected = before.search("potash exports").to_dict()["results"]
+    generation = before.generation
+    before.close()
+    (corpus_copy / "new.txt").write_text("A brand new story\n\nNothing like it was ever indexed before today.\n")
+    killed = run_indexer("rebuild", "--corpus", str(corpus_copy), "--index", str(fresh_index),
+                         env_extra={CRASH_VARIABLE: phase})
+    assert killed.returncode == -9, killed.stderr
+    after = Archive.open(fresh_index, embedder=embedder)
+    assert after.generation == generation
+    assert after.search("potash exports").to_dict()["results"] == expected
+    after.close()
+    # The next build cleans up whatever the killed one left and succeeds.
+    summary = rebuild(corpus_copy, fresh_index, DEFAULT_MODEL, embedder=embedder)
+    assert summary.articles == 6
+    assert not list(IndexLayout(fresh_index).generations.glob(".building-*"))
+
+
+def test_a_second_build_refuses_while_one_runs(fresh_index):
+    layout = IndexLayout(fresh_index)
+    with build_lock(layout):
+        with pytest.raises(BuildLockedError, match=f"another build is running on {fresh_index} \\(pid {os.getpid()}\\)"):
+            with build_lock(layout):
+                pass
+    with build_lock(layout):  # released again
+        pass
+
+
+def test_missing_index_is_a_clear_error(tmp_path):
+    with pytest.raises(IndexNotFoundError, match="no index at"):
+        Archive.open(tmp_path / "none")
+
+
+def corrupt_copy(seed_index, tmp_path):
+    import shutil
+
+    target = tmp_path / "corrupt"
+    shutil.copytree(seed_index, target)
+    return target, IndexLayout(target).current_directory()
+
+
+def test_truncated_faiss_file_is_detected(seed_index, tmp_path, embedder):
+    root, directory = corrupt_copy(seed_index, tmp_path)
+    data = (directory / "vectors.faiss").read_bytes()
+    (directory / "vectors.faiss").write_bytes(data[: len(data) // 2])
+    with pytest.raises(IndexCorruptError, match="vector index .*vectors.faiss is unreadable") as caught:
+        Archive.open(root, embedder=embedder)
+    assert caught.value.hint == "run `indexer rebuild` to build a fresh index"
+
+
+def test_missing_keyword_segment_is_detected(seed_index, tmp_path, embedder):
+    root, directory = corrupt_copy(seed_index, tmp_path)
+    for segment in (directory / "keyword").glob("*.seg"):
+        segment.unlink()
+    with pytest.raises(IndexCorruptError, match="keyword index in .* cannot be opened"):
+        Archive.open(root, embedder=embedder)
+
+
+def test_manifest_from_a_newer_schema_is_refused(seed_index, tmp_path, embedder):
+    root, directory = corrupt_copy(seed_index, tmp_path)
+    manifest = json.loads((directory / MANIFEST_NAME).read_text())
+    manifest["schema_version"] = SCHEMA_VERSION + 1
+    (directory / MANIFEST_NAME).write_text(json.dumps(manifest))
+    with pytest.raises(IndexVersionError, match=f"index schema version {SCHEMA_VERSION + 1} is newer") as caught:
+        Archive.open(root, embedder=embedder)
+    assert caught.value.hint == "upgrade the archive package"
+
+
+def test_manifest_that_disagrees_with_the_files_is_refused(seed_index, tmp_path, embedder):
+    root, directory = corrupt_copy(seed_index, tmp_path)
+    manifest = json.loads((directory / MANIFEST_NAME).read_text())
+    manifest["passages"] += 1
+    (directory / MANIFEST_NAME).write_text(json.dumps(manifest))
+    with pytest.raises(IndexCorruptError, match="is inconsistent: store has"):
+        Archive.open(root, embedder=embedder)

@@ -1,0 +1,90 @@
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from indexer.cli import main
+from test_build import run_indexer
+
+
+@pytest.fixture
+def cli():
+    return CliRunner()
+
+
+def test_search_prints_the_article_with_its_highlighted_passage(cli, seed_index):
+    result = cli.invoke(main, ["search", "potash exports", "--index", str(seed_index), "-k", "1"])
+    assert result.exit_code == 0, result.output
+    assert "A military attack on Ukraine is feared as Putin arrives in Belarus" in result.output
+    assert "[potash]" in result.output and "keyword #1" in result.output
+
+
+def test_search_json_is_the_library_shape(cli, seed_index, archive):
+    result = cli.invoke(main, ["search", "potash exports", "--index", str(seed_index), "--json", "--mode", "keyword"])
+    assert result.exit_code == 0
+    printed = json.loads(result.output)
+    expected = archive.search("potash exports", mode="keyword").to_dict()
+    printed.pop("took_ms"), expected.pop("took_ms")
+    assert printed == expected
+
+
+def test_rebuild_json_summary(cli, corpus_copy, fresh_index):
+    result = cli.invoke(main, ["rebuild", "--corpus", str(corpus_copy), "--index", str(fresh_index), "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)
+    assert {"articles", "passages", "skipped", "embedded", "reused", "seconds"} <= set(summary)
+    assert (summary["articles"], summary["embedded"], summary["skipped"]) == (5, 0, [])
+    assert summary["reused"] == summary["passages"]
+    assert summary["seconds"]["total"] > 0
+
+
+def test_rebuild_text_summary(cli, corpus_copy, fresh_index):
+    (corpus_copy / "broken.jsonl").write_text("{not json\n")
+    result = cli.invoke(main, ["rebuild", "--corpus", str(corpus_copy), "--index", str(fresh_index)])
+    assert result.exit_code == 0, result.output
+    assert "indexed 5 articles as" in result.output
+    assert "embeddings: 0 computed" in result.output
+    assert "skipped 1 item(s):\n  broken.jsonl:1: malformed JSON line" in result.output
+
+
+def test_status_reports_staleness(cli, corpus_copy, fresh_index):
+    cli.invoke(main, ["rebuild", "--corpus", str(corpus_copy), "--index", str(fresh_index)])
+    fresh = json.loads(cli.invoke(main, ["status", "--index", str(fresh_index), "--json"]).output)
+    assert fresh["up_to_date"] is True and fresh["articles"] == 5 and fresh["model"].endswith("all-MiniLM-L6-v2")
+    (corpus_copy / "new.txt").write_text("New story\n\nSomething happened.\n")
+    (corpus_copy / "003_5efb497116866064.txt").unlink()
+    with open(corpus_copy / "000_a579cd71521fd787.txt", "a") as stream:
+        stream.write("\n\nA late correction.\n")
+    stale = cli.invoke(main, ["status", "--index", str(fresh_index), "--corpus", str(corpus_copy)])
+    assert stale.exit_code == 0
+    assert "staleness:  1 new, 1 changed, 1 deleted" in stale.output
+
+
+@pytest.mark.parametrize(
+    "arguments,exit_code,message",
+    [
+        (["search", "potash", "--index", "{missing}"], 3, "error: no index at {missing}\nhint: run `indexer rebuild` to build it\n"),
+        (["status", "--index", "{missing}"], 3, "error: no index at {missing}\nhint: run `indexer rebuild` to build it\n"),
+        (["rebuild", "--corpus", "{missing}", "--index", "{missing}"], 2,
+         "error: corpus not found: {missing}\nhint: pass --corpus PATH or set ARCHIVE_CORPUS to a folder or file of articles\n"),
+        (["search", "potash", "-k", "500", "--index", "{seed}"], 2, "error: k must be a whole number from 1 to 100\n"),
+        (["search", "", "--index", "{seed}"], 2, "error: the query is empty\nhint: type some words to search for\n"),
+        (["search", "potash", "--from", "yesterday", "--index", "{seed}"], 2,
+         "error: date_from must be a date as YYYY-MM-DD, not 'yesterday'\n"),
+        (["rebuild", "--fields", "colour=red", "--index", "{missing}"], 2,
+         "error: bad field mapping 'colour=red'\nhint: use FIELD=KEY[|KEY…], FIELD one of: id, title, date, source, url, body\n"),
+    ],
+)
+def test_errors_are_one_line_with_a_hint_and_an_exit_code(tmp_path, seed_index, arguments, exit_code, message):
+    values = {"missing": str(tmp_path / "missing"), "seed": str(seed_index)}
+    completed = run_indexer(*[argument.format(**values) for argument in arguments])
+    assert completed.returncode == exit_code
+    assert completed.stderr == message.format(**values)
+    assert "Traceback" not in completed.stdout + completed.stderr
+
+
+def test_bad_option_is_a_usage_error(tmp_path):
+    completed = run_indexer("search", "potash", "--mode", "fuzzy")
+    assert completed.returncode == 2
+    assert "Invalid value for '--mode': 'fuzzy' is not one of 'hybrid', 'keyword', 'semantic'." in completed.stderr
+    assert "Traceback" not in completed.stderr

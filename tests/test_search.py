@@ -1,0 +1,199 @@
+import re
+
+import pytest
+
+from archive.errors import ArticleNotFoundError, InvalidParameterError
+from archive.keyword import SYNTAX_NOTE
+
+BELARUS_POTASH = "001_6d7df644afd5a1ff"
+REPUBLIC = "002_e11880221c40fa9a"
+LUKASHENKA = "003_5efb497116866064"
+LUKASHENKO_ONLY = {"000_a579cd71521fd787", "001_6d7df644afd5a1ff", "002_e11880221c40fa9a", "004_223d587e292dbf6e"}
+
+
+def ids(response):
+    return [result.id for result in response.results]
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "keyword", "semantic"])
+def test_each_mode_finds_the_potash_article(archive, mode):
+    response = archive.search("potash exports", mode=mode, k=3)
+    assert ids(response)[0] == BELARUS_POTASH
+    assert response.mode == mode
+
+
+def test_keyword_mode_marks_the_matching_words(archive):
+    result = archive.search("potash exports", mode="keyword").results[0]
+    html = " ".join(passage.html for passage in result.passages)
+    assert "<mark>potash</mark>" in html and "<mark>export</mark>" in html
+    assert result.explain["keyword"].rank == 1 and result.explain["semantic"] is None
+
+
+def test_a_query_with_no_shared_words_finds_its_article_by_meaning(archive):
+    query = "fertiliser shipments blocked"
+    words = set(re.findall(r"\w+", query.lower()))
+    response = archive.search(query, mode="semantic", k=1)
+    assert ids(response) == [BELARUS_POTASH]
+    passage = response.results[0].passages[0]
+    assert not words & set(re.findall(r"\w+", passage.text.lower()))
+    assert passage.matched == ["semantic"]
+    assert '<mark class="semantic">' in passage.html and "potash fertilizers" in passage.html
+    assert archive.search(query, mode="keyword").results == []
+
+
+def test_variant_spelling_still_finds_articles_that_spell_it_otherwise(archive):
+    # Only one article spells it "Lukashenka"; keyword search alone finds only that one.
+    assert ids(archive.search("Lukashenka", mode="keyword")) == [LUKASHENKA]
+    hybrid = ids(archive.search("Lukashenka", mode="hybrid", k=5))
+    assert hybrid[0] == LUKASHENKA
+    assert len(set(hybrid) & LUKASHENKO_ONLY) >= 3
+    # Likewise the commander: Naev / Nayev / Naiev.
+    assert len(ids(archive.search("Naiev", mode="keyword"))) == 1
+    assert len(ids(archive.search("general Naiev warning", mode="hybrid", k=5))) == 5
+
+
+def test_phrase_boolean_field_wildcard_and_fuzzy_queries(archive):
+    assert set(ids(archive.search('"ground operation"', mode="keyword"))) == {"000_a579cd71521fd787", REPUBLIC}
+    assert ids(archive.search('"operation ground"', mode="keyword")) == []
+    both = set(ids(archive.search("potash AND sanctions", mode="keyword")))
+    assert both == {BELARUS_POTASH}
+    assert BELARUS_POTASH not in ids(archive.search("Belarus NOT potash", mode="keyword"))
+    assert set(ids(archive.search("title:lukashenko", mode="keyword"))) == {"000_a579cd71521fd787", REPUBLIC, "004_223d587e292dbf6e"}
+    wildcard = archive.search("lukash*", mode="keyword")
+    assert len(wildcard.results) == 5
+    assert "<mark>Lukashenka</mark>" in " ".join(p.html for r in wildcard.results for p in r.passages)
+    assert ids(archive.search("lukashenka", mode="keyword")) == [LUKASHENKA]
+    assert len(ids(archive.search("lukashenka~", mode="keyword"))) == 5  # one edit reaches "lukashenko"
+
+
+@pytest.mark.parametrize("query", ["title:(", '"unbalanced quote', "potash AND", "(potash"])
+def test_malformed_syntax_is_searched_as_plain_words_with_a_note(archive, query):
+    response = archive.search(query, mode="keyword")
+    assert response.note == SYNTAX_NOTE
+    if "potash" in query:
+        assert ids(response)[0] == BELARUS_POTASH
+
+
+def test_well_formed_queries_have_no_note(archive):
+    assert archive.search("potash", mode="keyword").note is None
+
+
+def test_highlighting_escapes_markup_in_the_query(archive):
+    response = archive.search('<script>alert("x")</script> Putin', mode="hybrid")
+    assert response.results
+    for result in response.results:
+        for passage in result.passages:
+            assert "<script" not in passage.html
+            assert re.sub(r'</?mark( class="semantic")?>', "", passage.html).count("<") == 0
+
+
+def test_passage_offsets_slice_the_article_text(archive):
+    for mode in ("hybrid", "keyword", "semantic"):
+        for result in archive.search("Putin visit to Minsk", mode=mode, k=5).results:
+            text = archive.article(result.id).text
+            assert 1 <= len(result.passages) <= 3
+            for passage in result.passages:
+                assert text[passage.start : passage.end] == passage.text
+                assert passage.matched
+
+
+def test_explain_reports_each_legs_rank_and_score(archive):
+    result = archive.search("potash exports", mode="hybrid").results[0]
+    assert result.explain["keyword"].rank == 1 and result.explain["keyword"].score > 0
+    assert result.explain["semantic"].rank >= 1 and -1 <= result.explain["semantic"].score <= 1
+    assert result.score == pytest.approx(1 / (60 + result.explain["keyword"].rank) + 1 / (60 + result.explain["semantic"].rank), abs=1e-6)
+
+
+def test_alpha_switches_hybrid_to_convex_fusion(archive):
+    pure_keyword = archive.search("Lukashenka", mode="hybrid", alpha=0.0, k=5)
+    pure_semantic = archive.search("Lukashenka", mode="hybrid", alpha=1.0, k=5)
+    assert ids(pure_keyword)[0] == LUKASHENKA
+    assert pure_keyword.results[0].score == pytest.approx(1.0)
+    assert ids(pure_semantic) == ids(archive.search("Lukashenka", mode="semantic", k=5))
+
+
+def test_pages_do_not_repeat_and_total_counts_the_candidate_pool(archive):
+    first = archive.search("Putin Belarus", k=2, page=1)
+    second = archive.search("Putin Belarus", k=2, page=2)
+    third = archive.search("Putin Belarus", k=2, page=3)
+    assert first.total == second.total == 5
+    seen = ids(first) + ids(second) + ids(third)
+    assert len(seen) == len(set(seen)) == 5
+    assert ids(archive.search("Putin Belarus", k=5)) == seen
+    assert archive.search("Putin Belarus", k=2, page=4).results == []
+
+
+def test_date_and_source_filters(archive):
+    dated = archive.search("Putin Belarus", date_from="2022-12-01", date_to="2022-12-31")
+    assert ids(dated) == [REPUBLIC] and dated.total == 1
+    assert archive.search("Putin Belarus", mode="semantic", date_to="2022-01-01").results == []
+    assert archive.search("Putin Belarus", source="Nowhere Daily").total == 0
+
+
+def test_sort_by_date_puts_dated_articles_first(archive):
+    response = archive.search("Putin Belarus", sort="date", k=5)
+    assert ids(response)[0] == REPUBLIC and response.results[0].date == "2022-12-19"
+    assert all(result.date is None for result in response.results[1:])
+
+
+def test_did_you_mean_comes_from_the_archive_vocabulary(archive):
+    response = archive.search("lukashenkoo", mode="keyword")
+    assert response.results == [] and response.suggestion == "lukashenko"
+    assert archive.search("potash", mode="keyword").suggestion is None
+
+
+def test_more_like_excludes_the_article_itself(archive):
+    similar = archive.more_like(BELARUS_POTASH, k=3)
+    assert len(similar.results) == 3
+    assert BELARUS_POTASH not in [item.id for item in similar.results]
+    assert similar.results[0].score >= similar.results[-1].score
+    with pytest.raises(ArticleNotFoundError, match="no article with id 'nope'"):
+        archive.more_like("nope")
+
+
+def test_article_and_stats(archive):
+    article = archive.article(REPUBLIC)
+    assert article.title.startswith("Border defence") and article.date == "2022-12-19"
+    assert article.passages[0]["start"] == 0
+    stats = archive.stats()
+    assert (stats.articles, stats.date_from, stats.date_to, stats.dimension) == (5, "2022-12-19", "2022-12-19", 384)
+    with pytest.raises(ArticleNotFoundError):
+        archive.article("../../etc/passwd")
+
+
+def test_response_serialises_to_the_documented_shape(archive):
+    data = archive.search("potash exports", k=2).to_dict()
+    assert set(data) == {"query", "mode", "k", "page", "total", "took_ms", "note", "suggestion", "results"}
+    result = data["results"][0]
+    assert set(result) == {"id", "title", "date", "source", "score", "explain", "passages"}
+    assert set(result["explain"]) == {"keyword", "semantic"}
+    assert set(result["explain"]["keyword"]) == {"rank", "score"}
+    assert set(result["passages"][0]) == {"text", "html", "start", "end", "matched"}
+
+
+@pytest.mark.parametrize(
+    "arguments,message",
+    [
+        ({"query": ""}, "the query is empty"),
+        ({"query": "   \x00 "}, "the query is empty"),
+        ({"query": "x" * 1001}, "the query is too long (1001 characters; the limit is 1000)"),
+        ({"query": "a", "mode": "fuzzy"}, "unknown mode 'fuzzy'; use one of: hybrid, keyword, semantic"),
+        ({"query": "a", "k": 0}, "k must be a whole number from 1 to 100"),
+        ({"query": "a", "k": 101}, "k must be a whole number from 1 to 100"),
+        ({"query": "a", "page": 0}, "page must be a whole number from 1"),
+        ({"query": "a", "k": 100, "page": 11}, "page * k may not exceed 1000; narrow the query instead"),
+        ({"query": "a", "alpha": 1.5}, "alpha must be a number from 0 (keyword only) to 1 (semantic only)"),
+        ({"query": "a", "date_from": "19/12/2022"}, "date_from must be a date as YYYY-MM-DD, not '19/12/2022'"),
+        ({"query": "a", "date_from": "2023-01-01", "date_to": "2022-01-01"}, "date_from is after date_to"),
+        ({"query": "a", "sort": "random"}, "unknown sort 'random'; use one of: relevance, date"),
+    ],
+)
+def test_bad_parameters_are_clear_errors(archive, arguments, message):
+    with pytest.raises(InvalidParameterError) as caught:
+        archive.search(**arguments)
+    assert caught.value.message == message
+
+
+def test_control_characters_in_queries_are_ignored(archive):
+    assert archive.search("pot\x00ash\x07 exports", mode="keyword").query == "pot ash exports"
+    assert archive.search("potash\x00exports", mode="keyword").query == "potash exports"
