@@ -79,3 +79,30 @@ def clip_to_sentences(keyword: list[tuple[int, int]], semantic: list[tuple[int, 
         if end > start:
             clipped.append((start, end))
     return clipped
+
+
+def render_article(text: str, start: int | None = None, end: int | None = None) -> list[str]:
+    """The article as escaped paragraphs (HTML fragments, one per paragraph), with the span
+    ``[start, end)`` wrapped in ``<mark class="passage">`` piece by piece across paragraphs;
+    the first piece carries ``id="match"`` so that ``#match`` scrolls to it without script."""
+    valid = start is not None and end is not None and 0 <= start < end <= len(text)
+    paragraphs: list[str] = []
+    position = 0
+    first_piece = True
+    for block in text.split("\n\n"):
+        block_start, block_end = position, position + len(block)
+        position = block_end + 2
+        if not block.strip():
+            continue
+        if not valid or end <= block_start or start >= block_end:
+            paragraphs.append(html.escape(block, quote=True))
+            continue
+        inner_start, inner_end = max(start, block_start) - block_start, min(end, block_end) - block_start
+        anchor = ' id="match" tabindex="-1"' if first_piece else ""
+        first_piece = False
+        paragraphs.append(
+            html.escape(block[:inner_start], quote=True)
+            + f'<mark class="passage"{anchor}>' + html.escape(block[inner_start:inner_end], quote=True) + "</mark>"
+            + html.escape(block[inner_end:], quote=True)
+        )
+    return paragraphs

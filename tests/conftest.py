@@ -55,3 +55,20 @@ def fresh_index(tmp_path, seed_index) -> Path:
     target.mkdir()
     shutil.copy(seed_index / "embedding-cache.sqlite", target / "embedding-cache.sqlite")
     return target
+
+
+@pytest.fixture(scope="session")
+def app(seed_index, embedder):
+    from web import create_app
+
+    return create_app({"INDEX_DIR": str(seed_index), "TESTING": False, "EMBEDDER": embedder})
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()

@@ -1,0 +1,45 @@
+"""The web site and JSON API over the archive library.
+
+    create_app()                      settings from ARCHIVE_* environment variables
+    create_app({"INDEX_DIR": path})   explicit settings (tests)
+
+``ARCHIVE_INDEX_DIR`` sets ``INDEX_DIR``. The archive opens once per process, on first use.
+"""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from archive import settings
+
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+)
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    app = Flask(__name__)
+    app.config.from_mapping(INDEX_DIR=str(settings.DEFAULT_INDEX_DIR), JSON_SORT_KEYS=False)
+    if test_config is None:
+        app.config.from_prefixed_env("ARCHIVE")
+    else:
+        app.config.update(test_config)
+    app.json.sort_keys = False
+
+    from . import api, errors, pages, state
+
+    state.init_app(app)
+    app.register_blueprint(pages.blueprint)
+    app.register_blueprint(api.blueprint)
+    errors.register(app)
+
+    @app.after_request
+    def security_headers(response):
+        response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        return response
+
+    return app

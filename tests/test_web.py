@@ -1,0 +1,198 @@
+import re
+
+import pytest
+from jsonschema import Draft202012Validator
+
+from web import CONTENT_SECURITY_POLICY, create_app
+from web.openapi import document
+
+POTASH = "001_6d7df644afd5a1ff"
+
+
+def validator(schema_name: str) -> Draft202012Validator:
+    spec = document()
+    return Draft202012Validator({"$ref": f"#/components/schemas/{schema_name}", "components": spec["components"]})
+
+
+def assert_conforms(response, schema_name):
+    errors = list(validator(schema_name).iter_errors(response.get_json()))
+    assert not errors, errors[0].message
+
+
+def test_openapi_document_is_valid_openapi_31(client):
+    spec = client.get("/api/openapi.json").get_json()
+    assert spec["openapi"] == "3.1.0"
+    assert set(spec["paths"]) == {"/api/search", "/api/articles/{article_id}", "/api/articles/{article_id}/similar",
+                                  "/api/stats", "/healthz", "/api/openapi.json"}
+    for schema in spec["components"]["schemas"].values():
+        Draft202012Validator.check_schema(schema)
+
+
+def test_search_returns_the_library_shape_and_conforms(client, archive):
+    response = client.get("/api/search?q=potash+exports&k=3")
+    assert response.status_code == 200
+    assert_conforms(response, "SearchResponse")
+    data = response.get_json()
+    expected = archive.search("potash exports", k=3).to_dict()
+    data.pop("took_ms"), expected.pop("took_ms")
+    assert data == expected
+    assert data["results"][0]["id"] == POTASH
+
+
+@pytest.mark.parametrize("query", ["mode=keyword", "mode=semantic", "sort=date", "alpha=0.3", "page=2&k=2",
+                                   "date_from=2022-01-01&date_to=2022-12-31", "source=Reuters", "unknown=ignored"])
+def test_search_variants_conform(client, query):
+    response = client.get(f"/api/search?q=Putin+Belarus&{query}")
+    assert response.status_code == 200
+    assert_conforms(response, "SearchResponse")
+
+
+def test_other_endpoints_conform(client):
+    for url, schema in [(f"/api/articles/{POTASH}", "Article"), (f"/api/articles/{POTASH}/similar?k=2", "Similar"),
+                        ("/api/stats", "Stats"), ("/healthz", "Health")]:
+        response = client.get(url)
+        assert response.status_code == 200, url
+        assert_conforms(response, schema)
+    assert len(client.get(f"/api/articles/{POTASH}/similar?k=2").get_json()["results"]) == 2
+    assert client.get("/healthz").get_json()["generation"]
+
+
+ERROR_CASES = [
+    ("/api/search", 400, "bad_request", "the q parameter is required"),
+    ("/api/search?q=", 400, "bad_request", "the query is empty (type some words to search for)"),
+    ("/api/search?q=" + "x" * 1001, 400, "bad_request", "the query is too long (1001 characters; the limit is 1000)"),
+    ("/api/search?q=a&mode=fuzzy", 400, "bad_request", "unknown mode 'fuzzy'; use one of: hybrid, keyword, semantic"),
+    ("/api/search?q=a&k=ten", 400, "bad_request", "k must be a whole number, not 'ten'"),
+    ("/api/search?q=a&k=1000000000", 400, "bad_request", "k must be a whole number from 1 to 100"),
+    ("/api/search?q=a&k=-3", 400, "bad_request", "k must be a whole number from 1 to 100"),
+    ("/api/search?q=a&page=0", 400, "bad_request", "page must be a whole number from 1"),
+    ("/api/search?q=a&page=1.5", 400, "bad_request", "page must be a whole number, not '1.5'"),
+    ("/api/search?q=a&alpha=nan", 400, "bad_request", "alpha must be a number, not 'nan'"),
+    ("/api/search?q=a&alpha=2", 400, "bad_request", "alpha must be a number from 0 (keyword only) to 1 (semantic only)"),
+    ("/api/search?q=a&date_from=2022-13-01", 400, "bad_request", "date_from must be a date as YYYY-MM-DD, not '2022-13-01'"),
+    ("/api/search?q=a&sort=random", 400, "bad_request", "unknown sort 'random'; use one of: relevance, date"),
+    ("/api/articles/nope", 404, "not_found", "no article with id 'nope'"),
+    ("/api/articles/../../etc/passwd", 404, "not_found", "no article with id '../../etc/passwd'"),
+    ("/api/articles/nope/similar", 404, "not_found", "no article with id 'nope'"),
+    (f"/api/articles/{POTASH}/similar?k=0", 400, "bad_request", "k must be a whole number from 1 to 100"),
+    ("/api/nothing-here", 404, "not_found", "no such page or API route"),
+]
+
+
+@pytest.mark.parametrize("url,status,code,message", ERROR_CASES)
+def test_every_api_error_has_the_one_shape(client, url, status, code, message):
+    response = client.get(url)
+    assert response.status_code == status
+    assert response.get_json() == {"error": {"status": status, "code": code, "message": message}}
+    assert_conforms(response, "Error")
+
+
+def test_wrong_method_has_the_error_shape(client):
+    response = client.post("/api/search?q=a")
+    assert response.status_code == 405
+    assert response.get_json() == {"error": {"status": 405, "code": "method_not_allowed", "message": "POST is not allowed here"}}
+
+
+def test_a_missing_index_is_a_503_with_the_remedy_and_the_site_still_starts(tmp_path):
+    app = create_app({"INDEX_DIR": str(tmp_path / "none")})
+    client = app.test_client()
+    response = client.get("/api/search?q=potash")
+    assert response.status_code == 503
+    assert response.get_json() == {"error": {"status": 503, "code": "index_missing",
+                                             "message": f"no index at {tmp_path / 'none'} (run `indexer rebuild` to build it)"}}
+    home = client.get("/")
+    assert home.status_code == 200 and "indexer rebuild" in home.get_data(as_text=True)
+    assert client.get("/healthz").get_json() == {"status": "ok", "generation": None, "index": "index_missing"}
+
+
+def test_an_unexpected_failure_is_a_500_without_a_traceback(app, monkeypatch):
+    from archive.archive import Archive
+
+    def explode(*arguments, **options):
+        raise RuntimeError("secret internal detail")
+
+    monkeypatch.setattr(Archive, "stats", explode)
+    client = app.test_client()
+    response = client.get("/api/stats")
+    assert response.status_code == 500
+    assert response.get_json() == {"error": {"status": 500, "code": "internal_error",
+                                             "message": "something went wrong on our side; the error was logged"}}
+    page = client.get("/")
+    assert page.status_code == 500 and "secret internal detail" not in page.get_data(as_text=True)
+    assert "Traceback" not in page.get_data(as_text=True)
+
+
+def test_security_headers_on_pages_and_api(client):
+    for url in ("/", "/api/stats", "/api/articles/nope"):
+        response = client.get(url)
+        assert response.headers["Content-Security-Policy"] == CONTENT_SECURITY_POLICY
+        assert "script-src 'self'" in CONTENT_SECURITY_POLICY and "unsafe-inline" not in CONTENT_SECURITY_POLICY
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_pages_have_no_inline_script(client):
+    for url in ("/", "/search?q=potash", f"/articles/{POTASH}"):
+        html = client.get(url).get_data(as_text=True)
+        assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", html), url
+        assert not re.search(r"<[^>]+\son\w+=", html), url
+
+
+def test_home_says_what_the_archive_holds(client):
+    html = client.get("/").get_data(as_text=True)
+    assert "5 articles, 2022-12-19." in html
+    assert 'name="q"' in html and 'value="semantic"' in html and 'name="date_from"' in html and 'name="source"' in html
+
+
+def test_results_page_shows_evidence_why_and_links(client):
+    html = client.get("/search?q=potash+exports").get_data(as_text=True)
+    assert "A military attack on Ukraine is feared" in html
+    assert "<mark>potash</mark>" in html and '<mark class="semantic">' in html
+    assert "keyword #1 · meaning #1" in html
+    assert f'href="/articles/{POTASH}?start=' in html and "#match" in html
+    assert "5 articles found" in html
+
+
+def test_empty_query_returns_home(client):
+    response = client.get("/search?q=+")
+    assert response.status_code == 302 and response.headers["Location"] == "/"
+
+
+def test_no_results_page_is_helpful(client):
+    html = client.get("/search?q=zzzqqq&mode=keyword").get_data(as_text=True)
+    assert "No articles found for “zzzqqq”" in html and "words and meaning" in html
+
+
+def test_paging_and_did_you_mean_links(client):
+    html = client.get("/search?q=Putin+Belarus&k=2").get_data(as_text=True)
+    assert 'rel="next" href="/search?q=Putin+Belarus&amp;k=2&amp;page=2"' in html
+    second = client.get("/search?q=Putin+Belarus&k=2&page=2").get_data(as_text=True)
+    assert 'rel="prev"' in second
+    suggested = client.get("/search?q=lukashenkoo&mode=keyword").get_data(as_text=True)
+    assert 'Did you mean <a href="/search?q=lukashenko&amp;mode=keyword">lukashenko</a>' in suggested
+
+
+def test_article_page_highlights_the_matched_passage_and_shows_more_like_this(client, archive):
+    passage = archive.search("potash exports").results[0].passages[0]
+    html = client.get(f"/articles/{POTASH}?start={passage.start}&end={passage.end}").get_data(as_text=True)
+    assert '<mark class="passage" id="match" tabindex="-1">' in html
+    assert "More like this" in html and html.count('href="/articles/') >= 3
+
+
+def test_html_error_pages_are_friendly(client):
+    missing = client.get("/articles/nope")
+    assert missing.status_code == 404 and "Not found" in missing.get_data(as_text=True)
+    bad = client.get("/search?q=potash&k=zero")
+    assert bad.status_code == 400 and "k must be a whole number, not &#39;zero&#39;" in bad.get_data(as_text=True)
+
+
+def test_corpus_and_query_strings_are_escaped_on_pages(client):
+    hostile = '<script>alert(1)</script><img src=x onerror=alert(2)>'
+    for url in (f"/search?q={hostile}", f"/search?q={hostile}&mode=keyword", f"/articles/{hostile}"):
+        html = client.get(url).get_data(as_text=True)
+        assert "<script>alert" not in html and "<img src=x" not in html, url
+        assert "&lt;script&gt;" in html or "&lt;img" in html
+
+
+def test_the_app_is_read_only(app):
+    writing = [rule for rule in app.url_map.iter_rules() if rule.methods - {"GET", "HEAD", "OPTIONS"}]
+    assert writing == []

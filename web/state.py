@@ -1,0 +1,40 @@
+"""The one ``Archive`` of this process, opened lazily and kept for every request.
+
+If the index is missing, each request retries the (cheap) open, so a site started before
+the first ``indexer rebuild`` begins serving as soon as the index exists, without a restart.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from flask import Flask, current_app
+
+from archive import Archive
+
+EXTENSION = "archive"
+
+
+class ArchiveHolder:
+    def __init__(self, index_dir: str, embedder=None) -> None:
+        self.index_dir = index_dir
+        self.embedder = embedder
+        self.archive: Archive | None = None
+        self.lock = threading.Lock()
+
+    def get(self) -> Archive:
+        if self.archive is not None:
+            return self.archive
+        with self.lock:
+            if self.archive is None:
+                options = {"embedder": self.embedder} if self.embedder is not None else {}
+                self.archive = Archive.open(self.index_dir, **options)  # raises IndexNotFoundError etc.
+            return self.archive
+
+
+def init_app(app: Flask) -> None:
+    app.extensions[EXTENSION] = ArchiveHolder(str(app.config["INDEX_DIR"]), app.config.get("EMBEDDER"))
+
+
+def archive() -> Archive:
+    return current_app.extensions[EXTENSION].get()
