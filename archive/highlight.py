@@ -14,7 +14,7 @@ from collections.abc import Iterable
 import numpy as np
 
 SEMANTIC_RUNNER_UP_MARGIN = 0.05  # a second sentence is marked when this close to the best
-SEMANTIC_MINIMUM = 0.2  # below this cosine a sentence is not "close in meaning" at all
+SEMANTIC_MINIMUM = 0.0  # a sentence pointing away from the query (negative cosine) is never marked
 
 
 def keyword_spans(text: str, terms: set[str], analyzer) -> list[tuple[int, int]]:

@@ -179,6 +179,17 @@ class Store:
         )
         return np.fromiter((row[0] for row in rows), dtype=np.int64)
 
+    def keyword_documents(self):
+        """Keyword-index documents of every live passage, in passage order."""
+        from .keyword import KeywordDocument
+
+        rows = self.connection.execute(
+            'SELECT p.pid, a.id, a.title, a.text, p.start, p."end", a.source, a.date FROM passages p'
+            " JOIN articles a ON a.id = p.article_id WHERE p.deleted = 0 ORDER BY p.pid"
+        )
+        for pid, article_id, title, text, start, end, source, date in rows:
+            yield KeywordDocument(pid, article_id, title, text[start:end], source, date)
+
     def fingerprints(self) -> dict[str, str]:
         return dict(self.connection.execute("SELECT id, fingerprint FROM articles"))
 
@@ -209,6 +220,3 @@ class Store:
             "SELECT source, COUNT(*) FROM articles WHERE source IS NOT NULL GROUP BY source"
             " ORDER BY COUNT(*) DESC, source LIMIT ?", (limit,)))
 
-    def article_ids_by_date(self, article_ids: Sequence[str]) -> list[str]:
-        found = self.articles(article_ids)
-        return sorted(article_ids, key=lambda article_id: (found[article_id].date or "", article_id), reverse=True)

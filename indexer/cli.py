@@ -87,15 +87,15 @@ def progress_reporter(enabled: bool):
     return report, close
 
 
-def print_build_summary(summary: dict, as_json: bool) -> None:
+def print_build_summary(summary: dict, as_json: bool, changes: bool = False) -> None:
     if as_json:
         click.echo(json.dumps(summary, sort_keys=True))
         return
     click.echo(f"indexed {summary['articles']} articles as {summary['passages']} passages "
                f"into {summary['index_dir']} (generation {summary['generation']}, FAISS {summary['faiss_type']})")
-    for key in ("added", "changed", "removed", "unchanged"):
-        if summary.get("kind") == "update":
-            click.echo(f"  {key}: {summary[key]}")
+    if changes:
+        click.echo(f"changes: {summary['added']} added, {summary['changed']} changed, {summary['removed']} removed,"
+                   f" {summary['unchanged']} unchanged")
     click.echo(f"embeddings: {summary['embedded']} computed, {summary['reused']} reused from the cache")
     phases = ", ".join(f"{phase} {seconds:.1f}s" for phase, seconds in summary["seconds"].items())
     click.echo(f"time: {phases}")
@@ -129,6 +129,27 @@ def rebuild(corpus, index_dir, model, fields, strict, wait, as_json) -> None:
     finally:
         close()
     print_build_summary(summary.to_dict(), as_json)
+
+
+@main.command()
+@corpus_option
+@index_option
+@fields_option
+@click.option("--strict", is_flag=True, help="Fail instead of skipping unreadable corpus items.")
+@click.option("--wait", is_flag=True, help="Wait for a running build instead of refusing.")
+@json_option
+def update(corpus, index_dir, fields, strict, wait, as_json) -> None:
+    """Apply corpus changes (new, changed, deleted articles) to the live index."""
+    from archive.corpus import FieldMapping
+    from archive.update import update as update_index
+
+    report, close = progress_reporter(not as_json and sys.stderr.isatty())
+    try:
+        summary = update_index(corpus or settings.corpus_path(), index_dir or settings.index_dir(),
+                               fields=FieldMapping.parse(fields), strict=strict, wait=wait, progress=report)
+    finally:
+        close()
+    print_build_summary(summary.to_dict(), as_json, changes=True)
 
 
 @main.command()

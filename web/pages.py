@@ -34,7 +34,7 @@ def excerpt(passage_html: str, limit: int = 2) -> list[str]:
     break, so each piece is well-formed HTML); the first paragraph when none do."""
     paragraphs = [paragraph for paragraph in passage_html.split("\n\n") if paragraph.strip()]
     marked = [paragraph for paragraph in paragraphs if "<mark" in paragraph]
-    return (marked or paragraphs)[:limit]
+    return marked[:limit] if marked else paragraphs[:1]
 
 
 def why(explain: dict) -> str:

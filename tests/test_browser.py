@@ -1,0 +1,119 @@
+"""A person's path through the real site, in headless Chromium against the production server."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+from conftest import ROOT
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+SCREENSHOT = ROOT / "docs" / "screenshot-results.png"
+
+pytestmark = pytest.mark.browser
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(seed_index):
+    port = free_port()
+    env = dict(os.environ, ARCHIVE_INDEX_DIR=str(seed_index))
+    process = subprocess.Popen([sys.executable, "-m", "web.serve", "--port", str(port)], cwd=ROOT, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    while True:
+        try:
+            with urllib.request.urlopen(base + "/healthz", timeout=2) as response:
+                if response.status == 200:
+                    break
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                pytest.fail("the server did not start: " + (process.stdout.read() if process.stdout else ""))
+            time.sleep(0.3)
+    yield base
+    process.terminate()
+    process.wait(timeout=20)
+    process.stdout.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not os.path.exists(CHROMIUM):
+        pytest.skip("NO BROWSER: Debian's chromium is not installed (apt-get install chromium); "
+                    "the real-browser test did not run")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync"],
+        )
+        yield launched
+        launched.close()
+
+
+def test_search_read_evidence_open_article_at_passage_and_follow_more_like_this(server, browser, tmp_path):
+    page = browser.new_page(viewport={"width": 1200, "height": 900})
+    console_errors = []
+    page.on("console", lambda message: console_errors.append(message.text) if message.type == "error" else None)
+    page.goto(server + "/")
+    assert "5 articles" in page.inner_text(".holdings")
+
+    page.fill("#q", "potash exports")
+    page.keyboard.press("Enter")
+    page.wait_for_selector(".hit")
+    assert page.url.startswith(server + "/search?q=potash+exports")
+    first = page.locator(".hit").first
+    assert "A military attack on Ukraine is feared" in first.locator("h2").inner_text()
+    assert first.locator(".passage mark:not(.semantic)").count() >= 2
+    assert first.locator(".passage mark.semantic").count() >= 1
+    assert "keyword #1" in first.locator(".why").inner_text()
+    target = SCREENSHOT if os.environ.get("ARCHIVE_SAVE_SCREENSHOTS") else tmp_path / "results.png"
+    page.screenshot(path=str(target), full_page=False)
+
+    first.locator("h2 a").click()
+    page.wait_for_selector("article.article")
+    match = page.locator("mark.passage#match")
+    assert match.count() == 1
+    assert "potash fertilizers" in " ".join(page.locator("mark.passage").all_inner_texts())
+    box = match.bounding_box()
+    assert box is not None and 0 <= box["y"] < 900, "the matched passage is scrolled into view"
+    assert page.evaluate("document.activeElement.id") == "match"
+
+    similar = page.locator(".similar li a").first
+    title = similar.inner_text()
+    similar.click()
+    page.wait_for_selector("article.article h1")
+    assert page.locator("article.article h1").inner_text() == title
+    assert console_errors == []  # in particular, no CSP violations
+    page.close()
+
+
+def test_keyboard_only_search_works_without_javascript(server, browser):
+    context = browser.new_context(java_script_enabled=False)
+    page = context.new_page()
+    page.goto(server + "/")
+    page.keyboard.press("Tab")  # the skip link
+    page.keyboard.press("Tab")  # the brand
+    page.keyboard.press("Tab")  # the search box (autofocus aside)
+    page.fill("#q", "fertiliser shipments blocked")
+    page.check("input[name=mode][value=semantic]")
+    page.click("button[type=submit]")
+    page.wait_for_selector(".hit")
+    assert page.locator(".hit mark.semantic").count() >= 1
+    context.close()

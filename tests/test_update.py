@@ -1,0 +1,100 @@
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from archive.archive import Archive
+from archive.build import CRASH_VARIABLE, rebuild
+from archive.generations import IndexLayout
+from archive.settings import DEFAULT_MODEL
+from archive.update import update
+from indexer.cli import main
+from test_build import run_indexer
+
+QUERIES = ["potash exports", "Lukashenka", "ground operation", "Putin visit Minsk", "drones over Kyiv", "fertiliser sanctions"]
+
+
+def change_corpus(corpus):
+    (corpus / "new-story.txt").write_text(
+        "Drones shot down over Kyiv\n\nNine Iranian-made Shahed drones were shot down over Kyiv on Monday, "
+        "the city's military administration said, as Putin met Lukashenko in Minsk.\n")
+    (corpus / "003_5efb497116866064.txt").unlink()
+    path = corpus / "002_e11880221c40fa9a.txt"
+    path.write_text(path.read_text().replace("Belarusian Hajun", "The Belarusian Hajun monitoring project"))
+
+
+def results(index_dir, embedder):
+    archive = Archive.open(index_dir, embedder=embedder)
+    try:
+        found = {}
+        for query in QUERIES:
+            for mode in ("hybrid", "keyword", "semantic"):
+                response = archive.search(query, mode=mode, k=10).to_dict()
+                response.pop("took_ms")
+                found[(query, mode)] = response
+        return found
+    finally:
+        archive.close()
+
+
+def test_update_equals_a_full_rebuild_of_the_same_corpus(corpus_copy, fresh_index, tmp_path, embedder):
+    rebuild(corpus_copy, fresh_index, DEFAULT_MODEL, embedder=embedder)
+    change_corpus(corpus_copy)
+    summary = update(corpus_copy, fresh_index, embedder=embedder)
+    assert (summary.added, summary.changed, summary.removed, summary.unchanged) == (1, 1, 1, 3)
+    assert summary.embedded >= 2 and summary.reused >= 1  # only passages with new text are embedded
+    full = tmp_path / "full"
+    full.mkdir()
+    (full / "embedding-cache.sqlite").write_bytes((fresh_index / "embedding-cache.sqlite").read_bytes())
+    rebuild(corpus_copy, full, DEFAULT_MODEL, embedder=embedder)
+    assert results(fresh_index, embedder) == results(full, embedder)
+
+
+def test_update_with_nothing_to_do_keeps_the_generation(corpus_copy, fresh_index, embedder):
+    built = rebuild(corpus_copy, fresh_index, DEFAULT_MODEL, embedder=embedder)
+    summary = update(corpus_copy, fresh_index, embedder=embedder)
+    assert (summary.added, summary.changed, summary.removed, summary.unchanged, summary.embedded) == (0, 0, 0, 5, 0)
+    assert IndexLayout(fresh_index).current_name() == built.generation
+
+
+def test_a_running_archive_sees_the_update_without_reopening(corpus_copy, fresh_index, embedder, monkeypatch):
+    import archive.archive as archive_module
+
+    monkeypatch.setattr(archive_module, "RELOAD_CHECK_SECONDS", 0.0)
+    rebuild(corpus_copy, fresh_index, DEFAULT_MODEL, embedder=embedder)
+    archive = Archive.open(fresh_index, embedder=embedder)
+    assert archive.search("Shahed drones Iranian", mode="keyword").results[0].id == "004_223d587e292dbf6e"
+    change_corpus(corpus_copy)
+    update(corpus_copy, fresh_index, embedder=embedder)
+    assert archive.search("Shahed drones Iranian", mode="keyword").results[0].id == "new-story"
+    assert archive.stats().articles == 5
+    archive.close()
+
+
+@pytest.mark.parametrize("phase", ["ingest", "embed", "keyword", "vectors", "publish"])
+def test_an_update_killed_mid_way_leaves_the_previous_generation_live(phase, corpus_copy, fresh_index, embedder):
+    built = rebuild(corpus_copy, fresh_index, DEFAULT_MODEL, embedder=embedder)
+    before = results(fresh_index, embedder)
+    change_corpus(corpus_copy)
+    killed = run_indexer("update", "--corpus", str(corpus_copy), "--index", str(fresh_index),
+                         env_extra={CRASH_VARIABLE: phase})
+    assert killed.returncode == -9, killed.stderr
+    assert IndexLayout(fresh_index).current_name() == built.generation
+    assert results(fresh_index, embedder) == before
+    assert update(corpus_copy, fresh_index, embedder=embedder).added == 1
+
+
+def test_update_json_summary_and_status(corpus_copy, fresh_index, embedder):
+    rebuild(corpus_copy, fresh_index, DEFAULT_MODEL, embedder=embedder)
+    change_corpus(corpus_copy)
+    cli = CliRunner()
+    pending = json.loads(cli.invoke(main, ["status", "--index", str(fresh_index), "--corpus", str(corpus_copy), "--json"]).output)
+    assert pending["pending"] == {"new": 1, "changed": 1, "deleted": 1, "unchanged": 3}
+    result = cli.invoke(main, ["update", "--corpus", str(corpus_copy), "--index", str(fresh_index), "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)
+    assert {key: summary[key] for key in ("added", "changed", "removed", "unchanged")} == {
+        "added": 1, "changed": 1, "removed": 1, "unchanged": 3}
+    assert {"embedded", "reused", "seconds"} <= set(summary)
+    after = json.loads(cli.invoke(main, ["status", "--index", str(fresh_index), "--corpus", str(corpus_copy), "--json"]).output)
+    assert after["up_to_date"] is True
