@@ -157,11 +157,12 @@ class KeywordWriter(threading.Thread):
         return self.seconds
 
 
-def write_store(path: Path, articles: list[Article], rows: list[PassageRow],
+def write_store(path: Path, reading: CorpusReading, rows: list[PassageRow],
                 embeddings: dict[str, PassageEmbedding], dimension: int) -> None:
     store = Store(path, create=True, dimension=dimension)
     try:
-        store.add_articles(articles)
+        store.add_articles(reading.articles, reading.article_files)
+        store.set_files(reading.files, reading.article_files)
         store.add_passages(
             (row.pid, row.article.id, row.ordinal, row.start, row.end, row.key,
              embeddings[row.key].sentence_spans, embeddings[row.key].sentence_vectors)
@@ -172,15 +173,15 @@ def write_store(path: Path, articles: list[Article], rows: list[PassageRow],
         store.close()
 
 
-def read_checked(corpus: Path, fields: FieldMapping | None, strict: bool) -> CorpusReading:
-    reading = read_corpus(corpus, fields)
+def read_checked(corpus: Path, fields: FieldMapping | None, strict: bool, known=None) -> CorpusReading:
+    reading = read_corpus(corpus, fields, known)
     if strict and reading.skipped:
         first = reading.skipped[0]
         raise CorpusError(
             f"{len(reading.skipped)} corpus item(s) could not be indexed; first: {first.path}: {first.reason}",
             hint="fix or remove them, or drop --strict to skip them",
         )
-    if not reading.articles:
+    if not reading.articles and not reading.unchanged_files:
         raise CorpusError(f"no articles found in {corpus}",
                           hint="supported: .txt .md .html .htm .json .jsonl, optionally .gz")
     return reading
@@ -241,7 +242,7 @@ def rebuild(
         crash_point("vectors")
 
         phase = time.perf_counter()
-        write_store(build_directory / STORE_NAME, articles, rows, embeddings, embedder.dimension)
+        write_store(build_directory / STORE_NAME, reading, rows, embeddings, embedder.dimension)
         seconds["store"] = round(time.perf_counter() - phase, 3)
 
         manifest = Manifest(

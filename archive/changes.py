@@ -23,10 +23,11 @@ class Changes:
                 "unchanged": self.unchanged}
 
 
-def compare(articles: list[Article], indexed: dict[str, str]) -> Changes:
-    """``indexed`` maps article id to fingerprint, as the store holds them."""
-    changes = Changes()
-    present = set()
+def compare(articles: list[Article], indexed: dict[str, str], unchanged_ids: set[str] | frozenset = frozenset()) -> Changes:
+    """``indexed`` maps article id to fingerprint, as the store holds them; ``unchanged_ids``
+    are articles of files that were not read again because their signature is unchanged."""
+    changes = Changes(unchanged=len(unchanged_ids))
+    present = set(unchanged_ids)
     for article in articles:
         present.add(article.id)
         fingerprint = indexed.get(article.id)

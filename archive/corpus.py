@@ -67,22 +67,50 @@ class Skipped:
         return {"path": self.path, "reason": self.reason}
 
 
+Signature = tuple[int, int]  # (size, mtime in ns): a file with the same signature is taken as unchanged
+
+
 @dataclass
 class CorpusReading:
-    """What ``read_corpus`` found: good articles in corpus order, skipped items with reasons."""
+    """What ``read_corpus`` found: good articles in corpus order, skipped items with reasons,
+    the signature of every file read, and which file each article came from."""
 
     articles: list[Article] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
+    files: dict[str, Signature] = field(default_factory=dict)
+    article_files: dict[str, str] = field(default_factory=dict)
+    unchanged_files: list[str] = field(default_factory=list)  # known files not read again
 
 
-def read_corpus(path: Path | str, fields: FieldMapping | None = None) -> CorpusReading:
+def read_corpus(
+    path: Path | str,
+    fields: FieldMapping | None = None,
+    known: dict[str, tuple[Signature, list[str]]] | None = None,
+) -> CorpusReading:
+    """Read every supported file. ``known`` maps a file to its signature and article ids at
+    the last build: a file whose signature still matches is not read again (its articles
+    count as unchanged), which keeps ``indexer update`` fast on large corpora."""
     root = Path(path)
     if not root.exists():
         raise CorpusNotFoundError(f"corpus not found: {root}")
     fields = fields or FieldMapping()
+    known = known or {}
     reading = CorpusReading()
     seen: dict[str, str] = {}
     for file_path, relative in walk(root, reading.skipped):
+        try:
+            status = file_path.stat()
+        except OSError as problem:
+            reading.skipped.append(Skipped(relative, f"unreadable: {problem.strerror or problem}"))
+            continue
+        signature = (status.st_size, status.st_mtime_ns)
+        reading.files[relative] = signature
+        if relative in known and known[relative][0] == signature:
+            reading.unchanged_files.append(relative)
+            for article_id in known[relative][1]:
+                seen.setdefault(article_id, relative)
+                reading.article_files[article_id] = relative
+            continue
         try:
             articles, skipped = read_file(file_path, relative, fields)
         except BadArticleError as problem:
@@ -99,6 +127,7 @@ def read_corpus(path: Path | str, fields: FieldMapping | None = None) -> CorpusR
                 continue
             seen[article.id] = where
             reading.articles.append(article)
+            reading.article_files[article.id] = relative
     return reading
 
 

@@ -10,6 +10,7 @@ from .corpus import FieldMapping, read_corpus
 from .errors import CorpusNotFoundError
 from .generations import IndexLayout
 from .snapshot import Snapshot
+from .update import unchanged_ids
 
 
 def index_status(index_dir: Path | str, corpus: Path | str | None, fields: FieldMapping | None = None) -> dict:
@@ -34,12 +35,13 @@ def index_status(index_dir: Path | str, corpus: Path | str | None, fields: Field
             "corpus": str(corpus_path),
             "corpus_fingerprint": manifest.corpus_fingerprint,
         }
+        known = snapshot.store.known_files()
         try:
-            reading = read_corpus(corpus_path, fields)
+            reading = read_corpus(corpus_path, fields, known)
         except CorpusNotFoundError:
             status.update(pending=None, up_to_date=None, corpus_missing=True)
             return status
-        changes = compare(reading.articles, snapshot.store.fingerprints())
+        changes = compare(reading.articles, snapshot.store.fingerprints(), unchanged_ids(reading, known))
         status.update(pending=changes.counts(), up_to_date=changes.pending == 0, skipped=len(reading.skipped))
         return status
     finally:

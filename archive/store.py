@@ -8,6 +8,7 @@ semantic highlighting.
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +22,8 @@ STORE_NAME = "store.sqlite"
 SCHEMA = """
 CREATE TABLE articles (
     id TEXT PRIMARY KEY, title TEXT NOT NULL, text TEXT NOT NULL, date TEXT, source TEXT,
-    url TEXT, path TEXT, fingerprint TEXT NOT NULL);
+    url TEXT, path TEXT, fingerprint TEXT NOT NULL, file TEXT);
+CREATE TABLE files (path TEXT PRIMARY KEY, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL);
 CREATE INDEX articles_date ON articles(date);
 CREATE INDEX articles_source ON articles(source COLLATE NOCASE);
 CREATE TABLE passages (
@@ -44,41 +46,88 @@ class StoredPassage:
 
 
 class Store:
+    """Read-only stores give each thread its own SQLite connection (the web server is threaded);
+    writable stores (builds, updates) use one connection from one thread."""
+
     def __init__(self, path: Path, *, create: bool = False, dimension: int = 384) -> None:
         if not create and not path.exists():
             raise IndexCorruptError(f"index store {path.name} is missing from {path.parent}")
         self.path = path
         self.dimension = dimension
-        uri = f"file:{path}?mode={'rwc' if create else 'ro'}"
-        self.connection = sqlite3.connect(uri, uri=True, check_same_thread=False)
+        self._uri = f"file:{path}?mode={'rwc' if create else 'ro'}"
+        self._writable: sqlite3.Connection | None = None
+        self._local = threading.local()
+        self._opened: list[sqlite3.Connection] = []
+        self._opened_lock = threading.Lock()
         if create:
-            self.connection.executescript(SCHEMA)
+            self._writable = sqlite3.connect(self._uri, uri=True)
+            self._writable.executescript(SCHEMA)
         else:
             try:
                 self.connection.execute("SELECT 1 FROM passages LIMIT 1").fetchall()
             except sqlite3.DatabaseError as problem:
+                self.close()
                 raise IndexCorruptError(f"index store {path} is unreadable: {problem}") from None
 
     @classmethod
     def open_writable(cls, path: Path, dimension: int) -> Store:
         store = cls.__new__(cls)
         store.path, store.dimension = path, dimension
-        store.connection = sqlite3.connect(path, check_same_thread=False)
+        store._local, store._opened, store._opened_lock = threading.local(), [], threading.Lock()
+        store._writable = sqlite3.connect(path)
         return store
 
+    @property
+    def connection(self) -> sqlite3.Connection:
+        if self._writable is not None:
+            return self._writable
+        connection = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = sqlite3.connect(self._uri, uri=True, check_same_thread=False)
+            self._local.connection = connection
+            with self._opened_lock:
+                self._opened.append(connection)
+        return connection
+
     def close(self) -> None:
-        self.connection.close()
+        if self._writable is not None:
+            self._writable.close()
+        with self._opened_lock:
+            for connection in self._opened:
+                connection.close()
+            self._opened.clear()
 
     # Writing (builds and updates only)
 
-    def add_articles(self, articles: Iterable[Article]) -> None:
+    def add_articles(self, articles: Iterable[Article], files: dict[str, str]) -> None:
+        """``files`` maps article id to the corpus file it came from."""
         self.connection.executemany(
-            "INSERT INTO articles (id, title, text, date, source, url, path, fingerprint) VALUES (?,?,?,?,?,?,?,?)",
+            "INSERT INTO articles (id, title, text, date, source, url, path, fingerprint, file)"
+            " VALUES (?,?,?,?,?,?,?,?,?)",
             [
-                (a.id, a.title, a.text, a.date, a.source, a.url, a.path, a.fingerprint())
+                (a.id, a.title, a.text, a.date, a.source, a.url, a.path, a.fingerprint(), files.get(a.id))
                 for a in articles
             ],
         )
+
+    def set_files(self, signatures: dict[str, tuple[int, int]], article_files: dict[str, str]) -> None:
+        """Record the corpus files as read now (replacing the old list), and each article's file."""
+        self.connection.execute("DELETE FROM files")
+        self.connection.executemany(
+            "INSERT INTO files (path, size, mtime_ns) VALUES (?,?,?)",
+            [(path, size, mtime) for path, (size, mtime) in signatures.items()],
+        )
+        self.connection.executemany("UPDATE articles SET file = ? WHERE id = ?",
+                                    [(file, article_id) for article_id, file in article_files.items()])
+
+    def known_files(self) -> dict[str, tuple[tuple[int, int], list[str]]]:
+        """file -> ((size, mtime_ns), article ids), as recorded at the last build or update."""
+        known = {path: ((size, mtime), []) for path, size, mtime in self.connection.execute(
+            "SELECT path, size, mtime_ns FROM files")}
+        for article_id, file in self.connection.execute("SELECT id, file FROM articles WHERE file IS NOT NULL"):
+            if file in known:
+                known[file][1].append(article_id)
+        return known
 
     def add_passages(self, rows: Iterable[tuple]) -> None:
         """Rows of (pid, article_id, ordinal, start, end, cache_key, spans int32, vectors float16)."""

@@ -15,6 +15,7 @@ pass ``COMPACT_TOMBSTONE_FRACTION`` of the index.
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
 from datetime import UTC, datetime
@@ -57,12 +58,13 @@ def update(
         live = layout.current_directory()
         manifest = read_manifest(live)
         phase = time.perf_counter()
-        reading = read_checked(corpus, fields, strict)
         live_store = Store(live / STORE_NAME, dimension=manifest.dimension)
         try:
-            changes = compare(reading.articles, live_store.fingerprints())
+            known, indexed = live_store.known_files(), live_store.fingerprints()
         finally:
             live_store.close()
+        reading = read_checked(corpus, fields, strict, known)
+        changes = compare(reading.articles, indexed, unchanged_ids(reading, known))
         seconds["ingest"] = round(time.perf_counter() - phase, 3)
         summary = BuildSummary(
             articles=manifest.articles, passages=manifest.passages, skipped=[item.to_dict() for item in reading.skipped],
@@ -85,14 +87,19 @@ def update(
 
         generation, build_directory = layout.new_build_directory()
         phase = time.perf_counter()
-        shutil.copytree(live, build_directory, dirs_exist_ok=True)
+        incoming = changes.added + changes.changed
+        outgoing = changes.removed + [article.id for article in changes.changed]
+        # The store changes in place, so it is copied. The vector index is read from the live
+        # generation and written anew. Whoosh only ever adds files, so an add-only update links
+        # the live segments; an update that deletes builds a fresh keyword index instead.
+        shutil.copy2(live / STORE_NAME, build_directory / STORE_NAME)
+        if not outgoing:
+            link_tree(live / keyword.KEYWORD_DIRECTORY, build_directory / keyword.KEYWORD_DIRECTORY)
         seconds["copy"] = round(time.perf_counter() - phase, 3)
         crash_point("ingest")
 
         store = Store.open_writable(build_directory / STORE_NAME, manifest.dimension)
         try:
-            incoming = changes.added + changes.changed
-            outgoing = changes.removed + [article.id for article in changes.changed]
             rows = passage_rows(incoming, embedder.name, first_pid=store.max_pid() + 1)
             cache = EmbeddingCache(layout.cache_path, embedder.dimension)
             try:
@@ -105,7 +112,8 @@ def update(
             phase = time.perf_counter()
             tombstoning = manifest.faiss_type == "hnsw"
             removed_pids = store.remove_articles(outgoing, tombstone=tombstoning)
-            store.add_articles(incoming)
+            store.add_articles(incoming, reading.article_files)
+            store.set_files(reading.files, reading.article_files)
             store.add_passages(
                 (row.pid, row.article.id, row.ordinal, row.start, row.end, row.key,
                  embeddings[row.key].sentence_spans, embeddings[row.key].sentence_vectors)
@@ -119,7 +127,6 @@ def update(
             if outgoing:
                 # Whoosh keeps deleted passages' lengths in its merged statistics, which would
                 # skew BM25; a fresh keyword index of the live passages is exact.
-                shutil.rmtree(keyword_directory)
                 keyword.write_keyword_index(keyword_directory, store.keyword_documents())
             else:
                 index = whoosh_index.open_dir(str(keyword_directory), indexname=keyword.INDEX_NAME)
@@ -135,7 +142,7 @@ def update(
             tombstones = store.tombstones()
             vector_path = build_directory / vectors.VECTORS_NAME
             kind = vectors.choose_index_type(passage_count) if not tombstoning else manifest.faiss_type
-            index_vectors = faiss.read_index(str(vector_path))
+            index_vectors = faiss.read_index(str(live / vectors.VECTORS_NAME))
             needs_compaction = tombstoning and tombstones > vectors.COMPACT_TOMBSTONE_FRACTION * (passage_count + tombstones)
             if kind != manifest.faiss_type or needs_compaction:
                 index_vectors = rebuild_vectors(store, layout, embedder, kind)
@@ -174,6 +181,19 @@ def update(
     summary.articles, summary.passages, summary.generation, summary.faiss_type = article_count, passage_count, generation, kind
     summary.seconds = seconds
     return summary
+
+
+def link_tree(source: Path, target: Path) -> None:
+    """Hard-link every file of ``source`` into ``target`` (Whoosh's lock file excepted)."""
+    target.mkdir(parents=True, exist_ok=True)
+    for path in source.iterdir():
+        if path.is_file() and not path.name.endswith("_WRITELOCK"):
+            os.link(path, target / path.name)
+
+
+def unchanged_ids(reading, known) -> set[str]:
+    """Articles of files skipped because their size and modification time are unchanged."""
+    return {article_id for file in reading.unchanged_files for article_id in known[file][1]}
 
 
 def rebuild_vectors(store: Store, layout: IndexLayout, embedder: Embedder, kind: str):

@@ -98,3 +98,50 @@ def test_update_json_summary_and_status(corpus_copy, fresh_index, embedder):
     assert {"embedded", "reused", "seconds"} <= set(summary)
     after = json.loads(cli.invoke(main, ["status", "--index", str(fresh_index), "--corpus", str(corpus_copy), "--json"]).output)
     assert after["up_to_date"] is True
+
+
+def test_hnsw_updates_tombstone_removed_passages_and_compact(corpus_copy, fresh_index, embedder, monkeypatch):
+    from archive import vectors
+
+    monkeypatch.setattr(vectors, "FLAT_LIMIT", 1)  # force HNSW even for the seed corpus
+    built = rebuild(corpus_copy, fresh_index, DEFAULT_MODEL, embedder=embedder)
+    assert built.faiss_type == "hnsw"
+    before = Archive.open(fresh_index, embedder=embedder)
+    removed_passages = len(before.article("003_5efb497116866064").passages)
+    before.close()
+    assert removed_passages / built.passages < 0.2  # under the compaction threshold
+    (corpus_copy / "003_5efb497116866064.txt").unlink()
+    summary = update(corpus_copy, fresh_index, embedder=embedder)
+    manifest = json.loads((IndexLayout(fresh_index).current_directory() / "manifest.json").read_text())
+    assert summary.removed == 1 and manifest["faiss_type"] == "hnsw" and manifest["tombstones"] == removed_passages
+    archive = Archive.open(fresh_index, embedder=embedder)
+    found = {result.id for mode in ("semantic", "hybrid") for result in archive.search("Lukashenka", mode=mode, k=10).results}
+    assert "003_5efb497116866064" not in found and len(found) == 4
+    assert "003_5efb497116866064" not in {item.id for item in archive.more_like("001_6d7df644afd5a1ff", k=10).results}
+    archive.close()
+    (corpus_copy / "002_e11880221c40fa9a.txt").unlink()  # tombstones now pass 20%: compacted
+    update(corpus_copy, fresh_index, embedder=embedder)
+    manifest = json.loads((IndexLayout(fresh_index).current_directory() / "manifest.json").read_text())
+    assert manifest["tombstones"] == 0 and manifest["articles"] == 3
+    reopened = Archive.open(fresh_index, embedder=embedder)
+    assert {r.id for r in reopened.search("Lukashenka", mode="semantic", k=10).results} == {
+        "000_a579cd71521fd787", "001_6d7df644afd5a1ff", "004_223d587e292dbf6e"}
+    reopened.close()
+
+
+def test_an_add_only_update_links_the_live_keyword_segments_without_touching_them(corpus_copy, fresh_index, tmp_path, embedder):
+    rebuild(corpus_copy, fresh_index, DEFAULT_MODEL, embedder=embedder)
+    live = IndexLayout(fresh_index).current_directory()
+    before = {path.name: path.read_bytes() for path in (live / "keyword").iterdir()} | {
+        "store": (live / "store.sqlite").read_bytes(), "vectors": (live / "vectors.faiss").read_bytes()}
+    (corpus_copy / "added.txt").write_text("Zebra crossings\n\nMinsk votes on zebra crossings next spring.\n")
+    summary = update(corpus_copy, fresh_index, embedder=embedder)
+    assert (summary.added, summary.changed, summary.removed, summary.embedded) == (1, 0, 0, 1)
+    after = {path.name: path.read_bytes() for path in (live / "keyword").iterdir()} | {
+        "store": (live / "store.sqlite").read_bytes(), "vectors": (live / "vectors.faiss").read_bytes()}
+    assert after == before  # the previous generation is intact for readers still using it
+    full = tmp_path / "full"
+    full.mkdir()
+    (full / "embedding-cache.sqlite").write_bytes((fresh_index / "embedding-cache.sqlite").read_bytes())
+    rebuild(corpus_copy, full, DEFAULT_MODEL, embedder=embedder)
+    assert results(fresh_index, embedder) == results(full, embedder)

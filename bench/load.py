@@ -1,0 +1,179 @@
+"""Concurrent load on loopback while the index is rebuilt and switched over.
+
+    python bench/load.py [--clients 8] [--seconds 60]
+
+Starts the production server (waitress) on a copy of an index, runs N client threads sending
+mixed hybrid/keyword/semantic queries for a bounded time, and meanwhile rebuilds the index
+with one more article. Reports requests, failures, status codes, throughput and latency, and
+whether the new generation was served without a restart. Only 127.0.0.1 is ever contacted.
+The short CI version of the same run is tests/test_reliability.py::test_load_during_rebuild.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+QUERIES = ["potash exports", "Lukashenko", "Putin visit to Minsk", "ground operation", "sanctions on Belarus",
+           "drones over Kyiv", "Zelenskyy border", "troops in Belarus", "Naev", "Kremlin spokesman Peskov"]
+MODES = ("hybrid", "keyword", "semantic")
+
+
+@dataclass
+class LoadResult:
+    requests: int = 0
+    failures: int = 0  # connection errors and timeouts
+    statuses: dict[int, int] = field(default_factory=dict)
+    latencies_ms: list[float] = field(default_factory=list)
+    generations: set[str] = field(default_factory=set)
+    seconds: float = 0.0
+
+    @property
+    def server_errors(self) -> int:
+        return sum(count for status, count in self.statuses.items() if status >= 500)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def start_server(index: Path, port: int) -> subprocess.Popen:
+    process = subprocess.Popen([sys.executable, "-m", "web.serve", "--port", str(port), "--threads", "8"], cwd=ROOT,
+                               env=dict(os.environ, ARCHIVE_INDEX_DIR=str(index)),
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2).read()
+            return process
+        except OSError:
+            if process.poll() is not None:
+                break
+            time.sleep(0.3)
+    process.kill()
+    raise RuntimeError("the server did not start")
+
+
+def run_load(base: str, clients: int, seconds: float, seed: int = 1) -> LoadResult:
+    """N threads, each sending requests back to back until the time is up."""
+    result = LoadResult()
+    lock = threading.Lock()
+    stop_at = time.monotonic() + seconds
+
+    def client(number: int) -> None:
+        generator = random.Random(seed + number)
+        while time.monotonic() < stop_at:
+            query, mode = generator.choice(QUERIES), generator.choice(MODES)
+            url = f"{base}/api/search?" + urllib.parse.urlencode({"q": query, "mode": mode})
+            if generator.random() < 0.1:
+                url = f"{base}/healthz"
+            started = time.perf_counter()
+            status, generation = 0, None
+            try:
+                with urllib.request.urlopen(url, timeout=30) as response:
+                    status = response.status
+                    body = response.read()
+                    if url.endswith("/healthz"):
+                        generation = json.loads(body)["generation"]
+            except urllib.error.HTTPError as error:
+                status = error.code
+            except OSError:
+                status = 0
+            elapsed = (time.perf_counter() - started) * 1000
+            with lock:
+                result.requests += 1
+                if status == 0:
+                    result.failures += 1
+                else:
+                    result.statuses[status] = result.statuses.get(status, 0) + 1
+                    result.latencies_ms.append(elapsed)
+                if generation:
+                    result.generations.add(generation)
+
+    started = time.perf_counter()
+    threads = [threading.Thread(target=client, args=(number,), daemon=True) for number in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=seconds + 60)
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def load_during_rebuild(source_index: Path, corpus: Path, work: Path, clients: int, seconds: float) -> tuple[LoadResult, str, str, str]:
+    """Serve a copy of ``source_index``, load it, and rebuild from ``corpus`` plus one new
+    article half-way. Returns the load result, the generations before and after, and what a
+    query for the new article found at the end."""
+    shutil.rmtree(work, ignore_errors=True)
+    index, corpus_copy = work / "index", work / "corpus"
+    shutil.copytree(source_index, index)
+    shutil.copytree(corpus, corpus_copy)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    server = start_server(index, port)
+    try:
+        before = json.loads(urllib.request.urlopen(base + "/healthz").read())["generation"]
+        holder: dict[str, LoadResult] = {}
+        loader = threading.Thread(target=lambda: holder.setdefault("result", run_load(base, clients, seconds)))
+        loader.start()
+        time.sleep(seconds / 4)
+        (corpus_copy / "load-test-article.txt").write_text(
+            "Zebra crossing referendum in Minsk\n\nCity officials proposed a referendum on zebra crossings.\n")
+        subprocess.run([sys.executable, "-m", "indexer", "rebuild", "--corpus", str(corpus_copy), "--index", str(index)],
+                       cwd=ROOT, check=True, capture_output=True)
+        loader.join()
+        time.sleep(1.2)  # the archive checks for a new generation at most once a second
+        after = json.loads(urllib.request.urlopen(base + "/healthz").read())["generation"]
+        found = json.loads(urllib.request.urlopen(base + "/api/search?q=zebra+referendum&mode=keyword").read())
+        top = found["results"][0]["id"] if found["results"] else ""
+        return holder["result"], before, after, top
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def main() -> None:
+    sys.path.insert(0, str(ROOT))
+    from archive.build import rebuild
+    from archive.settings import DEFAULT_MODEL
+    from bench.report import WORK, command_line, header, median, percentile, write_section
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--seconds", type=float, default=60)
+    arguments = parser.parse_args()
+    seed_index = WORK / "load-seed-index"
+    rebuild(ROOT / "corpus", seed_index, DEFAULT_MODEL)
+    result, before, after, top = load_during_rebuild(seed_index, ROOT / "corpus", WORK / "load", arguments.clients, arguments.seconds)
+    lines = [header(command_line()),
+             f"{arguments.clients} clients, {arguments.seconds:.0f} s, mixed hybrid/keyword/semantic queries (10% /healthz) "
+             "against waitress on 127.0.0.1 over the seed corpus, with `indexer rebuild` (one article added) running "
+             "and switching over a quarter of the way in.\n",
+             f"* Requests: {result.requests:,}; failed (connection errors): {result.failures}; "
+             f"5xx: {result.server_errors}; statuses: {dict(sorted(result.statuses.items()))}.",
+             f"* Throughput: {result.requests / result.seconds:.1f} requests/s; latency p50 {median(result.latencies_ms):.1f} ms, "
+             f"p95 {percentile(result.latencies_ms, 0.95):.1f} ms, p99 {percentile(result.latencies_ms, 0.99):.1f} ms.",
+             f"* Generations seen by clients: {len(result.generations)}; before {before}, after {after}; "
+             f"the new article served without a restart: {'yes' if top == 'load-test-article' else 'NO'}."]
+    write_section("load", "## Serving under load during a rebuild\n\n" + "\n".join(lines))
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
