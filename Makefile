@@ -7,7 +7,7 @@ PORT ?= 8000
 INDEX_DIR ?= var/index
 export HF_HUB_OFFLINE := 1
 
-.PHONY: run test install index serve bench bench-quality bench-speed bench-peer browser clean
+.PHONY: run test install index serve bench bench-quality bench-speed bench-peer bench-load browser clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,13 +38,16 @@ browser:
 test: install browser
 	$(BIN)/python -m pytest
 
-bench: bench-quality bench-speed bench-peer
+bench: bench-quality bench-speed bench-peer bench-load
 
 bench-quality: install
 	$(BIN)/python bench/quality.py
 
 bench-speed: install
 	$(BIN)/python bench/speed.py
+
+bench-load: install
+	$(BIN)/python bench/load.py
 
 bench-peer: install
 	$(BIN)/pip install --quiet txtai

@@ -101,7 +101,22 @@ def test_explain_reports_each_legs_rank_and_score(archive):
     result = archive.search("potash exports", mode="hybrid").results[0]
     assert result.explain["keyword"].rank == 1 and result.explain["keyword"].score > 0
     assert result.explain["semantic"].rank >= 1 and -1 <= result.explain["semantic"].score <= 1
-    assert result.score == pytest.approx(1 / (60 + result.explain["keyword"].rank) + 1 / (60 + result.explain["semantic"].rank), abs=1e-6)
+    assert 0 <= result.score <= 1  # the default fusion is a convex combination of min-max scores
+
+
+def test_default_fusion_is_convex_and_rrf_is_available(archive, seed_index, embedder):
+    from archive.archive import DEFAULT_FUSION, Archive
+    from archive.searchers import FusionSettings
+
+    assert (DEFAULT_FUSION.method, DEFAULT_FUSION.alpha) == ("convex", 0.4)
+    default = archive.search("Putin Belarus", k=5)
+    explicit = archive.search("Putin Belarus", k=5, alpha=0.4)
+    assert [(r.id, r.score) for r in default.results] == [(r.id, r.score) for r in explicit.results]
+    rrf = Archive.open(seed_index, embedder=embedder, fusion=FusionSettings(method="rrf", rrf_k=60))
+    for result in rrf.search("potash exports", k=5).results:
+        expected = sum(1 / (60 + evidence.rank) for evidence in result.explain.values() if evidence)
+        assert result.score == pytest.approx(expected, abs=1e-6)
+    rrf.close()
 
 
 def test_alpha_switches_hybrid_to_convex_fusion(archive):
