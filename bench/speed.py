@@ -17,11 +17,9 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
-import os
 import random
 import resource
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -31,6 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.load import free_port, start_server  # noqa: E402
 from bench.report import ROOT, SHARED, WORK, command_line, header, median, percentile, write_section  # noqa: E402
 
 from archive import Archive  # noqa: E402
@@ -123,25 +122,11 @@ def stage_profile(archive: Archive, queries: list[str]) -> dict[str, float]:
     return {name: median(values) for name, values in stages.items()}
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def http_latency(index: Path, queries: list[str]) -> tuple[dict[str, list[float]], float]:
     port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "web.serve", "--port", str(port)], cwd=ROOT,
-                              env=dict(os.environ, ARCHIVE_INDEX_DIR=str(index)),
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = start_server(index, port)
     base = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(300):
-            try:
-                urllib.request.urlopen(base + "/healthz", timeout=2).read()
-                break
-            except OSError:
-                time.sleep(0.3)
         timings = {mode: [] for mode in MODES}
         for mode in MODES:
             for query in queries[:20]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from archive.embeddings import Embedder  # noqa: E402
 from archive.settings import DEFAULT_MODEL  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # the bench/ helpers (load generation, server start) are shared with tests
 SEED_CORPUS = ROOT / "corpus"
 SHARED = ROOT.parent / "shared"
 REUTERS = SHARED / "datasets" / "reuters21578" / "reuters21578.jsonl.gz"

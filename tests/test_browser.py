@@ -4,11 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 
 import pytest
 
@@ -20,34 +15,15 @@ SCREENSHOT = ROOT / "docs" / "screenshot-results.png"
 pytestmark = pytest.mark.browser
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(seed_index):
+    from bench.load import free_port, start_server
+
     port = free_port()
-    env = dict(os.environ, ARCHIVE_INDEX_DIR=str(seed_index))
-    process = subprocess.Popen([sys.executable, "-m", "web.serve", "--port", str(port)], cwd=ROOT, env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while True:
-        try:
-            with urllib.request.urlopen(base + "/healthz", timeout=2) as response:
-                if response.status == 200:
-                    break
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                pytest.fail("the server did not start: " + (process.stdout.read() if process.stdout else ""))
-            time.sleep(0.3)
-    yield base
+    process = start_server(seed_index, port)
+    yield f"http://127.0.0.1:{port}"
     process.terminate()
     process.wait(timeout=20)
-    process.stdout.close()
 
 
 @pytest.fixture(scope="module")

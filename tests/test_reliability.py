@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import re
-import sys
 from pathlib import Path
 
 import pytest
@@ -23,7 +22,7 @@ from archive.archive import Archive
 from archive.build import rebuild
 from archive.errors import CorpusError, InvalidParameterError
 from archive.settings import DEFAULT_MODEL
-from conftest import ROOT, SEED_CORPUS
+from conftest import SEED_CORPUS
 
 LONG = bool(os.environ.get("ARCHIVE_LONG_TESTS"))
 EXAMPLES = 500 if LONG else 40
@@ -191,7 +190,6 @@ def test_the_api_conforms_to_its_openapi_description_under_fuzzing(app):
 
 
 def test_load_during_rebuild(seed_index, tmp_path):
-    sys.path.insert(0, str(ROOT))
     from bench.load import load_during_rebuild
 
     clients, seconds = (8, 60.0) if LONG else (4, 12.0)
