@@ -9,9 +9,11 @@ separately weighted title field by 0.02 nDCG@10, and Lucene's BM25 IDF beat Whoo
 
 from __future__ import annotations
 
+import gc
 import math
 import re
 import threading
+import warnings
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -105,11 +107,20 @@ class KeywordIndex:
     """An open keyword index: one searcher per process, shared across threads with a lock."""
 
     def __init__(self, directory: Path) -> None:
-        try:
-            self.index = whoosh_index.open_dir(str(directory), indexname=INDEX_NAME)
-            self.searcher = self.index.searcher(weighting=NewsBM25F(B=BM25_B, K1=BM25_K1))
-        except Exception as problem:  # Whoosh raises bare OSError/EmptyIndexError/struct errors
-            raise IndexCorruptError(f"keyword index in {directory} cannot be opened: {problem}") from None
+        failure = None
+        # Whoosh leaves a half-opened segment's file to the garbage collector when opening
+        # fails; let it be closed here, quietly, rather than warn later somewhere else.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ResourceWarning)
+            try:
+                self.index = whoosh_index.open_dir(str(directory), indexname=INDEX_NAME)
+                self.searcher = self.index.searcher(weighting=NewsBM25F(B=BM25_B, K1=BM25_K1))
+            except Exception as problem:  # Whoosh raises bare OSError/EmptyIndexError/struct errors
+                failure = f"keyword index in {directory} cannot be opened: {problem}"
+            if failure:
+                gc.collect()
+        if failure:
+            raise IndexCorruptError(failure)
         self.parser = qparser.QueryParser("body", self.index.schema, group=qparser.OrGroup)
         self.parser.add_plugin(qparser.FuzzyTermPlugin())
         self.plain_parser = qparser.QueryParser("body", self.index.schema, group=qparser.OrGroup)

@@ -7,6 +7,7 @@ non-zero exit code; no traceback reaches the user.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -32,6 +33,14 @@ class ArchiveGroup(click.Group):
         except KeyboardInterrupt:
             click.echo("interrupted; the live index is unchanged", err=True)
             context.exit(130)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except Exception as problem:  # a bug, not a user error: still one line, no traceback
+            if os.environ.get("ARCHIVE_DEBUG"):
+                raise
+            click.echo(f"error: unexpected {type(problem).__name__}: {problem}", err=True)
+            click.echo("hint: this is a bug; rerun with ARCHIVE_DEBUG=1 to see the traceback and report it", err=True)
+            context.exit(70)
 
 
 def corpus_option(function):

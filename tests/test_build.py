@@ -123,6 +123,14 @@ def test_missing_keyword_segment_is_detected(seed_index, tmp_path, embedder):
         Archive.open(root, embedder=embedder)
 
 
+def test_truncated_keyword_segment_is_detected(seed_index, tmp_path, embedder):
+    root, directory = corrupt_copy(seed_index, tmp_path)
+    for segment in (directory / "keyword").glob("*.seg"):
+        segment.write_bytes(segment.read_bytes()[: segment.stat().st_size // 2])
+    with pytest.raises(IndexCorruptError, match="keyword index in .* cannot be opened"):
+        Archive.open(root, embedder=embedder)
+
+
 def test_manifest_from_a_newer_schema_is_refused(seed_index, tmp_path, embedder):
     root, directory = corrupt_copy(seed_index, tmp_path)
     manifest = json.loads((directory / MANIFEST_NAME).read_text())

@@ -83,6 +83,19 @@ def test_errors_are_one_line_with_a_hint_and_an_exit_code(tmp_path, seed_index, 
     assert "Traceback" not in completed.stdout + completed.stderr
 
 
+def test_an_unexpected_failure_is_one_line_without_a_traceback(cli, seed_index, monkeypatch):
+    from archive.archive import Archive
+
+    def explode(*arguments, **options):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(Archive, "search", explode)
+    result = cli.invoke(main, ["search", "potash", "--index", str(seed_index)])
+    assert result.exit_code == 70
+    assert result.output == ("error: unexpected RuntimeError: disk on fire\n"
+                             "hint: this is a bug; rerun with ARCHIVE_DEBUG=1 to see the traceback and report it\n")
+
+
 def test_bad_option_is_a_usage_error(tmp_path):
     completed = run_indexer("search", "potash", "--mode", "fuzzy")
     assert completed.returncode == 2
