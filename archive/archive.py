@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from . import highlight
-from .errors import ArticleNotFoundError, IndexNotFoundError, InvalidParameterError
+from .errors import ArticleNotFoundError, InvalidParameterError, ModelError
 from .embeddings import Embedder
 from .generations import IndexLayout
 from .keyword import SYNTAX_NOTE
@@ -45,7 +45,6 @@ from .searchers import (
     HybridSearcher,
     KeywordSearcher,
     SemanticSearcher,
-    fuse,
 )
 from .snapshot import Snapshot
 
@@ -118,9 +117,10 @@ class Archive:
             embedder = self._embedder or Embedder.shared(snapshot.manifest.model)
             if embedder.dimension != snapshot.manifest.dimension:
                 snapshot.close()
-                raise IndexNotFoundError(
+                raise ModelError(
                     f"the index was built with {snapshot.manifest.model} ({snapshot.manifest.dimension} dimensions),"
-                    f" but the loaded model has {embedder.dimension}"
+                    f" but the loaded model has {embedder.dimension}",
+                    hint="open the index with the model it was built with, or rebuild it",
                 )
             keyword = KeywordSearcher(snapshot.keyword, snapshot.store)
             semantic = SemanticSearcher(snapshot.vectors, snapshot.store, embedder)
@@ -163,13 +163,11 @@ class Archive:
             raise InvalidParameterError("date_from is after date_to")
 
         searchers = self.searchers()
-        depth = max(self.fusion.depth, page * k)
-        legs: dict[str, list[Hit]] = {}
-        if mode in ("hybrid", "keyword"):
-            legs[KEYWORD] = searchers.keyword.search(query, depth, filters)
-        if mode in ("hybrid", "semantic"):
-            legs[SEMANTIC] = searchers.semantic.search(query, depth, filters)
-        ranked = fuse(legs, self.fusion, alpha) if mode == "hybrid" else legs[mode]
+        depth = max(self.fusion.depth, page * k)  # candidate articles per leg
+        if mode == "hybrid":
+            ranked = searchers.hybrid.pool(query, depth, filters, alpha)
+        else:
+            ranked = (searchers.keyword if mode == "keyword" else searchers.semantic).search(query, depth, filters)
         snapshot = searchers.snapshot
         if sort == "date":
             ranked = sort_by_date(ranked, snapshot)
@@ -179,7 +177,8 @@ class Archive:
         query_vector = searchers.semantic.embedder.encode_query(query) if mode != "keyword" else None
         results = self.results(snapshot, page_hits, parsed.terms if parsed else set(), query_vector)
         suggestion = None
-        if parsed is not None and parsed.note is None and len(legs[KEYWORD]) < SUGGEST_BELOW:
+        found_by_keywords = sum(1 for hit in ranked if hit.explain.get(KEYWORD))
+        if parsed is not None and parsed.note is None and found_by_keywords < SUGGEST_BELOW:
             suggestion = suggest(snapshot, query)
         return SearchResponse(
             query=query, mode=mode, k=k, page=page, total=len(ranked),

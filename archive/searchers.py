@@ -113,9 +113,12 @@ class HybridSearcher:
         self.keyword, self.semantic, self.settings = keyword, semantic, settings
 
     def search(self, query: str, k: int, filters: Filters | None = None, alpha: float | None = None) -> list[Hit]:
-        depth = max(self.settings.depth, k)
+        return self.pool(query, max(self.settings.depth, k), filters, alpha)[:k]
+
+    def pool(self, query: str, depth: int, filters: Filters | None = None, alpha: float | None = None) -> list[Hit]:
+        """Every article either leg found within ``depth``, fused and ranked."""
         legs = {KEYWORD: self.keyword.search(query, depth, filters), SEMANTIC: self.semantic.search(query, depth, filters)}
-        return fuse(legs, self.settings, alpha)[:k]
+        return fuse(legs, self.settings, alpha)
 
 
 def fuse(legs: dict[str, list[Hit]], settings: FusionSettings, alpha: float | None = None) -> list[Hit]:

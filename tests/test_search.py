@@ -212,3 +212,16 @@ def test_bad_parameters_are_clear_errors(archive, arguments, message):
 def test_control_characters_in_queries_are_ignored(archive):
     assert archive.search("pot\x00ash\x07 exports", mode="keyword").query == "pot ash exports"
     assert archive.search("potash\x00exports", mode="keyword").query == "potash exports"
+
+
+def test_the_three_searchers_share_one_interface(archive):
+    from archive.searchers import Hit
+
+    searchers = archive.searchers()
+    for searcher in (searchers.keyword, searchers.semantic, searchers.hybrid):
+        hits = searcher.search("Putin Belarus", 2)
+        assert len(hits) == 2 and all(isinstance(hit, Hit) for hit in hits)
+        assert hits[0].score >= hits[1].score
+    fused = searchers.hybrid.search("potash exports", 3)
+    assert fused[0].article_id == BELARUS_POTASH
+    assert fused[0].explain["keyword"].rank == 1 and fused[0].explain["semantic"] is not None
