@@ -165,6 +165,34 @@ def update(corpus, index_dir, fields, strict, wait, as_json) -> None:
 @corpus_option
 @index_option
 @fields_option
+@click.option("--interval", type=click.FloatRange(min=0.5), default=30.0, show_default=True, help="Seconds between polls.")
+@click.option("--polls", type=click.IntRange(min=0), default=0, help="Stop after this many polls (0: run until interrupted).")
+def watch(corpus, index_dir, fields, interval, polls) -> None:
+    """Poll the corpus and apply changes as they appear (an update per change)."""
+    import time
+
+    from archive.corpus import FieldMapping
+    from archive.update import update as update_index
+
+    mapping = FieldMapping.parse(fields)
+    corpus, index_dir = corpus or settings.corpus_path(), index_dir or settings.index_dir()
+    click.echo(f"watching {corpus} every {interval:g}s; Ctrl-C to stop", err=True)
+    done = 0
+    while True:
+        summary = update_index(corpus, index_dir, fields=mapping, wait=True)
+        if summary.added or summary.changed or summary.removed:
+            click.echo(f"{time.strftime('%H:%M:%S')} generation {summary.generation}: {summary.added} added, "
+                       f"{summary.changed} changed, {summary.removed} removed ({summary.embedded} embedded)")
+        done += 1
+        if polls and done >= polls:
+            return
+        time.sleep(interval)
+
+
+@main.command()
+@corpus_option
+@index_option
+@fields_option
 @json_option
 def status(corpus, index_dir, fields, as_json) -> None:
     """Show what is indexed and how stale it is against the corpus."""

@@ -1,4 +1,5 @@
 import json
+import re
 
 import pytest
 from click.testing import CliRunner
@@ -145,3 +146,13 @@ def test_an_add_only_update_links_the_live_keyword_segments_without_touching_the
     (full / "embedding-cache.sqlite").write_bytes((fresh_index / "embedding-cache.sqlite").read_bytes())
     rebuild(corpus_copy, full, DEFAULT_MODEL, embedder=embedder)
     assert results(fresh_index, embedder) == results(full, embedder)
+
+
+def test_watch_applies_changes_as_they_appear(corpus_copy, fresh_index, embedder):
+    rebuild(corpus_copy, fresh_index, DEFAULT_MODEL, embedder=embedder)
+    (corpus_copy / "watched.txt").write_text("Watched story\n\nA story that arrived while the watcher ran.\n")
+    result = CliRunner().invoke(main, ["watch", "--corpus", str(corpus_copy), "--index", str(fresh_index), "--polls", "1"])
+    assert result.exit_code == 0, result.output
+    assert re.search(r"generation \S+: 1 added, 0 changed, 0 removed \(1 embedded\)", result.output)
+    quiet = CliRunner().invoke(main, ["watch", "--corpus", str(corpus_copy), "--index", str(fresh_index), "--polls", "1"])
+    assert quiet.exit_code == 0 and "added" not in quiet.output
