@@ -310,7 +310,7 @@ def suggest(snapshot: Snapshot, query: str) -> str | None:
         word = match.group()
         replacement = None
         if len(word) > 2 and snapshot.keyword.word_frequency(word) == 0:
-            replacement = snapshot.keyword.suggest(word)
+            replacement = snapshot.vocabulary.suggest(word)
         if replacement and replacement != word.lower():
             words.append(replacement)
             changed = True

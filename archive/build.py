@@ -27,7 +27,9 @@ from .generations import IndexLayout, build_lock
 from .manifest import Manifest, write_manifest
 from .passages import split_passages
 from .store import STORE_NAME, Store
+from .vocabulary import count_words
 
+OVERLAP_MIN_FRACTION = 0.05  # share of passages to embed above which keyword writing overlaps embedding
 EMBED_CHUNK = 256  # passages per encode call; each chunk's results are cached at once
 CRASH_VARIABLE = "ARCHIVE_BUILD_CRASH_AT"  # fault injection for crash-safety tests: a phase name
 
@@ -96,11 +98,12 @@ def passage_rows(articles: list[Article], model_name: str, first_pid: int = 0) -
 
 
 def embed_rows(
-    rows: list[PassageRow], embedder: Embedder, cache: EmbeddingCache, progress: Progress | None
+    rows: list[PassageRow], embedder: Embedder, cache: EmbeddingCache, progress: Progress | None,
+    found: dict[str, PassageEmbedding] | None = None,
 ) -> tuple[dict[str, PassageEmbedding], int, int, float]:
-    """Embeddings for every row: from the cache, or computed (longest-first batches) and cached.
-    Returns (embeddings by key, computed, reused, seconds spent in the model)."""
-    found = cache.get_many(row.key for row in rows)
+    """Embeddings for every row: from the cache (``found``, if already looked up), or computed
+    (longest-first batches) and cached. Returns (embeddings by key, computed, reused, model seconds)."""
+    found = dict(found) if found is not None else cache.get_many(row.key for row in rows)
     reused = sum(1 for row in rows if row.key in found)
     missing: dict[str, PassageRow] = {}
     for row in rows:
@@ -137,7 +140,7 @@ class KeywordWriter(threading.Thread):
     """Writes the Whoosh index while the model embeds: the build stays embedding-bound."""
 
     def __init__(self, directory: Path, rows: list[PassageRow]) -> None:
-        super().__init__(name="keyword-index", daemon=True)
+        super().__init__(name="keyword-index", daemon=True)  # one process: the model has the cores
         self.directory, self.rows = directory, rows
         self.error: BaseException | None = None
         self.seconds = 0.0
@@ -163,6 +166,7 @@ def write_store(path: Path, reading: CorpusReading, rows: list[PassageRow],
     try:
         store.add_articles(reading.articles, reading.article_files)
         store.set_files(reading.files, reading.article_files)
+        store.set_vocabulary(count_words(reading.articles))
         store.add_passages(
             (row.pid, row.article.id, row.ordinal, row.start, row.end, row.key,
              embeddings[row.key].sentence_spans, embeddings[row.key].sentence_vectors)
@@ -210,46 +214,58 @@ def rebuild(
         reading = read_checked(corpus, fields, strict)
         crash_point("ingest")
         articles = reading.articles
-        seconds["read"] = round(time.perf_counter() - phase, 3)
-        phase = time.perf_counter()
-        embedder = embedder or Embedder.shared(model_name)
-        seconds["load_model"] = round(time.perf_counter() - phase, 3)
-        phase = time.perf_counter()
+        embedder = embedder or Embedder.shared(model_name)  # loads the model only if it must embed
         rows = passage_rows(articles, embedder.name)
-        seconds["ingest"] = round(time.perf_counter() - phase + seconds.pop("read"), 3)
+        seconds["ingest"] = round(time.perf_counter() - phase, 3)
 
         generation, build_directory = layout.new_build_directory()
-        writer = KeywordWriter(build_directory / keyword.KEYWORD_DIRECTORY, rows)
-        writer.start()
-        cache = EmbeddingCache(layout.cache_path, embedder.dimension)
+        keyword_directory = build_directory / keyword.KEYWORD_DIRECTORY
+        cache = EmbeddingCache(layout.cache_path)
         try:
             phase = time.perf_counter()
-            embeddings, embedded, reused, _ = embed_rows(rows, embedder, cache, progress)
-            seconds["embed"] = round(time.perf_counter() - phase, 3)
+            found = cache.get_many(row.key for row in rows)
+            to_embed = len({row.key for row in rows if row.key not in found})
+            # Much to embed: write the keyword index meanwhile, in a thread, so the build stays
+            # embedding-bound. Little: write it afterwards with every core, without contention.
+            overlap = to_embed >= OVERLAP_MIN_FRACTION * len(rows)
+            writer = KeywordWriter(keyword_directory, rows) if overlap else None
+            if writer:
+                writer.start()
+            was_loaded = embedder.loaded
+            embeddings, embedded, reused, _ = embed_rows(rows, embedder, cache, progress, found)
+            load_seconds = embedder.load_seconds if embedder.loaded and not was_loaded else 0.0
+            seconds["load_model"] = round(load_seconds, 3)
+            seconds["embed"] = round(time.perf_counter() - phase - load_seconds, 3)
         finally:
             cache.close()
         if progress:
             progress("keyword", 0, 1)
-        seconds["keyword"] = round(writer.finish(), 3)
+        if writer:
+            seconds["keyword"] = round(writer.finish(), 3)
+        else:
+            phase = time.perf_counter()
+            keyword.write_keyword_index(keyword_directory, keyword_documents(rows), keyword.writer_processes(len(rows)))
+            seconds["keyword"] = round(time.perf_counter() - phase, 3)
         crash_point("keyword")
 
         phase = time.perf_counter()
+        dimension = int(embeddings[rows[0].key].vector.shape[0])
         kind = vectors.choose_index_type(len(rows))
-        matrix = np.stack([embeddings[row.key].vector for row in rows]) if rows else np.zeros((0, embedder.dimension))
-        index = vectors.build_vector_index(matrix, np.array([row.pid for row in rows]), kind, embedder.dimension)
+        matrix = np.stack([embeddings[row.key].vector for row in rows])
+        index = vectors.build_vector_index(matrix, np.array([row.pid for row in rows]), kind, dimension)
         vectors.write_vector_index(index, build_directory / vectors.VECTORS_NAME)
         seconds["vectors"] = round(time.perf_counter() - phase, 3)
         crash_point("vectors")
 
         phase = time.perf_counter()
-        write_store(build_directory / STORE_NAME, reading, rows, embeddings, embedder.dimension)
+        write_store(build_directory / STORE_NAME, reading, rows, embeddings, dimension)
         seconds["store"] = round(time.perf_counter() - phase, 3)
 
         manifest = Manifest(
             generation=generation,
             created_at=datetime.now(UTC).isoformat(timespec="seconds"),
             model=embedder.name,
-            dimension=embedder.dimension,
+            dimension=dimension,
             articles=len(articles),
             passages=len(rows),
             corpus_path=str(corpus.resolve()),

@@ -19,9 +19,11 @@ LOOKUP_CHUNK = 500
 
 
 class EmbeddingCache:
-    def __init__(self, path: Path, dimension: int) -> None:
+    """Keys include the model name, and a vector's length gives its dimension, so cached
+    embeddings are read without loading the model."""
+
+    def __init__(self, path: Path) -> None:
         self.path = path
-        self.dimension = dimension
         self.connection = sqlite3.connect(path, timeout=60)
         self.connection.execute("PRAGMA journal_mode=WAL")
         self.connection.execute("PRAGMA synchronous=NORMAL")
@@ -29,6 +31,7 @@ class EmbeddingCache:
             "CREATE TABLE IF NOT EXISTS embeddings ("
             " key TEXT PRIMARY KEY, vector BLOB NOT NULL, spans BLOB NOT NULL, sentences BLOB NOT NULL)"
         )
+
 
     def close(self) -> None:
         self.connection.close()
@@ -43,19 +46,16 @@ class EmbeddingCache:
                 f"SELECT key, vector, spans, sentences FROM embeddings WHERE key IN ({placeholders})", chunk
             )
             for key, vector, spans, sentences in rows:
-                embedding = self.decode(vector, spans, sentences)
-                if embedding is not None:
-                    found[key] = embedding
+                found[key] = self.decode(vector, spans, sentences)
         return found
 
-    def decode(self, vector: bytes, spans: bytes, sentences: bytes) -> PassageEmbedding | None:
+    @staticmethod
+    def decode(vector: bytes, spans: bytes, sentences: bytes) -> PassageEmbedding:
         unit = np.frombuffer(vector, dtype=np.float32)
-        if unit.shape != (self.dimension,):
-            return None  # another model's shape under a colliding key: treat as a miss
         return PassageEmbedding(
             unit,
             np.frombuffer(spans, dtype=np.int32).reshape(-1, 2),
-            np.frombuffer(sentences, dtype=np.float16).reshape(-1, self.dimension),
+            np.frombuffer(sentences, dtype=np.float16).reshape(-1, unit.shape[0]),
         )
 
     def put_many(self, items: Iterable[tuple[str, PassageEmbedding]]) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -60,7 +61,8 @@ def resolve_model_path(name_or_path: str) -> str:
 
 
 class Embedder:
-    """One loaded sentence-transformers model. Use ``Embedder.shared(name)`` to reuse it."""
+    """A sentence-transformers model, loaded on first use (a rebuild whose embeddings are all
+    cached never loads it). Use ``Embedder.shared(name)`` to share one per process."""
 
     _shared: dict[str, Embedder] = {}
     _shared_lock = threading.Lock()
@@ -71,19 +73,33 @@ class Embedder:
         os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         self.name = name
-        path = resolve_model_path(name)
-        if not (Path(path).exists() or "/" in path):
-            raise ModelError(f"model not found: {name}")
-        try:
-            from sentence_transformers import SentenceTransformer
-
-            self.model = SentenceTransformer(path, device="cpu")
-        except Exception as problem:  # the library raises many kinds; all mean "cannot load"
-            raise ModelError(f"cannot load model {name!r}: {problem}") from None
-        self.dimension = int(self.model.get_embedding_dimension())
-        self.max_tokens = int(self.model.max_seq_length)
+        self.load_seconds = 0.0
+        self._model = None
+        self._load_lock = threading.Lock()
         self._lock = threading.Lock()  # torch modules are not safe to call concurrently
         self._query_cache: OrderedDict[str, np.ndarray] = OrderedDict()
+
+    @property
+    def loaded(self) -> bool:
+        return self._model is not None
+
+    @property
+    def model(self):
+        if self._model is None:
+            with self._load_lock:
+                if self._model is None:
+                    started = time.perf_counter()
+                    self._model = load_model(self.name)
+                    self.load_seconds = time.perf_counter() - started
+        return self._model
+
+    @property
+    def dimension(self) -> int:
+        return int(self.model.get_embedding_dimension())
+
+    @property
+    def max_tokens(self) -> int:
+        return int(self.model.max_seq_length)
 
     @classmethod
     def shared(cls, name: str) -> Embedder:
@@ -133,6 +149,18 @@ class Embedder:
             spans, sentence_vectors = pool_sentences(text, offset, tokens, token_offsets)
             results.append(PassageEmbedding(vector.astype(np.float32), spans, sentence_vectors))
         return results
+
+
+def load_model(name: str):
+    path = resolve_model_path(name)
+    if not (Path(path).exists() or "/" in path):
+        raise ModelError(f"model not found: {name}")
+    try:
+        from sentence_transformers import SentenceTransformer
+
+        return SentenceTransformer(path, device="cpu")
+    except Exception as problem:  # the library raises many kinds; all mean "cannot load"
+        raise ModelError(f"cannot load model {name!r}: {problem}") from None
 
 
 def pool_sentences(

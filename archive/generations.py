@@ -57,7 +57,7 @@ class IndexLayout:
         return directory
 
     def new_build_directory(self) -> tuple[str, Path]:
-        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")  # sorts in creation order
         generation = f"{stamp}-{uuid.uuid4().hex[:6]}"
         directory = self.generations / f"{BUILDING_PREFIX}{generation}"
         directory.mkdir(parents=True)

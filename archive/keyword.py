@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gc
 import math
+import os
 import re
 import threading
 import warnings
@@ -45,7 +46,7 @@ def keyword_schema() -> Schema:
         pid=NUMERIC(int, bits=64, stored=True, unique=True, signed=False),
         article_id=ID(),
         title=TEXT(analyzer=text_analyzer(), phrase=True),
-        body=TEXT(analyzer=text_analyzer(), phrase=True, spelling=True),
+        body=TEXT(analyzer=text_analyzer(), phrase=True),
         source=TEXT(analyzer=StandardAnalyzer(expression=TOKEN_PATTERN, stoplist=None)),
         date=ID(),
     )
@@ -72,15 +73,24 @@ class NewsBM25F(scoring.BM25F):
         return math.log(1 + (documents - frequency + 0.5) / (frequency + 0.5))
 
 
-def write_keyword_index(directory: Path, documents: Iterable[KeywordDocument]) -> int:
+PARALLEL_MIN_DOCUMENTS = 5000  # below this, starting writer processes costs more than it saves
+
+
+def writer_processes(documents: int) -> int:
+    return min(os.cpu_count() or 1, 4) if documents >= PARALLEL_MIN_DOCUMENTS else 1
+
+
+def write_keyword_index(directory: Path, documents: Iterable[KeywordDocument], processes: int = 1) -> int:
+    """With ``processes`` > 1, Whoosh's multi-process writer leaves one segment per process;
+    statistics are summed across segments, so scores are the same."""
     directory.mkdir(parents=True, exist_ok=True)
     index = whoosh_index.create_in(str(directory), keyword_schema(), indexname=INDEX_NAME)
-    writer = index.writer(limitmb=256)
+    writer = index.writer(limitmb=256, procs=processes, multisegment=processes > 1)
     count = 0
     for document in documents:
         add_document(writer, document)
         count += 1
-    writer.commit(optimize=True)
+    writer.commit(optimize=processes == 1)
     return count
 
 
@@ -179,12 +189,6 @@ class KeywordIndex:
         """Every passage matching ``node`` (used for NOT, so no ranking is needed)."""
         with self.lock:
             return [hit["pid"] for hit in self.searcher.search(node, limit=None, scored=False, terms=False)]
-
-    def suggest(self, word: str) -> str | None:
-        """The most frequent archive word within two edits of ``word``, if any."""
-        with self.lock:
-            suggestions = self.searcher.corrector("body").suggest(word.lower(), limit=1, maxdist=2)
-        return suggestions[0] if suggestions else None
 
     def word_frequency(self, word: str) -> int:
         """In how many passages the (analysed) word occurs, in the title or the body."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 from .errors import IndexCorruptError
@@ -10,6 +11,7 @@ from .keyword import KEYWORD_DIRECTORY, KeywordIndex
 from .manifest import Manifest, read_manifest
 from .store import STORE_NAME, Store
 from .vectors import VECTORS_NAME, VectorIndex
+from .vocabulary import Vocabulary
 
 
 class Snapshot:
@@ -18,6 +20,8 @@ class Snapshot:
         self.manifest: Manifest = read_manifest(directory)
         self.generation = self.manifest.generation
         self.store = Store(directory / STORE_NAME, dimension=self.manifest.dimension)
+        self._vocabulary: Vocabulary | None = None
+        self._vocabulary_lock = threading.Lock()
         try:
             self.keyword = KeywordIndex(directory / KEYWORD_DIRECTORY)
             self.vectors = VectorIndex(directory / VECTORS_NAME, self.manifest.dimension, self.manifest.faiss_type)
@@ -47,6 +51,14 @@ class Snapshot:
             )
         if problems:
             raise IndexCorruptError(f"index generation {self.generation} is inconsistent: " + "; ".join(problems))
+
+    @property
+    def vocabulary(self) -> Vocabulary:
+        """Loaded on first use: only "did you mean" needs it."""
+        with self._vocabulary_lock:
+            if self._vocabulary is None:
+                self._vocabulary = Vocabulary(self.store.vocabulary())
+            return self._vocabulary
 
     def close(self) -> None:
         self.keyword.close()

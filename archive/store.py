@@ -24,6 +24,7 @@ CREATE TABLE articles (
     id TEXT PRIMARY KEY, title TEXT NOT NULL, text TEXT NOT NULL, date TEXT, source TEXT,
     url TEXT, path TEXT, fingerprint TEXT NOT NULL, file TEXT);
 CREATE TABLE files (path TEXT PRIMARY KEY, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL);
+CREATE TABLE vocabulary (word TEXT PRIMARY KEY, count INTEGER NOT NULL);
 CREATE INDEX articles_date ON articles(date);
 CREATE INDEX articles_source ON articles(source COLLATE NOCASE);
 CREATE TABLE passages (
@@ -119,6 +120,14 @@ class Store:
         )
         self.connection.executemany("UPDATE articles SET file = ? WHERE id = ?",
                                     [(file, article_id) for article_id, file in article_files.items()])
+
+    def set_vocabulary(self, counts: dict[str, int]) -> None:
+        self.connection.execute("DELETE FROM vocabulary")
+        self.connection.executemany("INSERT INTO vocabulary (word, count) VALUES (?, ?)",
+                                    [(word, count) for word, count in counts.items() if count > 0])
+
+    def vocabulary(self) -> dict[str, int]:
+        return dict(self.connection.execute("SELECT word, count FROM vocabulary"))
 
     def known_files(self) -> dict[str, tuple[tuple[int, int], list[str]]]:
         """file -> ((size, mtime_ns), article ids), as recorded at the last build or update."""

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections import Counter
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,10 +32,11 @@ from .changes import compare
 from .corpus import FieldMapping
 from .embedding_cache import EmbeddingCache
 from .embeddings import Embedder
-from .errors import CorpusNotFoundError, IndexCorruptError
+from .errors import CorpusNotFoundError, IndexCorruptError, ModelError
 from .generations import IndexLayout, build_lock
 from .manifest import Manifest, read_manifest, write_manifest
 from .store import STORE_NAME, Store
+from .vocabulary import count_words
 
 
 def update(
@@ -77,13 +79,10 @@ def update(
             summary.seconds = seconds
             return summary
 
-        phase = time.perf_counter()
-        embedder = embedder or Embedder.shared(manifest.model)
-        if embedder.dimension != manifest.dimension:
-            raise IndexCorruptError(
-                f"the index was built with {manifest.model} ({manifest.dimension} dimensions); "
-                f"{embedder.name} has {embedder.dimension}", hint="run `indexer rebuild --model ...` to change models")
-        seconds["load_model"] = round(time.perf_counter() - phase, 3)
+        embedder = embedder or Embedder.shared(manifest.model)  # loaded only if something needs embedding
+        if embedder.name != manifest.model:
+            raise ModelError(f"the index was built with {manifest.model}, not {embedder.name}",
+                             hint="run `indexer rebuild --model ...` to change models")
 
         generation, build_directory = layout.new_build_directory()
         phase = time.perf_counter()
@@ -101,16 +100,26 @@ def update(
         store = Store.open_writable(build_directory / STORE_NAME, manifest.dimension)
         try:
             rows = passage_rows(incoming, embedder.name, first_pid=store.max_pid() + 1)
-            cache = EmbeddingCache(layout.cache_path, embedder.dimension)
+            cache = EmbeddingCache(layout.cache_path)
             try:
                 phase = time.perf_counter()
+                was_loaded = embedder.loaded
                 embeddings, summary.embedded, summary.reused, _ = embed_rows(rows, embedder, cache, progress)
-                seconds["embed"] = round(time.perf_counter() - phase, 3)
+                load_seconds = embedder.load_seconds if embedder.loaded and not was_loaded else 0.0
+                seconds["load_model"] = round(load_seconds, 3)
+                seconds["embed"] = round(time.perf_counter() - phase - load_seconds, 3)
             finally:
                 cache.close()
+            if any(embedding.vector.shape[0] != manifest.dimension for embedding in embeddings.values()):
+                raise ModelError(f"{embedder.name} does not give {manifest.dimension}-dimensional vectors",
+                                 hint="run `indexer rebuild` to rebuild with this model")
 
             phase = time.perf_counter()
             tombstoning = manifest.faiss_type == "hnsw"
+            words = Counter(store.vocabulary())
+            words.subtract(count_words(article for article in store.articles(outgoing).values()))
+            words.update(count_words(incoming))
+            store.set_vocabulary(words)
             removed_pids = store.remove_articles(outgoing, tombstone=tombstoning)
             store.add_articles(incoming, reading.article_files)
             store.set_files(reading.files, reading.article_files)
@@ -127,7 +136,8 @@ def update(
             if outgoing:
                 # Whoosh keeps deleted passages' lengths in its merged statistics, which would
                 # skew BM25; a fresh keyword index of the live passages is exact.
-                keyword.write_keyword_index(keyword_directory, store.keyword_documents())
+                keyword.write_keyword_index(keyword_directory, store.keyword_documents(),
+                                            keyword.writer_processes(store.counts()[1]))
             else:
                 index = whoosh_index.open_dir(str(keyword_directory), indexname=keyword.INDEX_NAME)
                 writer = index.writer(limitmb=256)
@@ -145,7 +155,7 @@ def update(
             index_vectors = faiss.read_index(str(live / vectors.VECTORS_NAME))
             needs_compaction = tombstoning and tombstones > vectors.COMPACT_TOMBSTONE_FRACTION * (passage_count + tombstones)
             if kind != manifest.faiss_type or needs_compaction:
-                index_vectors = rebuild_vectors(store, layout, embedder, kind)
+                index_vectors = rebuild_vectors(store, layout, embedder.name, manifest.dimension, kind)
                 if tombstones:
                     store.connection.execute("DELETE FROM passages WHERE deleted = 1")
                     store.commit()
@@ -196,10 +206,10 @@ def unchanged_ids(reading, known) -> set[str]:
     return {article_id for file in reading.unchanged_files for article_id in known[file][1]}
 
 
-def rebuild_vectors(store: Store, layout: IndexLayout, embedder: Embedder, kind: str):
+def rebuild_vectors(store: Store, layout: IndexLayout, model_name: str, dimension: int, kind: str):
     """A fresh vector index of the live passages, from the embedding cache (compaction)."""
     rows = list(store.connection.execute("SELECT pid, cache_key FROM passages WHERE deleted = 0 ORDER BY pid"))
-    cache = EmbeddingCache(layout.cache_path, embedder.dimension)
+    cache = EmbeddingCache(layout.cache_path)
     try:
         found = cache.get_many(key for _, key in rows)
     finally:
@@ -207,5 +217,5 @@ def rebuild_vectors(store: Store, layout: IndexLayout, embedder: Embedder, kind:
     missing = [key for _, key in rows if key not in found]
     if missing:
         raise IndexCorruptError(f"{len(missing)} passage embeddings are missing from the cache")
-    matrix = np.stack([found[key].vector for _, key in rows]) if rows else np.zeros((0, embedder.dimension))
-    return vectors.build_vector_index(matrix, np.array([pid for pid, _ in rows]), kind, embedder.dimension)
+    matrix = np.stack([found[key].vector for _, key in rows]) if rows else np.zeros((0, dimension))
+    return vectors.build_vector_index(matrix, np.array([pid for pid, _ in rows]), kind, dimension)

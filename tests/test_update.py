@@ -49,6 +49,15 @@ def test_update_equals_a_full_rebuild_of_the_same_corpus(corpus_copy, fresh_inde
     (full / "embedding-cache.sqlite").write_bytes((fresh_index / "embedding-cache.sqlite").read_bytes())
     rebuild(corpus_copy, full, DEFAULT_MODEL, embedder=embedder)
     assert results(fresh_index, embedder) == results(full, embedder)
+    assert vocabulary(fresh_index, embedder) == vocabulary(full, embedder)
+
+
+def vocabulary(index_dir, embedder):
+    archive = Archive.open(index_dir, embedder=embedder)
+    try:
+        return archive.searchers().snapshot.vocabulary.counts
+    finally:
+        archive.close()
 
 
 def test_update_with_nothing_to_do_keeps_the_generation(corpus_copy, fresh_index, embedder):
