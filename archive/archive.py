@@ -123,7 +123,7 @@ class Archive:
                     hint="open the index with the model it was built with, or rebuild it",
                 )
             keyword = KeywordSearcher(snapshot.keyword, snapshot.store)
-            semantic = SemanticSearcher(snapshot.vectors, snapshot.store, embedder)
+            semantic = SemanticSearcher(snapshot.vectors, snapshot.store, embedder, snapshot.manifest.tombstones)
             searchers = Searchers(snapshot, keyword, semantic, HybridSearcher(keyword, semantic, self.fusion))
             # The generation before the previous one can no longer have queries in flight.
             if self._previous is not None:
@@ -242,7 +242,7 @@ class Archive:
         centroid = snapshot.vectors.reconstruct(pids).mean(axis=0)
         centroid /= max(float(np.linalg.norm(centroid)), 1e-12)
         allowed = None
-        if snapshot.store.tombstones():
+        if snapshot.manifest.tombstones:
             allowed = snapshot.store.passage_ids_where(None, None, None)
         passage_hits = snapshot.vectors.search(centroid, (k + 1) * 4 + len(pids), allowed)
         owners = snapshot.store.passage_articles([pid for pid, _ in passage_hits])

@@ -228,12 +228,14 @@ def rebuild(
             # Much to embed: write the keyword index meanwhile, in a thread, so the build stays
             # embedding-bound. Little: write it afterwards with every core, without contention.
             overlap = to_embed >= OVERLAP_MIN_FRACTION * len(rows)
+            was_loaded = embedder.loaded
+            if to_embed:
+                embedder.load()  # before the keyword thread starts: imports would contend with it
+            load_seconds = embedder.load_seconds if embedder.loaded and not was_loaded else 0.0
             writer = KeywordWriter(keyword_directory, rows) if overlap else None
             if writer:
                 writer.start()
-            was_loaded = embedder.loaded
             embeddings, embedded, reused, _ = embed_rows(rows, embedder, cache, progress, found)
-            load_seconds = embedder.load_seconds if embedder.loaded and not was_loaded else 0.0
             seconds["load_model"] = round(load_seconds, 3)
             seconds["embed"] = round(time.perf_counter() - phase - load_seconds, 3)
         finally:

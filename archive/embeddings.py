@@ -93,6 +93,10 @@ class Embedder:
                     self.load_seconds = time.perf_counter() - started
         return self._model
 
+    def load(self) -> None:
+        """Load the model now rather than on first use."""
+        self.model  # noqa: B018 - the property loads it
+
     @property
     def dimension(self) -> int:
         return int(self.model.get_embedding_dimension())

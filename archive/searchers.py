@@ -7,6 +7,7 @@ other two and fuses their article rankings.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from . import fusion
@@ -14,6 +15,8 @@ from .embeddings import Embedder
 from .keyword import KeywordIndex, filter_query
 from .store import Store
 from .vectors import VectorIndex
+
+LEG_WORKERS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="semantic-leg")  # threads start on first use
 
 KEYWORD = "keyword"
 SEMANTIC = "semantic"
@@ -84,13 +87,15 @@ class KeywordSearcher:
 class SemanticSearcher:
     name = SEMANTIC
 
-    def __init__(self, index: VectorIndex, store: Store, embedder: Embedder) -> None:
+    def __init__(self, index: VectorIndex, store: Store, embedder: Embedder, tombstones: int = 0) -> None:
+        """``tombstones``: removed passages still in the (HNSW) index, from the manifest."""
         self.index, self.store, self.embedder = index, store, embedder
+        self.tombstones = tombstones
 
     def search(self, query: str, k: int, filters: Filters | None = None) -> list[Hit]:
         vector = self.embedder.encode_query(query)
         allowed = None
-        if filters or self.store.tombstones():
+        if filters or self.tombstones:
             filters = filters or Filters()
             allowed = self.store.passage_ids_where(filters.date_from, filters.date_to, filters.source)
         passage_hits = self.index.search(vector, k * PASSAGES_PER_ARTICLE, allowed)
@@ -116,9 +121,12 @@ class HybridSearcher:
         return self.pool(query, max(self.settings.depth, k), filters, alpha)[:k]
 
     def pool(self, query: str, depth: int, filters: Filters | None = None, alpha: float | None = None) -> list[Hit]:
-        """Every article either leg found within ``depth``, fused and ranked."""
-        legs = {KEYWORD: self.keyword.search(query, depth, filters), SEMANTIC: self.semantic.search(query, depth, filters)}
-        return fuse(legs, self.settings, alpha)
+        """Every article either leg found within ``depth``, fused and ranked. The semantic leg
+        (model and FAISS, which release the interpreter) runs in a worker thread while the
+        keyword leg (Whoosh, pure Python) runs here, so a query costs about the slower leg."""
+        semantic = LEG_WORKERS.submit(self.semantic.search, query, depth, filters)
+        keyword = self.keyword.search(query, depth, filters)
+        return fuse({KEYWORD: keyword, SEMANTIC: semantic.result()}, self.settings, alpha)
 
 
 def fuse(legs: dict[str, list[Hit]], settings: FusionSettings, alpha: float | None = None) -> list[Hit]:
