@@ -261,11 +261,11 @@ class Archive:
     def stats(self) -> StatsResponse:
         snapshot = self.searchers().snapshot
         manifest = snapshot.manifest
-        first, last = snapshot.store.date_span()
+        (first, last), sources = snapshot.summary
         return StatsResponse(
             generation=manifest.generation, created_at=manifest.created_at, articles=manifest.articles,
             passages=manifest.passages, date_from=first, date_to=last,
-            sources=[{"source": source, "articles": count} for source, count in snapshot.store.sources()],
+            sources=[{"source": source, "articles": count} for source, count in sources],
             model=manifest.model, dimension=manifest.dimension, faiss_type=manifest.faiss_type,
             corpus_path=manifest.corpus_path, corpus_fingerprint=manifest.corpus_fingerprint,
         )

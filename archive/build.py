@@ -162,7 +162,7 @@ class KeywordWriter(threading.Thread):
 
 def write_store(path: Path, reading: CorpusReading, rows: list[PassageRow],
                 embeddings: dict[str, PassageEmbedding], dimension: int) -> None:
-    store = Store(path, create=True, dimension=dimension)
+    store = Store(path, mode="create", dimension=dimension)
     try:
         store.add_articles(reading.articles, reading.article_files)
         store.set_files(reading.files, reading.article_files)
@@ -175,6 +175,14 @@ def write_store(path: Path, reading: CorpusReading, rows: list[PassageRow],
         store.commit()
     finally:
         store.close()
+
+
+def existing_corpus(corpus: Path | str) -> Path:
+    """Checked before the build lock creates any directory (the two may be the same path)."""
+    corpus = Path(corpus)
+    if not corpus.exists():
+        raise CorpusNotFoundError(f"corpus not found: {corpus}")
+    return corpus
 
 
 def read_checked(corpus: Path, fields: FieldMapping | None, strict: bool, known=None) -> CorpusReading:
@@ -203,9 +211,7 @@ def rebuild(
     embedder: Embedder | None = None,
 ) -> BuildSummary:
     layout = IndexLayout(index_dir)
-    corpus = Path(corpus)
-    if not corpus.exists():  # before the lock creates any directory
-        raise CorpusNotFoundError(f"corpus not found: {corpus}")
+    corpus = existing_corpus(corpus)
     started = time.perf_counter()
     seconds: dict[str, float] = {}
     with build_lock(layout, wait=wait):

@@ -192,7 +192,7 @@ class KeywordIndex:
 
     def word_frequency(self, word: str) -> int:
         """In how many passages the (analysed) word occurs, in the title or the body."""
-        tokens = [token.text for token in text_analyzer()(word)]
+        tokens = [token.text for token in self.index.schema["body"].analyzer(word)]
         if not tokens:
             return 0
         with self.lock:

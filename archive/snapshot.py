@@ -21,7 +21,8 @@ class Snapshot:
         self.generation = self.manifest.generation
         self.store = Store(directory / STORE_NAME, dimension=self.manifest.dimension)
         self._vocabulary: Vocabulary | None = None
-        self._vocabulary_lock = threading.Lock()
+        self._summary: tuple | None = None
+        self._lazy_lock = threading.Lock()
         try:
             self.keyword = KeywordIndex(directory / KEYWORD_DIRECTORY)
             self.vectors = VectorIndex(directory / VECTORS_NAME, self.manifest.dimension, self.manifest.faiss_type)
@@ -53,9 +54,17 @@ class Snapshot:
             raise IndexCorruptError(f"index generation {self.generation} is inconsistent: " + "; ".join(problems))
 
     @property
+    def summary(self) -> tuple[tuple[str | None, str | None], list[tuple[str, int]]]:
+        """(date span, sources by article count): computed once, as a generation never changes."""
+        with self._lazy_lock:
+            if self._summary is None:
+                self._summary = (self.store.date_span(), self.store.sources())
+            return self._summary
+
+    @property
     def vocabulary(self) -> Vocabulary:
         """Loaded on first use: only "did you mean" needs it."""
-        with self._vocabulary_lock:
+        with self._lazy_lock:
             if self._vocabulary is None:
                 self._vocabulary = Vocabulary(self.store.vocabulary())
             return self._vocabulary

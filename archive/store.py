@@ -50,33 +50,27 @@ class Store:
     """Read-only stores give each thread its own SQLite connection (the web server is threaded);
     writable stores (builds, updates) use one connection from one thread."""
 
-    def __init__(self, path: Path, *, create: bool = False, dimension: int = 384) -> None:
-        if not create and not path.exists():
+    def __init__(self, path: Path, *, mode: str = "read", dimension: int = 384) -> None:
+        """``mode``: "read" (shared, read-only), "create" (a new store) or "write" (edit a copy)."""
+        if mode != "create" and not path.exists():
             raise IndexCorruptError(f"index store {path.name} is missing from {path.parent}")
         self.path = path
         self.dimension = dimension
-        self._uri = f"file:{path}?mode={'rwc' if create else 'ro'}"
+        self._uri = f"file:{path}?mode={'ro' if mode == 'read' else 'rwc'}"
         self._writable: sqlite3.Connection | None = None
         self._local = threading.local()
         self._opened: list[sqlite3.Connection] = []
         self._opened_lock = threading.Lock()
-        if create:
+        if mode != "read":
             self._writable = sqlite3.connect(self._uri, uri=True)
-            self._writable.executescript(SCHEMA)
-        else:
-            try:
-                self.connection.execute("SELECT 1 FROM passages LIMIT 1").fetchall()
-            except sqlite3.DatabaseError as problem:
-                self.close()
-                raise IndexCorruptError(f"index store {path} is unreadable: {problem}") from None
-
-    @classmethod
-    def open_writable(cls, path: Path, dimension: int) -> Store:
-        store = cls.__new__(cls)
-        store.path, store.dimension = path, dimension
-        store._local, store._opened, store._opened_lock = threading.local(), [], threading.Lock()
-        store._writable = sqlite3.connect(path)
-        return store
+            if mode == "create":
+                self._writable.executescript(SCHEMA)
+            return
+        try:
+            self.connection.execute("SELECT 1 FROM passages LIMIT 1").fetchall()
+        except sqlite3.DatabaseError as problem:
+            self.close()
+            raise IndexCorruptError(f"index store {path} is unreadable: {problem}") from None
 
     @property
     def connection(self) -> sqlite3.Connection:

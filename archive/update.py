@@ -27,12 +27,22 @@ import numpy as np
 from whoosh import index as whoosh_index
 
 from . import keyword, vectors
-from .build import BuildSummary, Progress, corpus_fingerprint, crash_point, embed_rows, keyword_documents, passage_rows, read_checked
+from .build import (
+    BuildSummary,
+    Progress,
+    corpus_fingerprint,
+    crash_point,
+    embed_rows,
+    existing_corpus,
+    keyword_documents,
+    passage_rows,
+    read_checked,
+)
 from .changes import compare
 from .corpus import FieldMapping
 from .embedding_cache import EmbeddingCache
 from .embeddings import Embedder
-from .errors import CorpusNotFoundError, IndexCorruptError, ModelError
+from .errors import IndexCorruptError, ModelError
 from .generations import IndexLayout, build_lock
 from .manifest import Manifest, read_manifest, write_manifest
 from .store import STORE_NAME, Store
@@ -50,9 +60,7 @@ def update(
     embedder: Embedder | None = None,
 ) -> BuildSummary:
     layout = IndexLayout(index_dir)
-    corpus = Path(corpus)
-    if not corpus.exists():
-        raise CorpusNotFoundError(f"corpus not found: {corpus}")
+    corpus = existing_corpus(corpus)
     started = time.perf_counter()
     seconds: dict[str, float] = {}
     with build_lock(layout, wait=wait):
@@ -97,7 +105,7 @@ def update(
         seconds["copy"] = round(time.perf_counter() - phase, 3)
         crash_point("ingest")
 
-        store = Store.open_writable(build_directory / STORE_NAME, manifest.dimension)
+        store = Store(build_directory / STORE_NAME, mode="write", dimension=manifest.dimension)
         try:
             rows = passage_rows(incoming, embedder.name, first_pid=store.max_pid() + 1)
             cache = EmbeddingCache(layout.cache_path)
