@@ -7,7 +7,7 @@ PORT ?= 8000
 INDEX_DIR ?= var/index
 export HF_HUB_OFFLINE := 1
 
-.PHONY: run test install index serve bench bench-quality bench-speed bench-peer bench-load browser clean
+.PHONY: run test test-fast check-install install index serve bench bench-quality bench-speed bench-peer bench-load bench-marks browser clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,7 +27,7 @@ $(INDEX_DIR)/CURRENT: | install
 index: $(INDEX_DIR)/CURRENT
 
 run: install index
-	ARCHIVE_INDEX_DIR=$(INDEX_DIR) $(BIN)/python -m web.serve --host $(HOST) --port $(PORT)
+	$(BIN)/indexer serve --index $(INDEX_DIR) --host $(HOST) --port $(PORT)
 
 # Debian's Chromium for the real-browser test; skipped quietly where apt is unavailable.
 browser:
@@ -37,6 +37,14 @@ browser:
 
 test: install browser
 	$(BIN)/python -m pytest
+
+# The quick lane while developing: everything but the tests marked slow (kills, load, fuzzing, browser).
+test-fast: install
+	$(BIN)/python -m pytest -m "not slow"
+
+# The package as a user installs it: fresh venv, no extras, one file of every input format (CI runs it too).
+check-install:
+	bash .ci/check-install
 
 bench: bench-quality bench-speed bench-peer bench-load
 
@@ -48,6 +56,9 @@ bench-speed: install
 
 bench-load: install
 	$(BIN)/python bench/load.py
+
+bench-marks: install
+	$(BIN)/python bench/semantic_marks.py
 
 bench-peer: install
 	$(BIN)/pip install --quiet txtai

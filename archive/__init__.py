@@ -1,6 +1,37 @@
-"""A searchable news archive: hybrid keyword + semantic search with highlighted evidence."""
+"""A searchable news archive: hybrid keyword + semantic search with highlighted evidence.
 
-from .archive import MAX_K, MAX_QUERY_CHARACTERS, MAX_RESULT_WINDOW, MODES, SORTS, Archive
-from .errors import ArchiveError
+This package's namespace is its public face: the ``indexer`` CLI and the web app import
+only what is named here.
+"""
 
-__all__ = ["Archive", "ArchiveError", "MAX_K", "MAX_QUERY_CHARACTERS", "MAX_RESULT_WINDOW", "MODES", "SORTS"]
+from . import settings
+from .archive import Archive
+from .build.generation import BuildSummary
+from .build.rebuild import rebuild
+from .build.status import index_status
+from .build.update import update
+from .errors import (
+    ArchiveError,
+    ArticleNotFoundError,
+    BuildLockedError,
+    CorpusError,
+    CorpusNotFoundError,
+    IndexCorruptError,
+    IndexNotFoundError,
+    InvalidParameterError,
+    ModelError,
+    ResultWindowError,
+)
+from .ingest.corpus import FieldMapping
+from .search.highlight import Event, Mark, Snippet, events, paragraphs, snippets, window
+from .search.request import MAX_K, MAX_QUERY_CHARACTERS, MAX_RESULT_WINDOW, MODES, SORTS, Parameter, SearchRequest
+from .search.results import ArticleResponse, PassageResult, Result, SearchResponse, SimilarResponse, StatsResponse
+
+__all__ = [
+    "MAX_K", "MAX_QUERY_CHARACTERS", "MAX_RESULT_WINDOW", "MODES", "SORTS",
+    "Archive", "ArchiveError", "ArticleNotFoundError", "ArticleResponse", "BuildLockedError", "BuildSummary",
+    "CorpusError", "CorpusNotFoundError", "Event", "FieldMapping", "IndexCorruptError", "IndexNotFoundError",
+    "InvalidParameterError", "Mark", "ModelError", "Parameter", "PassageResult", "Result", "ResultWindowError",
+    "SearchRequest", "SearchResponse", "SimilarResponse", "Snippet", "StatsResponse",
+    "events", "index_status", "paragraphs", "rebuild", "settings", "snippets", "update", "window",
+]

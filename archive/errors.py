@@ -88,8 +88,10 @@ class InvalidParameterError(ArchiveError):
     exit_code = 2
 
 
-class QueryError(InvalidParameterError):
-    code = "bad_query"
+class ResultWindowError(InvalidParameterError):
+    """``page * k`` asks for results deeper than the archive fetches (a rule between two parameters)."""
+
+    code = "result_window_too_large"
 
 
 class ArticleNotFoundError(ArchiveError):

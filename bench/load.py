@@ -54,8 +54,8 @@ def free_port() -> int:
 
 
 def start_server(index: Path, port: int) -> subprocess.Popen:
-    process = subprocess.Popen([sys.executable, "-m", "web.serve", "--port", str(port), "--threads", "8"], cwd=ROOT,
-                               env=dict(os.environ, ARCHIVE_INDEX_DIR=str(index)),
+    process = subprocess.Popen([sys.executable, "-m", "indexer", "serve", "--index", str(index), "--port", str(port),
+                                "--threads", "8"], cwd=ROOT, env=dict(os.environ),
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -150,7 +150,7 @@ def load_during_rebuild(source_index: Path, corpus: Path, work: Path, clients: i
 
 def main() -> None:
     sys.path.insert(0, str(ROOT))
-    from archive.build import rebuild
+    from archive.build.rebuild import rebuild
     from archive.settings import DEFAULT_MODEL
     from bench.report import WORK, command_line, header, median, percentile, write_section
 

@@ -23,8 +23,8 @@ from bench.quality import evaluate, load_qrels, load_queries  # noqa: E402
 from bench.report import SHARED, WORK, command_line, header, median, write_section  # noqa: E402
 
 from archive import Archive  # noqa: E402
-from archive.build import rebuild  # noqa: E402
-from archive.embeddings import Embedder, resolve_model_path  # noqa: E402
+from archive.build.rebuild import rebuild  # noqa: E402
+from archive.index.embeddings import Embedder, resolve_model_path  # noqa: E402
 from archive.settings import DEFAULT_MODEL  # noqa: E402
 
 DATASET = SHARED / "scifact"

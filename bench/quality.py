@@ -22,12 +22,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.report import SHARED, WORK, command_line, header, write_section  # noqa: E402
 
 from archive import Archive  # noqa: E402
-from archive.build import rebuild  # noqa: E402
-from archive.embeddings import Embedder  # noqa: E402
-from archive.fusion import convex_combination, rank, reciprocal_rank_fusion  # noqa: E402
-from archive.generations import IndexLayout  # noqa: E402
+from archive.build.rebuild import rebuild  # noqa: E402
+from archive.index.embeddings import Embedder  # noqa: E402
+from archive.search.fusion import convex_combination, rank, reciprocal_rank_fusion  # noqa: E402
+from archive.index.layout import IndexLayout  # noqa: E402
 from archive.settings import DEFAULT_MODEL  # noqa: E402
-from archive.snapshot import Snapshot  # noqa: E402
+from archive.index.snapshot import Snapshot  # noqa: E402
 
 PASSAGE_DEPTH = 1000
 ANCHORS = [("BM25 (BEIR paper)", 0.665), ("all-MiniLM-L6-v2 dense (MTEB)", 0.645), ("Pyserini BM25-flat", 0.679)]

@@ -33,9 +33,9 @@ from bench.load import free_port, start_server  # noqa: E402
 from bench.report import ROOT, SHARED, WORK, command_line, header, median, percentile, write_section  # noqa: E402
 
 from archive import Archive  # noqa: E402
-from archive.build import passage_rows  # noqa: E402
-from archive.corpus import read_corpus  # noqa: E402
-from archive.embeddings import Embedder  # noqa: E402
+from archive.build.generation import passage_rows  # noqa: E402
+from archive.ingest.corpus import read_corpus  # noqa: E402
+from archive.index.embeddings import Embedder  # noqa: E402
 from archive.settings import DEFAULT_MODEL  # noqa: E402
 
 REUTERS = SHARED / "reuters21578" / "reuters21578.jsonl.gz"
@@ -96,14 +96,15 @@ def in_process_latency(archive: Archive, queries: list[str]) -> dict[str, list[f
 
 def stage_profile(archive: Archive, queries: list[str]) -> dict[str, float]:
     """Median milliseconds of each stage of a hybrid query (query embedding not cached)."""
-    from archive.searchers import fuse
+    from archive.search.results import make_results
+    from archive.search.searchers import fuse
 
-    searchers = archive.searchers()
+    searchers = archive.current()
     embedder = searchers.semantic.embedder
     stages = {"parse + keyword leg (Whoosh)": [], "query embedding (model)": [], "vector leg (FAISS + grouping)": [],
               "fusion": [], "results (store + highlighting)": []}
     for query in queries:
-        embedder._query_cache.clear()
+        embedder.encode_query.cache_clear()
         snapshot = searchers.snapshot
         snapshot.keyword.parsed.clear()
         t0 = time.perf_counter()
@@ -115,7 +116,7 @@ def stage_profile(archive: Archive, queries: list[str]) -> dict[str, float]:
         t3 = time.perf_counter()
         ranked = fuse({"keyword": keyword_hits, "semantic": semantic_hits}, archive.fusion)
         t4 = time.perf_counter()
-        archive.results(snapshot, ranked[:10], snapshot.keyword.parse(query).terms, embedder.encode_query(query))
+        make_results(snapshot, ranked[:10], snapshot.keyword.parse(query).terms, embedder.encode_query(query))
         t5 = time.perf_counter()
         for name, seconds in zip(stages, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4), strict=True):
             stages[name].append(seconds * 1000)

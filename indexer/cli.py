@@ -1,11 +1,13 @@
 """The ``indexer`` command: parses options, calls the archive library, prints results.
 
 Every ``ArchiveError`` becomes one ``error:`` line plus a ``hint:`` line on stderr and a
-non-zero exit code; no traceback reaches the user.
+non-zero exit code; no traceback reaches the user. The search options are derived from
+``SearchRequest``, which owns their defaults, choices and limits.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -13,10 +15,10 @@ from pathlib import Path
 
 import click
 
-from archive import settings
-from archive.errors import ArchiveError
+import archive
+from archive import ArchiveError, SearchRequest, settings
 
-MODE_CHOICES = click.Choice(["hybrid", "keyword", "semantic"])
+EXIT_BROKEN_PIPE = 141  # what a shell reports for a program ended by SIGPIPE, as `yes | head` does
 
 
 class ArchiveGroup(click.Group):
@@ -30,6 +32,12 @@ class ArchiveGroup(click.Group):
             if problem.hint:
                 click.echo(f"hint: {problem.hint}", err=True)
             context.exit(problem.exit_code)
+        except BrokenPipeError:
+            # The reader went away (`indexer search … | head`): normal for a CLI, so stop
+            # quietly. Point stdout at /dev/null so that flushing it at exit cannot fail again.
+            with contextlib.suppress(OSError, ValueError):  # not a real file (a test runner's capture)
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            context.exit(EXIT_BROKEN_PIPE)
         except KeyboardInterrupt:
             click.echo("interrupted; the live index is unchanged", err=True)
             context.exit(130)
@@ -66,6 +74,21 @@ def fields_option(function):
 
 def json_option(function):
     return click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")(function)
+
+
+CLICK_TYPES = {int: int, float: float, str: str}
+
+
+def search_options(function):
+    """The QUERY argument and one option per search parameter, from ``SearchRequest``."""
+    for spec in reversed(SearchRequest.parameters()):
+        if not spec.flags:
+            function = click.argument(spec.name)(function)
+            continue
+        kind = click.Choice(spec.choices) if spec.choices else CLICK_TYPES[spec.kind]
+        function = click.option(*spec.flags, spec.name, type=kind, default=spec.default,
+                                show_default=spec.default is not None, help=spec.description)(function)
+    return function
 
 
 @click.group(cls=ArchiveGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -126,14 +149,11 @@ def print_build_summary(summary: dict, as_json: bool, changes: bool = False) -> 
 @json_option
 def rebuild(corpus, index_dir, model, fields, strict, wait, as_json) -> None:
     """Build both indexes from the whole corpus and switch to them atomically."""
-    from archive.build import rebuild as rebuild_index
-    from archive.corpus import FieldMapping
-
     report, close = progress_reporter(not as_json and sys.stderr.isatty())
     try:
-        summary = rebuild_index(
+        summary = archive.rebuild(
             corpus or settings.corpus_path(), index_dir or settings.index_dir(), model or settings.model_name(),
-            fields=FieldMapping.parse(fields), strict=strict, wait=wait, progress=report,
+            fields=archive.FieldMapping.parse(fields), strict=strict, wait=wait, progress=report,
         )
     finally:
         close()
@@ -149,13 +169,10 @@ def rebuild(corpus, index_dir, model, fields, strict, wait, as_json) -> None:
 @json_option
 def update(corpus, index_dir, fields, strict, wait, as_json) -> None:
     """Apply corpus changes (new, changed, deleted articles) to the live index."""
-    from archive.corpus import FieldMapping
-    from archive.update import update as update_index
-
     report, close = progress_reporter(not as_json and sys.stderr.isatty())
     try:
-        summary = update_index(corpus or settings.corpus_path(), index_dir or settings.index_dir(),
-                               fields=FieldMapping.parse(fields), strict=strict, wait=wait, progress=report)
+        summary = archive.update(corpus or settings.corpus_path(), index_dir or settings.index_dir(),
+                                 fields=archive.FieldMapping.parse(fields), strict=strict, wait=wait, progress=report)
     finally:
         close()
     print_build_summary(summary.to_dict(), as_json, changes=True)
@@ -171,15 +188,12 @@ def watch(corpus, index_dir, fields, interval, polls) -> None:
     """Poll the corpus and apply changes as they appear (an update per change)."""
     import time
 
-    from archive.corpus import FieldMapping
-    from archive.update import update as update_index
-
-    mapping = FieldMapping.parse(fields)
+    mapping = archive.FieldMapping.parse(fields)
     corpus, index_dir = corpus or settings.corpus_path(), index_dir or settings.index_dir()
     click.echo(f"watching {corpus} every {interval:g}s; Ctrl-C to stop", err=True)
     done = 0
     while True:
-        summary = update_index(corpus, index_dir, fields=mapping, wait=True)
+        summary = archive.update(corpus, index_dir, fields=mapping, wait=True)
         if summary.added or summary.changed or summary.removed:
             click.echo(f"{time.strftime('%H:%M:%S')} generation {summary.generation}: {summary.added} added, "
                        f"{summary.changed} changed, {summary.removed} removed ({summary.embedded} embedded)")
@@ -196,11 +210,8 @@ def watch(corpus, index_dir, fields, interval, polls) -> None:
 @json_option
 def status(corpus, index_dir, fields, as_json) -> None:
     """Show what is indexed and how stale it is against the corpus."""
-    from archive.corpus import FieldMapping
-    from archive.status import index_status
-
     corpus = corpus or settings.corpus_override()
-    report = index_status(index_dir or settings.index_dir(), corpus, FieldMapping.parse(fields))
+    report = archive.index_status(index_dir or settings.index_dir(), corpus, archive.FieldMapping.parse(fields))
     if as_json:
         click.echo(json.dumps(report, sort_keys=True))
         return
@@ -227,73 +238,87 @@ def format_age(seconds: int) -> str:
 
 
 @main.command()
-@click.argument("query")
+@search_options
 @index_option
-@click.option("--mode", type=MODE_CHOICES, default="hybrid", show_default=True)
-@click.option("-k", "k", type=int, default=10, show_default=True, help="Results per page (at most 100).")
-@click.option("--page", type=int, default=1, show_default=True)
-@click.option("--alpha", type=float, default=None, help="Hybrid: weight of meaning, 0-1 (convex fusion).")
-@click.option("--from", "date_from", default=None, help="Earliest date, YYYY-MM-DD.")
-@click.option("--to", "date_to", default=None, help="Latest date, YYYY-MM-DD.")
-@click.option("--source", default=None, help="Only articles from this source.")
-@click.option("--sort", type=click.Choice(["relevance", "date"]), default="relevance", show_default=True)
 @json_option
-def search(query, index_dir, mode, k, page, alpha, date_from, date_to, source, sort, as_json) -> None:
+def search(index_dir, as_json, **parameters) -> None:
     """Search the archive and print the best articles with their evidence."""
-    from archive import Archive
-
-    archive = Archive.open(index_dir or settings.index_dir())
-    response = archive.search(query, mode=mode, k=k, page=page, alpha=alpha, date_from=date_from,
-                              date_to=date_to, source=source, sort=sort)
+    request = SearchRequest(**parameters)
+    response = archive.Archive.open(index_dir or settings.index_dir()).search(request)
     if as_json:
         click.echo(json.dumps(response.to_dict(), ensure_ascii=False))
         return
-    print_search_response(response.to_dict(), color=sys.stdout.isatty())
+    print_search_response(response, color=sys.stdout.isatty())
 
 
-def print_search_response(response: dict, color: bool) -> None:
-    import html
-    import re
+# How marks look on a terminal: with colour, or with brackets when output is plain text.
+MARK_STYLES = {"keyword": {"bold": True, "fg": "yellow"}, "semantic": {"underline": True}}
+MARK_BRACKETS = {"keyword": ("[", "]"), "semantic": ("⟨", "⟩")}
 
-    def terminal_marks(fragment: str) -> str:
-        # Keyword marks never contain other marks, so they go first; sentence marks then close cleanly.
-        fragment = re.sub(r"<mark>(.*?)</mark>", lambda m: click.style(m[1], bold=True, fg="yellow")
-                          if color else f"[{m[1]}]", fragment, flags=re.S)
-        fragment = re.sub(r'<mark class="semantic">(.*?)</mark>', lambda m: click.style(m[1], underline=True)
-                          if color else f"⟨{m[1]}⟩", fragment, flags=re.S)
-        return html.unescape(fragment)
 
-    if response["note"]:
-        click.echo(f"note: {response['note']}")
-    if response["suggestion"]:
-        click.echo(f"did you mean: {response['suggestion']}")
-    first = (response["page"] - 1) * response["k"] + 1
-    click.echo(f"{response['total']} articles in the candidate pool; page {response['page']}"
-               f" ({response['mode']}, {response['took_ms']:.0f} ms)")
-    if not response["results"]:
+def styled(snippet: archive.Snippet, color: bool) -> str:
+    """The snippet's text with its marks as terminal styles (or brackets)."""
+    pieces: list[str] = ["…" if snippet.cut_before else ""]
+    open_kinds: list[str] = []
+    for event in archive.events(snippet.text, snippet.marks):
+        if event.opens:
+            open_kinds.append(event.opens)
+            if not color:
+                pieces.append(MARK_BRACKETS.get(event.opens, ("", ""))[0])
+        elif event.closes:
+            kind = open_kinds.pop()
+            if not color:
+                pieces.append(MARK_BRACKETS.get(kind, ("", ""))[1])
+        elif color and open_kinds:
+            style: dict = {}
+            for kind in open_kinds:
+                style.update(MARK_STYLES.get(kind, {}))
+            pieces.append(click.style(event.text, **style))
+        else:
+            pieces.append(event.text)
+    pieces.append("…" if snippet.cut_after else "")
+    return "".join(pieces)
+
+
+def print_search_response(response: archive.SearchResponse, color: bool) -> None:
+    if response.note:
+        click.echo(f"note: {response.note}")
+    if response.suggestion:
+        click.echo(f"did you mean: {response.suggestion}")
+    first = (response.page - 1) * response.k + 1
+    click.echo(f"{response.total} articles in the candidate pool; page {response.page}"
+               f" ({response.mode}, {response.took_ms:.0f} ms)")
+    if not response.results:
         click.echo("no results")
-    for position, result in enumerate(response["results"], start=first):
-        why = " · ".join(f"{'meaning' if leg == 'semantic' else leg} #{evidence['rank']}"
-                         for leg, evidence in result["explain"].items() if evidence)
-        meta = " · ".join(part for part in (result["date"], result["source"]) if part)
-        click.echo(f"\n{position}. {click.style(result['title'], bold=True) if color else result['title']}")
-        click.echo(f"   {result['id']}{' · ' + meta if meta else ''} · score {result['score']:.4f} · {why}")
-        for passage in result["passages"]:
-            click.echo(f"   [{passage['start']}-{passage['end']}] {terminal_marks(excerpt(passage['html']))}")
+    for position, result in enumerate(response.results, start=first):
+        why = " · ".join(f"{'meaning' if leg == 'semantic' else leg} #{evidence.rank}"
+                         for leg, evidence in result.explain.items() if evidence)
+        meta = " · ".join(part for part in (result.date, result.source) if part)
+        click.echo(f"\n{position}. {click.style(result.title, bold=True) if color else result.title}")
+        click.echo(f"   {result.id}{' · ' + meta if meta else ''} · score {result.score:.4f} · {why}")
+        for passage in result.passages:
+            click.echo(f"   [{passage.start}-{passage.end}] {styled(archive.window(passage.text, passage.marks), color)}")
 
 
-EXCERPT_CHARACTERS = 360
+@main.command()
+@index_option
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True, help="Port to listen on.")
+@click.option("--threads", type=click.IntRange(min=1), default=8, show_default=True, help="Worker threads.")
+def serve(index_dir, host, port, threads) -> None:
+    """Serve the web site and JSON API with waitress (a production WSGI server)."""
+    import logging
 
+    from waitress import serve as serve_wsgi
 
-def excerpt(fragment: str) -> str:
-    """About EXCERPT_CHARACTERS of a highlighted passage, starting a little before its first mark."""
-    fragment = " ".join(fragment.split())
-    first = fragment.find("<mark")
-    start = 0 if first < 120 else fragment.rfind(" ", 0, first - 80) + 1
-    # Do not cut inside a mark or an entity: move the end past any open tag.
-    end = start + EXCERPT_CHARACTERS + (first - start if first > start else 0) // 4
-    end = fragment.find(" ", end) if fragment.find(" ", end) != -1 else len(fragment)
-    piece = fragment[start:end]
-    opened = piece.count("<mark") - piece.count("</mark>")
-    piece += "</mark>" * max(opened, 0)
-    return ("…" if start else "") + piece + ("…" if end < len(fragment) else "")
+    from web import create_app, state
+
+    if index_dir is not None:
+        os.environ["ARCHIVE_INDEX_DIR"] = str(index_dir)  # the app reads its settings from ARCHIVE_* variables
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app = create_app()
+    problem = state.warm_up(app)
+    if problem:
+        click.echo(f"note: {problem}; the site explains how to build the index", err=True)
+    click.echo(f"Serving the news archive at http://{host}:{port}/ (index {app.config['INDEX_DIR']})")
+    serve_wsgi(app, host=host, port=port, threads=threads, ident="news-archive")

@@ -12,8 +12,8 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from archive.archive import Archive  # noqa: E402
-from archive.build import rebuild  # noqa: E402
-from archive.embeddings import Embedder  # noqa: E402
+from archive.build.rebuild import rebuild  # noqa: E402
+from archive.index.embeddings import Embedder  # noqa: E402
 from archive.settings import DEFAULT_MODEL  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -69,8 +69,3 @@ def app(seed_index, embedder):
 @pytest.fixture
 def client(app):
     return app.test_client()
-
-
-@pytest.fixture
-def runner(app):
-    return app.test_cli_runner()

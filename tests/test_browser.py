@@ -12,7 +12,7 @@ from conftest import ROOT
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SCREENSHOT = ROOT / "docs" / "screenshot-results.png"
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
@@ -80,16 +80,59 @@ def test_search_read_evidence_open_article_at_passage_and_follow_more_like_this(
     page.close()
 
 
+def focused(page) -> str:
+    """What has keyboard focus, as a short description."""
+    return page.evaluate("""() => { const e = document.activeElement;
+        return e.tagName.toLowerCase() + (e.id ? '#' + e.id : '') + (e.className ? '.' + e.className : '')
+               + (e.value && e.type === 'radio' ? '=' + e.value : '') }""")
+
+
 def test_keyboard_only_search_works_without_javascript(server, browser):
     context = browser.new_context(java_script_enabled=False)
     page = context.new_page()
     page.goto(server + "/")
-    page.keyboard.press("Tab")  # the skip link
-    page.keyboard.press("Tab")  # the brand
-    page.keyboard.press("Tab")  # the search box (autofocus aside)
-    page.fill("#q", "fertiliser shipments blocked")
-    page.check("input[name=mode][value=semantic]")
-    page.click("button[type=submit]")
+    assert focused(page) == "input#q"  # autofocus: type at once
+    page.keyboard.type("fertilizer trade halted")
+    page.keyboard.press("Tab")
+    assert focused(page) == "button"
+    page.keyboard.press("Tab")
+    assert focused(page) == "input=hybrid"  # the checked mode
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("ArrowRight")
+    assert focused(page) == "input=semantic" and page.is_checked("input[name=mode][value=semantic]")
+    page.keyboard.press("Shift+Tab")
+    assert focused(page) == "button"
+    page.keyboard.press("Enter")
     page.wait_for_selector(".hit")
+    assert "mode=semantic" in page.url
     assert page.locator(".hit mark.semantic").count() >= 1
+    # On the results page the first Tab reaches the skip link, which jumps past the header.
+    page.keyboard.press("Tab")
+    assert focused(page) == "a.skip"
+    assert page.locator("a.skip").bounding_box()["x"] >= 0  # shown when focused
+    page.keyboard.press("Enter")
+    assert page.url.endswith("#main") and focused(page) == "main#main"
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.closest('.hit h2') !== null")  # the first result's title
+    context.close()
+
+
+def test_results_page_fits_a_phone_and_keeps_the_side_column(server, browser):
+    context = browser.new_context(viewport={"width": 390, "height": 844}, java_script_enabled=False)
+    page = context.new_page()
+    page.goto(server + "/search?q=Putin+Belarus&source=Nowhere+Daily")
+    assert page.locator(".hit").count() == 0 and page.locator(".empty").count() == 1
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390  # nothing scrolls sideways
+    results, side = page.locator("section.results").bounding_box(), page.locator("aside.side").bounding_box()
+    assert side["y"] >= results["y"] + results["height"] - 1  # the side column moves below the results
+    assert side["width"] > 300
+    page.fill("aside.side input[name=source]", "")
+    page.click("aside.side button[type=submit]")
+    page.wait_for_selector(".hit")
+    assert page.locator(".hit").count() == 5  # without the filter, every article about it
+    desktop = browser.new_context(viewport={"width": 1400, "height": 900}, java_script_enabled=False).new_page()
+    desktop.goto(server + "/search?q=Putin+Belarus")
+    results, side = desktop.locator("section.results").bounding_box(), desktop.locator("aside.side").bounding_box()
+    assert side["x"] > results["x"] + results["width"] and abs(side["y"] - results["y"]) < 40  # beside the results
+    desktop.context.close()
     context.close()

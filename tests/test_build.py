@@ -6,10 +6,11 @@ import sys
 import pytest
 
 from archive.archive import Archive
-from archive.build import CRASH_VARIABLE, rebuild
+from archive.build.generation import CRASH_VARIABLE
+from archive.build.rebuild import rebuild
 from archive.errors import BuildLockedError, CorpusError, IndexCorruptError, IndexNotFoundError, IndexVersionError
-from archive.generations import IndexLayout, build_lock
-from archive.manifest import MANIFEST_NAME, SCHEMA_VERSION
+from archive.index.layout import IndexLayout, build_lock
+from archive.index.manifest import MANIFEST_NAME, SCHEMA_VERSION
 from archive.settings import DEFAULT_MODEL
 from conftest import ROOT, SEED_CORPUS
 
@@ -62,6 +63,7 @@ def run_indexer(*arguments, env_extra=None):
                           capture_output=True, text=True, timeout=300)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("phase", ["ingest", "embed", "keyword", "vectors", "publish"])
 def test_a_build_killed_mid_way_leaves_the_live_index_intact(phase, corpus_copy, fresh_index, embedder):
     rebuild(SEED_CORPUS, fresh_index, DEFAULT_MODEL, embedder=embedder)

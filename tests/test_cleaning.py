@@ -1,5 +1,5 @@
-from archive import cleaning
-from archive.corpus import read_corpus
+from archive.ingest import cleaning
+from archive.ingest.corpus import read_corpus
 from conftest import SEED_CORPUS
 
 

@@ -17,6 +17,7 @@ def test_search_prints_the_article_with_its_highlighted_passage(cli, seed_index)
     assert result.exit_code == 0, result.output
     assert "A military attack on Ukraine is feared as Putin arrives in Belarus" in result.output
     assert "[potash]" in result.output and "keyword #1" in result.output
+    assert "⟨" in result.output  # the sentence closest in meaning
 
 
 def test_search_json_is_the_library_shape(cli, seed_index, archive):
@@ -94,6 +95,69 @@ def test_an_unexpected_failure_is_one_line_without_a_traceback(cli, seed_index, 
     assert result.exit_code == 70
     assert result.output == ("error: unexpected RuntimeError: disk on fire\n"
                              "hint: this is a bug; rerun with ARCHIVE_DEBUG=1 to see the traceback and report it\n")
+
+
+def test_search_output_cut_by_characters_never_breaks_a_mark(cli, seed_index):
+    result = cli.invoke(main, ["search", "Lukashenko Putin Belarus visit", "--index", str(seed_index), "-k", "5"])
+    assert result.exit_code == 0, result.output
+    passages = [line for line in result.output.splitlines() if line.startswith("   [")]
+    assert passages
+    for line in passages:
+        assert "<" not in line and ">" not in line  # no markup, broken or whole
+        text = line.split("] ", 1)[1]
+        assert text.count("[") == text.count("]") and text.count("⟨") == text.count("⟩")
+
+
+def test_search_in_colour_styles_marks_as_the_terminal_shows_them():
+    from indexer.cli import styled
+
+    from archive import Mark, Snippet
+
+    snippet = Snippet("Potash exports fell.", (Mark(0, 20, "semantic"), Mark(0, 6, "keyword")))
+    assert styled(snippet, color=False) == "⟨[Potash] exports fell.⟩"
+    coloured = styled(snippet, color=True)
+    assert "\x1b[" in coloured and "<" not in coloured
+    assert click_unstyle(coloured) == "Potash exports fell."
+
+
+def click_unstyle(text):
+    import click
+
+    return click.unstyle(text)
+
+
+def test_a_closed_pipe_ends_the_command_quietly(seed_index):
+    import os
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    # `indexer search … | head`, with the reader already gone: every write meets a closed pipe.
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        completed = subprocess.run([sys.executable, "-m", "indexer", "search", "Putin Belarus", "--index",
+                                    str(seed_index), "--mode", "keyword"], cwd=ROOT, stdout=write_end,
+                                   stderr=subprocess.PIPE, text=True, timeout=120)
+    finally:
+        os.close(write_end)
+    assert completed.returncode == 141  # as a shell reports a program ended by SIGPIPE
+    assert completed.stderr == ""
+
+
+def test_keyword_search_does_not_load_the_model(seed_index):
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    script = ("import sys\nfrom click.testing import CliRunner\nfrom indexer.cli import main\n"
+              f"result = CliRunner().invoke(main, ['search', 'potash', '--mode', 'keyword', '--index', {str(seed_index)!r}])\n"
+              "assert result.exit_code == 0, result.output\n"
+              "print('potash' in result.output.lower(), 'torch' in sys.modules, 'sentence_transformers' in sys.modules)\n")
+    completed = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert completed.stdout.split() == ["True", "False", "False"], completed.stderr
 
 
 def test_bad_option_is_a_usage_error(tmp_path):

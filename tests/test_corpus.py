@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from archive.corpus import FieldMapping, article_id_for, read_corpus
+from archive.ingest.corpus import FieldMapping, article_id_for, read_corpus
 from archive.errors import CorpusNotFoundError, InvalidParameterError
 from conftest import REUTERS, SEED_CORPUS
 

@@ -1,6 +1,6 @@
 import pytest
 
-from archive.fusion import convex_combination, min_max_normalise, rank, reciprocal_rank_fusion
+from archive.search.fusion import convex_combination, min_max_normalise, rank, reciprocal_rank_fusion
 
 
 def test_rrf_sums_reciprocal_ranks():

@@ -1,7 +1,7 @@
 import pytest
 
-from archive import metadata
-from archive.corpus import read_corpus
+from archive.ingest import metadata
+from archive.ingest.corpus import read_corpus
 from conftest import SEED_CORPUS
 
 

@@ -1,6 +1,6 @@
-from archive.corpus import read_corpus
-from archive.passages import MAX_WORDS, count_words, split_passages
-from archive.sentences import split_sentences
+from archive.ingest.corpus import read_corpus
+from archive.ingest.passages import MAX_WORDS, count_words, split_passages
+from archive.ingest.sentences import split_sentences
 from conftest import SEED_CORPUS
 
 

@@ -5,10 +5,11 @@ import pytest
 from click.testing import CliRunner
 
 from archive.archive import Archive
-from archive.build import CRASH_VARIABLE, rebuild
-from archive.generations import IndexLayout
+from archive.build.generation import CRASH_VARIABLE
+from archive.build.rebuild import rebuild
+from archive.index.layout import IndexLayout
 from archive.settings import DEFAULT_MODEL
-from archive.update import update
+from archive.build.update import update
 from indexer.cli import main
 from test_build import run_indexer
 
@@ -55,7 +56,7 @@ def test_update_equals_a_full_rebuild_of_the_same_corpus(corpus_copy, fresh_inde
 def vocabulary(index_dir, embedder):
     archive = Archive.open(index_dir, embedder=embedder)
     try:
-        return archive.searchers().snapshot.vocabulary.counts
+        return archive.current().snapshot.vocabulary.counts
     finally:
         archive.close()
 
@@ -81,6 +82,7 @@ def test_a_running_archive_sees_the_update_without_reopening(corpus_copy, fresh_
     archive.close()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("phase", ["ingest", "embed", "keyword", "vectors", "publish"])
 def test_an_update_killed_mid_way_leaves_the_previous_generation_live(phase, corpus_copy, fresh_index, embedder):
     built = rebuild(corpus_copy, fresh_index, DEFAULT_MODEL, embedder=embedder)
@@ -111,7 +113,7 @@ def test_update_json_summary_and_status(corpus_copy, fresh_index, embedder):
 
 
 def test_hnsw_updates_tombstone_removed_passages_and_compact(corpus_copy, fresh_index, embedder, monkeypatch):
-    from archive import vectors
+    from archive.index import vectors
 
     monkeypatch.setattr(vectors, "FLAT_LIMIT", 1)  # force HNSW even for the seed corpus
     built = rebuild(corpus_copy, fresh_index, DEFAULT_MODEL, embedder=embedder)
@@ -165,3 +167,48 @@ def test_watch_applies_changes_as_they_appear(corpus_copy, fresh_index, embedder
     assert re.search(r"generation \S+: 1 added, 0 changed, 0 removed \(1 embedded\)", result.output)
     quiet = CliRunner().invoke(main, ["watch", "--corpus", str(corpus_copy), "--index", str(fresh_index), "--polls", "1"])
     assert quiet.exit_code == 0 and "added" not in quiet.output
+
+
+def test_a_request_keeps_its_generation_open_while_newer_ones_go_live(corpus_copy, fresh_index, embedder, monkeypatch):
+    """A slow request on generation A must finish on A, even after B and C have gone live and
+    other requests moved on: A closes when its last request ends, not on a timing guess."""
+    import threading
+
+    import archive.archive as archive_module
+    from archive.index.store import Store
+
+    monkeypatch.setattr(archive_module, "RELOAD_CHECK_SECONDS", 0.0)
+    rebuild(corpus_copy, fresh_index, DEFAULT_MODEL, embedder=embedder)
+    opened = Archive.open(fresh_index, embedder=embedder)
+    first = opened.current().snapshot
+    started, release = threading.Event(), threading.Event()
+    original = Store.articles
+
+    def slow_articles(self, article_ids):
+        if threading.current_thread().name == "slow-request":
+            started.set()
+            release.wait(60)
+        return original(self, article_ids)
+
+    monkeypatch.setattr(Store, "articles", slow_articles)
+    outcome = {}
+
+    def slow_request():
+        try:
+            outcome["ids"] = [result.id for result in opened.search("potash exports", mode="keyword").results]
+        except BaseException as problem:  # reported by the assertion below
+            outcome["error"] = problem
+
+    thread = threading.Thread(target=slow_request, name="slow-request")
+    thread.start()
+    assert started.wait(60)
+    for word in ("alpha", "omega"):  # generations B and C go live; other requests move on to each
+        (corpus_copy / f"extra-{word}.txt").write_text(f"Zebra crossing {word}\n\nMinsk votes on zebra crossings, part {word}.\n")
+        update(corpus_copy, fresh_index, embedder=embedder)
+        assert opened.search(f"zebra crossings {word}", mode="keyword").results[0].id == f"extra-{word}"
+    assert not first.closed  # still held by the slow request
+    release.set()
+    thread.join(60)
+    assert outcome == {"ids": ["001_6d7df644afd5a1ff"]}
+    assert first.closed  # and closed once that request let go
+    opened.close()

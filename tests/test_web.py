@@ -35,8 +35,24 @@ def test_search_returns_the_library_shape_and_conforms(client, archive):
     data = response.get_json()
     expected = archive.search("potash exports", k=3).to_dict()
     data.pop("took_ms"), expected.pop("took_ms")
-    assert data == expected
+    html = [passage.pop("html") for result in data["results"] for passage in result["passages"]]
+    assert data == expected  # the library's response, plus an html rendering of each passage
     assert data["results"][0]["id"] == POTASH
+    first = data["results"][0]["passages"][0]
+    assert html[0].count("<mark") == len(first["marks"]) > 0
+
+
+def test_the_api_html_is_the_escaped_text_with_one_mark_per_span(client):
+    from html import unescape
+
+    data = client.get("/api/search?q=%3Cb%3EPutin%3C/b%3E+Belarus&k=5").get_json()
+    for result in data["results"]:
+        for passage in result["passages"]:
+            html = passage["html"]
+            assert unescape(re.sub(r'</?mark[^>]*>', "", html)) == passage["text"]
+            assert re.sub(r'<mark class="(keyword|semantic)">|</mark>', "", html).count("<") == 0
+            kinds = re.findall(r'<mark class="(\w+)">', html)
+            assert sorted(kinds) == sorted(mark["kind"] for mark in passage["marks"]) or len(kinds) > len(passage["marks"])
 
 
 @pytest.mark.parametrize("query", ["mode=keyword", "mode=semantic", "sort=date", "alpha=0.3", "page=2&k=2",
@@ -65,7 +81,9 @@ ERROR_CASES = [
     ("/api/search?q=a&k=ten", 400, "bad_request", "k must be a whole number, not 'ten'"),
     ("/api/search?q=a&k=1000000000", 400, "bad_request", "k must be a whole number from 1 to 100"),
     ("/api/search?q=a&k=-3", 400, "bad_request", "k must be a whole number from 1 to 100"),
-    ("/api/search?q=a&page=0", 400, "bad_request", "page must be a whole number from 1"),
+    ("/api/search?q=a&page=0", 400, "bad_request", "page must be a whole number from 1 to 1000"),
+    ("/api/search?q=a&k=100&page=11", 400, "result_window_too_large", "page * k may not exceed 1000; narrow the query instead"),
+    ("/api/search?q=a&date_from=2023-01-01&date_to=2022-01-01", 400, "bad_request", "date_from is after date_to"),
     ("/api/search?q=a&page=1.5", 400, "bad_request", "page must be a whole number, not '1.5'"),
     ("/api/search?q=a&alpha=nan", 400, "bad_request", "alpha must be a number, not 'nan'"),
     ("/api/search?q=a&alpha=2", 400, "bad_request", "alpha must be a number from 0 (keyword only) to 1 (semantic only)"),
@@ -87,10 +105,16 @@ def test_every_api_error_has_the_one_shape(client, url, status, code, message):
     assert_conforms(response, "Error")
 
 
-def test_wrong_method_has_the_error_shape(client):
-    response = client.post("/api/search?q=a")
+@pytest.mark.parametrize("url", ["/api/search?q=a", "/api/stats", "/healthz", f"/api/articles/{POTASH}", "/search?q=a"])
+def test_wrong_method_has_the_error_shape_and_says_what_is_allowed(client, url):
+    response = client.post(url)
     assert response.status_code == 405
-    assert response.get_json() == {"error": {"status": 405, "code": "method_not_allowed", "message": "POST is not allowed here"}}
+    assert set(response.headers["Allow"].replace(" ", "").split(",")) == {"GET", "HEAD", "OPTIONS"}  # RFC 9110
+    if url.startswith("/search"):
+        assert "POST is not allowed here" in response.get_data(as_text=True)
+    else:
+        assert response.get_json() == {"error": {"status": 405, "code": "method_not_allowed",
+                                                 "message": "POST is not allowed here"}}
 
 
 def test_a_missing_index_is_a_503_with_the_remedy_and_the_site_still_starts(tmp_path):
@@ -122,12 +146,16 @@ def test_an_unexpected_failure_is_a_500_without_a_traceback(app, monkeypatch):
     assert "Traceback" not in page.get_data(as_text=True)
 
 
-def test_security_headers_on_pages_and_api(client):
-    for url in ("/", "/api/stats", "/api/articles/nope"):
+def test_security_headers_on_every_kind_of_response(client):
+    for url in ("/", "/search?q=potash", f"/articles/{POTASH}", "/api/stats", "/api/articles/nope", "/nowhere",
+                "/static/style.css", "/search?q=a&k=zero"):
         response = client.get(url)
-        assert response.headers["Content-Security-Policy"] == CONTENT_SECURITY_POLICY
-        assert "script-src 'self'" in CONTENT_SECURITY_POLICY and "unsafe-inline" not in CONTENT_SECURITY_POLICY
-        assert response.headers["X-Content-Type-Options"] == "nosniff"
+        policy = dict(part.strip().split(" ", 1) for part in response.headers["Content-Security-Policy"].split(";"))
+        assert policy["script-src"] == "'self'" and policy["object-src"] == "'none'", url
+        assert policy["frame-ancestors"] == "'none'" and policy["base-uri"] == "'none'", url
+        assert not any("unsafe" in value for value in policy.values()), url
+        assert response.headers["X-Content-Type-Options"] == "nosniff", url
+        response.close()
 
 
 def test_pages_have_no_inline_script(client):
@@ -146,10 +174,34 @@ def test_home_says_what_the_archive_holds(client):
 def test_results_page_shows_evidence_why_and_links(client):
     html = client.get("/search?q=potash+exports").get_data(as_text=True)
     assert "A military attack on Ukraine is feared" in html
-    assert "<mark>potash</mark>" in html and '<mark class="semantic">' in html
+    assert '<mark class="keyword">potash</mark>' in html and '<mark class="semantic">' in html
     assert "keyword #1 · meaning #1" in html
     assert f'href="/articles/{POTASH}?start=' in html and "#match" in html
     assert "5 articles found" in html
+
+
+def test_each_hit_shows_its_date_and_source_when_known(client, archive):
+    html = client.get("/search?q=Putin+Belarus&k=5").get_data(as_text=True)
+    hits = re.findall(r'<li class="hit">(.*?)</li>', html, flags=re.S)
+    assert len(hits) == 5
+    for result, hit in zip(archive.search("Putin Belarus", k=5).results, hits, strict=True):
+        assert result.title in hit
+        if result.date:
+            assert f'<time datetime="{result.date}">{result.date}</time>' in hit
+        if result.source:
+            assert f'<span class="source">{result.source}</span>' in hit
+    assert sum(1 for result in archive.search("Putin Belarus", k=5).results if result.date) >= 1
+
+
+def test_results_page_has_a_side_column_that_refines_the_search(client):
+    html = client.get("/search?q=Putin+Belarus&mode=keyword&source=nobody").get_data(as_text=True)
+    side = re.search(r'<aside class="side".*?</aside>', html, flags=re.S).group()
+    assert '<form class="refine" action="/search" method="get">' in side
+    assert '<input type="hidden" name="q" value="Putin Belarus">' in side and 'name="mode" value="keyword"' in side
+    assert 'name="date_from"' in side and 'name="source" value="nobody"' in side
+    assert 'href="/search?q=Putin+Belarus&amp;mode=keyword">Clear filters</a>' in side
+    masthead = re.search(r'<header class="masthead">.*?</header>', html, flags=re.S).group()
+    assert '<input type="hidden" name="source" value="nobody">' in masthead  # a new query keeps the filter
 
 
 def test_empty_query_returns_home(client):
@@ -174,7 +226,7 @@ def test_paging_and_did_you_mean_links(client):
 def test_article_page_highlights_the_matched_passage_and_shows_more_like_this(client, archive):
     passage = archive.search("potash exports").results[0].passages[0]
     html = client.get(f"/articles/{POTASH}?start={passage.start}&end={passage.end}").get_data(as_text=True)
-    assert '<mark class="passage" id="match" tabindex="-1">' in html
+    assert html.count('<mark class="passage" id="match" tabindex="-1">') == 1
     assert "More like this" in html and html.count('href="/articles/') >= 3
 
 

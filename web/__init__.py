@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from archive import settings
+from archive import events, settings
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -26,6 +26,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     else:
         app.config.update(test_config)
     app.json.sort_keys = False
+    app.jinja_env.globals["mark_events"] = events  # used by templates/_marks.html
 
     from . import api, errors, pages, state
 

@@ -1,28 +1,28 @@
-"""The JSON API: the library's responses, unchanged. Errors go through web/errors.py."""
+"""The JSON API: the library's responses, plus an ``html`` rendering of each passage's marks.
+Errors go through web/errors.py."""
 
 from __future__ import annotations
 
 from flask import Blueprint, jsonify, request
 
-from archive.errors import InvalidParameterError
+from archive import ArchiveError, SearchRequest
 
 from . import openapi, state
-from .parameters import integer, search_arguments
+from .rendering import with_html
 
 blueprint = Blueprint("api", __name__)
 
 
 @blueprint.get("/api/search")
 def search():
-    query = request.args.get("q")
-    if query is None:
-        raise InvalidParameterError("the q parameter is required")
-    return jsonify(state.archive().search(query, **search_arguments(request.args)).to_dict())
+    response = state.archive().search(SearchRequest.from_text(request.args, blank_is_default=False))
+    return jsonify(with_html(response.to_dict()))
 
 
 @blueprint.get("/api/articles/<path:article_id>/similar")
 def similar(article_id: str):
-    return jsonify(state.archive().more_like(article_id, integer(request.args, "k", 5)).to_dict())
+    k = SearchRequest.k_from_text(request.args, default=5)
+    return jsonify(state.archive().more_like(article_id, k).to_dict())
 
 
 @blueprint.get("/api/articles/<path:article_id>")
@@ -38,8 +38,6 @@ def stats():
 @blueprint.get("/healthz")
 def health():
     """Liveness, with the index generation when there is one (no index is still "alive")."""
-    from archive.errors import ArchiveError
-
     try:
         generation = state.archive().generation
         return jsonify({"status": "ok", "generation": generation, "index": "ready"})

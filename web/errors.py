@@ -8,7 +8,7 @@ import logging
 from flask import Flask, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
-from archive.errors import ArchiveError
+from archive import ArchiveError
 
 log = logging.getLogger(__name__)
 
@@ -19,12 +19,12 @@ def wants_json() -> bool:
     return request.path.startswith("/api/") or request.path == "/healthz"
 
 
-def error_response(status: int, code: str, message: str, hint: str | None = None):
+def error_response(status: int, code: str, message: str, hint: str | None = None, headers: dict | None = None):
     if wants_json():
         response = jsonify({"error": {"status": status, "code": code, "message": message}})
     else:
         response = render_template("error.html", status=status, code=code, message=message, hint=hint)
-    return response, status
+    return response, status, headers or {}
 
 
 def register(app: Flask) -> None:
@@ -37,7 +37,10 @@ def register(app: Flask) -> None:
     def http_error(problem: HTTPException):
         status = problem.code or 500
         messages = {404: "no such page or API route", 405: f"{request.method} is not allowed here"}
-        return error_response(status, HTTP_CODES.get(status, "http_error"), messages.get(status, problem.description or problem.name))
+        # Keep the headers Werkzeug set: a 405 must say which methods are allowed (RFC 9110 Allow).
+        headers = {name: value for name, value in problem.get_headers() if name.lower() != "content-type"}
+        return error_response(status, HTTP_CODES.get(status, "http_error"),
+                              messages.get(status, problem.description or problem.name), headers=headers)
 
     @app.errorhandler(Exception)
     def unexpected(problem: Exception):

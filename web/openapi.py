@@ -1,69 +1,100 @@
-"""The OpenAPI 3.1 description of the JSON API, built from the library's own limits."""
+"""The OpenAPI 3.1 description of the JSON API. The search parameters come from
+``SearchRequest.parameters()``, so the description cannot drift from what the library accepts."""
 
 from __future__ import annotations
 
-from archive import MAX_K, MAX_QUERY_CHARACTERS, MAX_RESULT_WINDOW, MODES, SORTS
+from archive import MAX_K, MODES, Parameter, ResultWindowError, SearchRequest
 
 NULLABLE_STRING = {"type": ["string", "null"]}
+JSON_TYPES = {str: "string", int: "integer", float: "number"}
+SEARCH_REJECTIONS = (
+    "Invalid parameter: the message says what to fix. Besides each parameter's own schema, two rules "
+    "join parameters: page × k may not exceed the result window (code "
+    f"`{ResultWindowError.code}`), and date_from may not be after date_to (code `bad_request`)."
+)
 
 
 def ref(name: str) -> dict:
     return {"$ref": f"#/components/schemas/{name}"}
 
 
-def error_responses(*statuses: int) -> dict:
-    descriptions = {400: "Invalid parameter: the message says what to fix", 404: "No such article",
+def error_responses(*statuses: int, bad_request: str = "Invalid parameter: the message says what to fix") -> dict:
+    descriptions = {400: bad_request, 404: "No such article",
                     503: "The index is missing or unreadable: run `indexer rebuild`"}
     return {str(status): {"description": descriptions[status],
                           "content": {"application/json": {"schema": ref("Error")}}} for status in statuses}
 
 
-def json_response(description: str, schema: str) -> dict:
-    return {"description": description, "content": {"application/json": {"schema": ref(schema)}}}
+def json_response(description: str, schema: str, links: dict | None = None) -> dict:
+    response = {"description": description, "content": {"application/json": {"schema": ref(schema)}}}
+    if links:
+        response["links"] = links
+    return response
 
 
 def parameter(name: str, schema: dict, description: str, required: bool = False, location: str = "query") -> dict:
     return {"name": name, "in": location, "required": required, "description": description, "schema": schema}
 
 
+def search_parameter(spec: Parameter) -> dict:
+    """One query parameter of GET /api/search, from its SearchRequest definition."""
+    schema: dict = {"type": JSON_TYPES[spec.kind]}
+    if spec.choices:
+        schema["enum"] = list(spec.choices)
+    if spec.minimum is not None:
+        schema["minimum"] = spec.minimum
+    if spec.maximum is not None:
+        schema["maximum"] = spec.maximum
+    if spec.format:
+        schema["format"] = spec.format
+    if spec.default is not None:
+        schema["default"] = spec.default
+    if spec.max_length:
+        schema.update(minLength=1, maxLength=spec.max_length)
+    return parameter(spec.url_name, schema, spec.description, spec.required)
+
+
 ARTICLE_ID = parameter("article_id", {"type": "string", "minLength": 1}, "Article id (may contain '/')", True, "path")
+FIRST_RESULT_LINKS = {
+    "article": {"operationId": "article", "parameters": {"article_id": "$response.body#/results/0/id"},
+                "description": "The first result's article."},
+    "similar": {"operationId": "similar", "parameters": {"article_id": "$response.body#/results/0/id"},
+                "description": "Articles similar to the first result."},
+}
 
 
 def document() -> dict:
-    search_parameters = [
-        parameter("q", {"type": "string", "minLength": 1, "maxLength": MAX_QUERY_CHARACTERS},
-                  f"The query: words, \"phrases\", AND/OR/NOT, field:value (title, source), wildcards*, fuzzy~. "
-                  f"Control characters are ignored; at most {MAX_QUERY_CHARACTERS} characters.", True),
-        parameter("mode", {"type": "string", "enum": list(MODES), "default": "hybrid"}, "Which evidence ranks the results."),
-        parameter("k", {"type": "integer", "minimum": 1, "maximum": MAX_K, "default": 10}, "Results per page."),
-        parameter("page", {"type": "integer", "minimum": 1, "default": 1},
-                  f"1-based page; page × k may not exceed {MAX_RESULT_WINDOW}."),
-        parameter("alpha", {"type": "number", "minimum": 0, "maximum": 1},
-                  "Hybrid only: switch to convex fusion with this weight on meaning (0 keyword only, 1 meaning only)."),
-        parameter("date_from", {"type": "string", "format": "date"}, "Earliest article date (inclusive), YYYY-MM-DD."),
-        parameter("date_to", {"type": "string", "format": "date"}, "Latest article date (inclusive), YYYY-MM-DD."),
-        parameter("source", {"type": "string"}, "Only articles from this source (case-insensitive)."),
-        parameter("sort", {"type": "string", "enum": list(SORTS), "default": "relevance"}, "relevance, or date (newest first)."),
-    ]
     leg = {"type": ["object", "null"], "required": ["rank", "score"], "additionalProperties": False,
            "properties": {"rank": {"type": "integer", "minimum": 1}, "score": {"type": "number"}}}
+    mark = {"type": "object", "required": ["start", "end", "kind"], "additionalProperties": False,
+            "properties": {"start": {"type": "integer", "minimum": 0}, "end": {"type": "integer", "minimum": 0},
+                           "kind": {"type": "string", "enum": ["keyword", "semantic"],
+                                    "description": "keyword: a word matching the query's words; "
+                                                   "semantic: a sentence clearly closest in meaning to the query"}}}
     return {
         "openapi": "3.1.0",
-        "info": {"title": "News archive API", "version": "1",
+        "info": {"title": "News archive API", "version": "2",
                  "description": "Hybrid keyword + semantic search over a news archive, with highlighted evidence. "
                                 "Unknown query parameters are ignored."},
         "paths": {
             "/api/search": {"get": {
-                "summary": "Search the archive", "operationId": "search", "parameters": search_parameters,
-                "responses": {"200": json_response("Ranked articles with evidence", "SearchResponse"),
-                              **error_responses(400, 503)}}},
+                "summary": "Search the archive", "operationId": "search",
+                "parameters": [search_parameter(spec) for spec in SearchRequest.parameters()],
+                "responses": {"200": json_response("Ranked articles with evidence", "SearchResponse", FIRST_RESULT_LINKS),
+                              **error_responses(400, 503, bad_request=SEARCH_REJECTIONS)}}},
             "/api/articles/{article_id}": {"get": {
                 "summary": "One article", "operationId": "article", "parameters": [ARTICLE_ID],
-                "responses": {"200": json_response("The cleaned article", "Article"), **error_responses(404, 503)}}},
+                "responses": {"200": json_response("The cleaned article", "Article", {
+                    "similar": {"operationId": "similar", "parameters": {"article_id": "$response.body#/id"},
+                                "description": "Articles similar to this one."}}),
+                              **error_responses(404, 503)}}},
             "/api/articles/{article_id}/similar": {"get": {
                 "summary": "Articles similar in meaning", "operationId": "similar",
-                "parameters": [ARTICLE_ID, parameter("k", {"type": "integer", "minimum": 1, "maximum": MAX_K, "default": 5}, "How many.")],
-                "responses": {"200": json_response("Similar articles, this one excluded", "Similar"),
+                "parameters": [ARTICLE_ID, parameter("k", {"type": "integer", "minimum": 1, "maximum": MAX_K, "default": 5},
+                                                     "How many.")],
+                "responses": {"200": json_response("Similar articles, this one excluded", "Similar", {
+                    "article": {"operationId": "article", "parameters": {"article_id": "$response.body#/results/0/id"},
+                                "description": "The most similar article."}}),
                               **error_responses(400, 404, 503)}}},
             "/api/stats": {"get": {"summary": "What the index holds", "operationId": "stats",
                                    "responses": {"200": json_response("Index statistics", "Stats"), **error_responses(503)}}},
@@ -78,11 +109,20 @@ def document() -> dict:
                 "type": "object", "required": ["status", "code", "message"], "additionalProperties": False,
                 "properties": {"status": {"type": "integer", "minimum": 400, "maximum": 599},
                                "code": {"type": "string"}, "message": {"type": "string"}}}}},
-            "Passage": {"type": "object", "required": ["text", "html", "start", "end", "matched"], "additionalProperties": False,
+            "Mark": mark,
+            "Passage": {"type": "object", "required": ["text", "start", "end", "matched", "marks", "html"],
+                        "additionalProperties": False,
                         "properties": {"text": {"type": "string"},
-                                       "html": {"type": "string", "description": "Escaped text with <mark> (keyword) and <mark class=\"semantic\"> (closest sentence) marks"},
-                                       "start": {"type": "integer", "minimum": 0}, "end": {"type": "integer", "minimum": 0},
-                                       "matched": {"type": "array", "minItems": 1, "items": {"type": "string", "enum": ["keyword", "semantic"]}}}},
+                                       "start": {"type": "integer", "minimum": 0,
+                                                 "description": "Offset of the passage in the article text"},
+                                       "end": {"type": "integer", "minimum": 0},
+                                       "matched": {"type": "array", "minItems": 1,
+                                                   "items": {"type": "string", "enum": ["keyword", "semantic"]}},
+                                       "marks": {"type": "array", "items": ref("Mark"),
+                                                 "description": "Evidence spans, as offsets into text"},
+                                       "html": {"type": "string",
+                                                "description": "text, HTML-escaped, with <mark class=\"KIND\"> around each mark "
+                                                               "(the site's own rendering)"}}},
             "Result": {"type": "object", "required": ["id", "title", "date", "source", "score", "explain", "passages"],
                        "additionalProperties": False, "properties": {
                            "id": {"type": "string"}, "title": {"type": "string"}, "date": NULLABLE_STRING,

@@ -6,17 +6,14 @@ from urllib.parse import urlencode
 
 from flask import Blueprint, redirect, render_template, request, url_for
 
-from archive import MODES
-from archive.errors import IndexCorruptError, IndexNotFoundError
-from archive.highlight import render_article
+from archive import MODES, IndexCorruptError, IndexNotFoundError, Mark, SearchRequest, paragraphs, snippets
 
 from . import state
-from .parameters import integer, search_arguments
 
 blueprint = Blueprint("pages", __name__)
 LEG_NAMES = {"keyword": "keyword", "semantic": "meaning"}
-
-
+FORM_FIELDS = [spec.url_name for spec in SearchRequest.parameters() if spec.name not in ("page",)]
+FILTER_FIELDS = ("date_from", "date_to", "source", "sort")
 
 
 @blueprint.get("/")
@@ -29,16 +26,8 @@ def home():
     return render_template("home.html", stats=stats, problem=problem, modes=MODES, form={})
 
 
-def excerpt(passage_html: str, limit: int = 2) -> list[str]:
-    """The paragraphs of a highlighted passage that carry marks (marks never cross a paragraph
-    break, so each piece is well-formed HTML); the first paragraph when none do."""
-    paragraphs = [paragraph for paragraph in passage_html.split("\n\n") if paragraph.strip()]
-    marked = [paragraph for paragraph in paragraphs if "<mark" in paragraph]
-    return marked[:limit] if marked else paragraphs[:1]
-
-
 def why(explain: dict) -> str:
-    return " · ".join(f"{LEG_NAMES[leg]} #{evidence['rank']}" for leg, evidence in explain.items() if evidence)
+    return " · ".join(f"{LEG_NAMES[leg]} #{evidence.rank}" for leg, evidence in explain.items() if evidence)
 
 
 def page_link(arguments: dict, **changes) -> str:
@@ -48,32 +37,38 @@ def page_link(arguments: dict, **changes) -> str:
 
 @blueprint.get("/search")
 def search():
-    query = (request.args.get("q") or "").strip()
-    if not query:
+    if not (request.args.get("q") or "").strip():
         return redirect(url_for("pages.home"))
-    arguments = search_arguments(request.args)
-    response = state.archive().search(query, **arguments).to_dict()
-    form = {key: request.args.get(key, "") for key in ("q", "mode", "date_from", "date_to", "source", "sort", "k")}
+    response = state.archive().search(SearchRequest.from_text(request.args))
+    form = {key: request.args.get(key, "") for key in FORM_FIELDS}
     links = {key: value for key, value in form.items() if value}
-    has_next = response["page"] * response["k"] < response["total"]
+    has_next = response.page * response.k < response.total
     return render_template(
-        "search.html", response=response, form=form, modes=MODES, why=why, excerpt=excerpt,
-        previous=page_link(links, page=response["page"] - 1) if response["page"] > 1 else None,
-        next=page_link(links, page=response["page"] + 1) if has_next else None,
-        suggestion_link=page_link(links, q=response["suggestion"]) if response["suggestion"] else None,
-        first=(response["page"] - 1) * response["k"] + 1,
-        article_link=lambda result, passage: url_for("pages.article", article_id=result["id"], start=passage["start"],
-                                                     end=passage["end"], q=query) + "#match",
+        "search.html", response=response, form=form, modes=MODES, why=why, snippets=snippets,
+        filtered=any(form.get(key) for key in FILTER_FIELDS if key != "sort"),
+        previous=page_link(links, page=response.page - 1) if response.page > 1 else None,
+        next=page_link(links, page=response.page + 1) if has_next else None,
+        suggestion_link=page_link(links, q=response.suggestion) if response.suggestion else None,
+        unfiltered_link=page_link({key: links[key] for key in ("q", "mode", "k") if key in links}),
+        first=(response.page - 1) * response.k + 1,
+        article_link=lambda result, passage: url_for("pages.article", article_id=result.id, start=passage.start,
+                                                     end=passage.end, q=response.query) + "#match",
     )
 
 
 @blueprint.get("/articles/<path:article_id>")
 def article(article_id: str):
     archive = state.archive()
-    found = archive.article(article_id).to_dict()
-    start = integer(request.args, "start", -1)
-    end = integer(request.args, "end", -1)
-    paragraphs = render_article(found["text"], start, end) if start >= 0 else render_article(found["text"])
-    similar = archive.more_like(article_id, 5).to_dict()["results"]
-    return render_template("article.html", article=found, paragraphs=paragraphs, similar=similar,
-                           query=request.args.get("q", ""), highlighted=start >= 0 and end > start)
+    found = archive.article(article_id)
+    start, end = offset(request.args.get("start")), offset(request.args.get("end"))
+    highlighted = start is not None and end is not None and 0 <= start < end <= len(found.text)
+    pieces = paragraphs(found.text, [Mark(start, end, "passage")] if highlighted else [])
+    anchor = next((index for index, piece in enumerate(pieces) if piece.marks), None)
+    similar = archive.more_like(article_id, 5).results
+    return render_template("article.html", article=found, paragraphs=pieces, anchor=anchor, similar=similar,
+                           query=request.args.get("q", ""), highlighted=highlighted)
+
+
+def offset(value: str | None) -> int | None:
+    """A character offset from the URL; anything else just means "no highlight"."""
+    return int(value) if value and value.isdigit() else None

@@ -10,7 +10,7 @@ import threading
 
 from flask import Flask, current_app
 
-from archive import Archive
+from archive import Archive, ArchiveError
 
 EXTENSION = "archive"
 
@@ -38,3 +38,12 @@ def init_app(app: Flask) -> None:
 
 def archive() -> Archive:
     return current_app.extensions[EXTENSION].get()
+
+
+def warm_up(app: Flask) -> str | None:
+    """Open the index and load the model before the first request; the reason if it cannot."""
+    try:
+        app.extensions[EXTENSION].get().prepare()
+    except ArchiveError as problem:
+        return problem.message
+    return None

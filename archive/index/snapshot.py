@@ -1,13 +1,20 @@
-"""An opened, immutable index generation: manifest, store, keyword index and vector index."""
+"""An opened, immutable index generation: manifest, store, catalog, keyword and vector index.
+
+A snapshot counts the requests that hold it. When a newer generation replaces it, it is
+retired, and it closes when the last request holding it lets go: never while one still
+reads from it. While open it also holds a shared lock on its directory, so that a build
+(in this process or another) does not prune it from under its readers.
+"""
 
 from __future__ import annotations
 
 import threading
 from pathlib import Path
 
-from .errors import IndexCorruptError
-from .generations import IndexLayout
+from ..errors import IndexCorruptError
+from .catalog import Catalog
 from .keyword import KEYWORD_DIRECTORY, KeywordIndex
+from .layout import IndexLayout, reader_lock, release_reader_lock
 from .manifest import Manifest, read_manifest
 from .store import STORE_NAME, Store
 from .vectors import VECTORS_NAME, VectorIndex
@@ -17,18 +24,28 @@ from .vocabulary import Vocabulary
 class Snapshot:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
-        self.manifest: Manifest = read_manifest(directory)
+        self._reader_lock = reader_lock(directory)  # old generations are pruned only when no reader has them open
+        try:
+            self.manifest: Manifest = read_manifest(directory)
+        except BaseException:
+            release_reader_lock(self._reader_lock)
+            raise
         self.generation = self.manifest.generation
         self.store = Store(directory / STORE_NAME, dimension=self.manifest.dimension)
         self._vocabulary: Vocabulary | None = None
         self._summary: tuple | None = None
         self._lazy_lock = threading.Lock()
+        self._holders = 0
+        self._retired = False
+        self.closed = False
         try:
-            self.keyword = KeywordIndex(directory / KEYWORD_DIRECTORY)
+            self.catalog = Catalog.from_store(self.store)
+            self.keyword = KeywordIndex(directory / KEYWORD_DIRECTORY, self.catalog)
             self.vectors = VectorIndex(directory / VECTORS_NAME, self.manifest.dimension, self.manifest.faiss_type)
             self.check_counts()
         except BaseException:
             self.store.close()
+            release_reader_lock(self._reader_lock)
             raise
 
     @classmethod
@@ -69,6 +86,40 @@ class Snapshot:
                 self._vocabulary = Vocabulary(self.store.vocabulary())
             return self._vocabulary
 
+    # Holding and closing
+
+    def acquire(self) -> bool:
+        """Hold the snapshot for one request; False when it has already closed."""
+        with self._lazy_lock:
+            if self.closed:
+                return False
+            self._holders += 1
+            return True
+
+    def release(self) -> None:
+        with self._lazy_lock:
+            self._holders -= 1
+            close = self._retired and self._holders == 0 and not self.closed
+            self.closed = self.closed or close
+        if close:
+            self._close_files()
+
+    def retire(self) -> None:
+        """A newer generation replaced this one: close as soon as no request holds it."""
+        with self._lazy_lock:
+            self._retired = True
+            close = self._holders == 0 and not self.closed
+            self.closed = self.closed or close
+        if close:
+            self._close_files()
+
     def close(self) -> None:
+        with self._lazy_lock:
+            already, self.closed = self.closed, True
+        if not already:
+            self._close_files()
+
+    def _close_files(self) -> None:
         self.keyword.close()
         self.store.close()
+        release_reader_lock(self._reader_lock)

@@ -17,7 +17,7 @@ from pathlib import Path, PurePosixPath
 
 from . import cleaning, metadata
 from .articles import Article
-from .errors import BadArticleError, CorpusNotFoundError, InvalidParameterError
+from ..errors import BadArticleError, CorpusNotFoundError, InvalidParameterError
 
 TEXT_SUFFIXES = {".txt", ".md", ".markdown"}
 HTML_SUFFIXES = {".html", ".htm"}

@@ -5,12 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from .changes import compare
-from .corpus import FieldMapping, read_corpus
-from .errors import CorpusNotFoundError
-from .generations import IndexLayout
-from .snapshot import Snapshot
-from .update import unchanged_ids
+from ..errors import CorpusNotFoundError
+from ..index.layout import IndexLayout
+from ..index.snapshot import Snapshot
+from ..ingest.corpus import FieldMapping, read_corpus
+from .changes import compare, unchanged_ids
 
 
 def index_status(index_dir: Path | str, corpus: Path | str | None, fields: FieldMapping | None = None) -> dict:

@@ -14,8 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from .embeddings import PassageEmbedding
-
-LOOKUP_CHUNK = 500
+from .sql import select_in
 
 
 class EmbeddingCache:
@@ -32,22 +31,13 @@ class EmbeddingCache:
             " key TEXT PRIMARY KEY, vector BLOB NOT NULL, spans BLOB NOT NULL, sentences BLOB NOT NULL)"
         )
 
-
     def close(self) -> None:
         self.connection.close()
 
     def get_many(self, keys: Iterable[str]) -> dict[str, PassageEmbedding]:
-        found: dict[str, PassageEmbedding] = {}
-        unique = list(dict.fromkeys(keys))
-        for index in range(0, len(unique), LOOKUP_CHUNK):
-            chunk = unique[index : index + LOOKUP_CHUNK]
-            placeholders = ",".join("?" * len(chunk))
-            rows = self.connection.execute(
-                f"SELECT key, vector, spans, sentences FROM embeddings WHERE key IN ({placeholders})", chunk
-            )
-            for key, vector, spans, sentences in rows:
-                found[key] = self.decode(vector, spans, sentences)
-        return found
+        rows = select_in(self.connection, "SELECT key, vector, spans, sentences FROM embeddings WHERE key IN ({placeholders})",
+                         list(dict.fromkeys(keys)))
+        return {key: self.decode(vector, spans, sentences) for key, vector, spans, sentences in rows}
 
     @staticmethod
     def decode(vector: bytes, spans: bytes, sentences: bytes) -> PassageEmbedding:
@@ -72,6 +62,3 @@ class EmbeddingCache:
                     for key, embedding in items
                 ],
             )
-
-    def count(self) -> int:
-        return self.connection.execute("SELECT COUNT(*) FROM embeddings").fetchone()[0]

@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-from .errors import BuildLockedError, IndexNotFoundError
+from ..errors import BuildLockedError, IndexNotFoundError
 
 BUILDING_PREFIX = ".building-"
 KEEP_GENERATIONS = 2  # the live one and its predecessor, which in-flight readers may still use
@@ -89,16 +89,55 @@ class IndexLayout:
             stray.unlink(missing_ok=True)
         return removed
 
-    def prune(self, keep: int = KEEP_GENERATIONS) -> None:
+    def prune(self, keep: int = KEEP_GENERATIONS) -> list[str]:
+        """Delete old generations: all but the newest ``keep`` and the live one, and never one
+        that a reader still has open (see ``reader_lock``); that one goes at a later prune."""
         live = self.current_name()
         finished = sorted(
             (path for path in self.generations.iterdir() if path.is_dir() and not path.name.startswith(".")),
             key=lambda path: path.name,
         )
         keep_names = {path.name for path in finished[-keep:]} | {live}
+        removed = []
         for path in finished:
-            if path.name not in keep_names:
+            if path.name not in keep_names and not in_use(path):
                 shutil.rmtree(path, ignore_errors=True)
+                removed.append(path.name)
+        return removed
+
+
+READER_LOCK_FILE = "manifest.json"  # readers hold a shared flock on it while a generation is open
+
+
+def reader_lock(directory: Path) -> int | None:
+    """Take a shared lock that keeps ``prune`` from deleting the generation (in any process)
+    while it is open; returns the descriptor to release, or None if there is no manifest."""
+    try:
+        descriptor = os.open(directory / READER_LOCK_FILE, os.O_RDONLY)
+    except OSError:
+        return None
+    fcntl.flock(descriptor, fcntl.LOCK_SH)
+    return descriptor
+
+
+def release_reader_lock(descriptor: int | None) -> None:
+    if descriptor is not None:
+        os.close(descriptor)  # closing the descriptor drops its flock
+
+
+def in_use(directory: Path) -> bool:
+    """True when some reader holds the generation open (a shared lock on its manifest)."""
+    try:
+        descriptor = os.open(directory / READER_LOCK_FILE, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return False
+    except OSError:
+        return True
+    finally:
+        os.close(descriptor)
 
 
 def sync_directory(path: Path) -> None:

@@ -3,18 +3,25 @@
 A searcher ranks *articles*: passages found by the underlying index are grouped by
 article, and an article scores by its best passage (MaxP). The hybrid searcher takes the
 other two and fuses their article rankings.
+
+Filters are decided once per search, as a mask of the passages they let through
+(``Filters.passages``), and the same mask goes to both legs: a filter has one rule.
 """
 
 from __future__ import annotations
 
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+import numpy as np
+
+from ..errors import ModelError
+from ..index.catalog import Catalog
+from ..index.embeddings import Embedder
+from ..index.keyword import KeywordIndex
+from ..index.vectors import VectorIndex
 from . import fusion
-from .embeddings import Embedder
-from .keyword import KeywordIndex, filter_query
-from .store import Store
-from .vectors import VectorIndex
 
 LEG_WORKERS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="semantic-leg")  # threads start on first use
 
@@ -31,6 +38,11 @@ class Filters:
 
     def __bool__(self) -> bool:
         return bool(self.date_from or self.date_to or self.source)
+
+    def passages(self, catalog: Catalog) -> np.ndarray | None:
+        """The passages (a mask by pid) these filters let through; None when there are none."""
+        articles = catalog.article_mask(self.date_from, self.date_to, self.source)
+        return None if articles is None else catalog.passage_mask(articles)
 
 
 @dataclass(frozen=True)
@@ -67,39 +79,54 @@ def group_by_article(passage_hits: list[tuple[int, float]], owners: dict[int, st
 class KeywordSearcher:
     name = KEYWORD
 
-    def __init__(self, index: KeywordIndex, store: Store) -> None:
-        self.index, self.store = index, store
+    def __init__(self, index: KeywordIndex, catalog: Catalog) -> None:
+        self.index, self.catalog = index, catalog
 
-    def search(self, query: str, k: int, filters: Filters | None = None) -> list[Hit]:
-        parsed = self.index.parse(query)
-        filters = filters or Filters()
-        passage_hits = self.index.search(
-            parsed, k * PASSAGES_PER_ARTICLE, filter_query(filters.date_from, filters.date_to, filters.source)
-        )
-        owners = self.store.passage_articles([pid for pid, _ in passage_hits])
-        if parsed.negative is not None:
-            # NOT excludes the whole article, not only the passage that mentions the word.
-            excluded = set(self.store.passage_articles(self.index.matching_pids(parsed.negative)).values())
-            owners = {pid: owner for pid, owner in owners.items() if owner not in excluded}
+    def search(self, query: str, k: int, filters: Filters | None = None,
+               *, allowed: np.ndarray | None = None) -> list[Hit]:
+        """``allowed``: the filters' passage mask, when the caller already decided it."""
+        if allowed is None and filters:
+            allowed = filters.passages(self.catalog)
+        passage_hits = self.index.search(self.index.parse(query), k * PASSAGES_PER_ARTICLE, allowed)
+        owners = self.catalog.owners([pid for pid, _ in passage_hits])
         return group_by_article(passage_hits, owners, KEYWORD)[:k]
 
 
 class SemanticSearcher:
     name = SEMANTIC
 
-    def __init__(self, index: VectorIndex, store: Store, embedder: Embedder, tombstones: int = 0) -> None:
+    def __init__(self, index: VectorIndex, catalog: Catalog, embedder: Embedder, tombstones: int = 0) -> None:
         """``tombstones``: removed passages still in the (HNSW) index, from the manifest."""
-        self.index, self.store, self.embedder = index, store, embedder
+        self.index, self.catalog, self.embedder = index, catalog, embedder
         self.tombstones = tombstones
+        self._checked = False
+        self._check_lock = threading.Lock()
 
-    def search(self, query: str, k: int, filters: Filters | None = None) -> list[Hit]:
+    def check_model(self) -> None:
+        """The model must give vectors of the index's dimension. Checked on the first search
+        by meaning, so that keyword searches never load the model."""
+        if self._checked:
+            return
+        with self._check_lock:
+            dimension = self.embedder.dimension
+            if dimension != self.index.dimension:
+                raise ModelError(
+                    f"the index was built with {self.index.dimension}-dimensional vectors,"
+                    f" but the model {self.embedder.name} gives {dimension}",
+                    hint="open the index with the model it was built with, or rebuild it",
+                )
+            self._checked = True
+
+    def search(self, query: str, k: int, filters: Filters | None = None,
+               *, allowed: np.ndarray | None = None) -> list[Hit]:
+        self.check_model()
+        if allowed is None and filters:
+            allowed = filters.passages(self.catalog)
+        if allowed is None and self.tombstones:
+            allowed = self.catalog.passage_mask(None)  # HNSW still holds removed passages: skip them
         vector = self.embedder.encode_query(query)
-        allowed = None
-        if filters or self.tombstones:
-            filters = filters or Filters()
-            allowed = self.store.passage_ids_where(filters.date_from, filters.date_to, filters.source)
         passage_hits = self.index.search(vector, k * PASSAGES_PER_ARTICLE, allowed)
-        owners = self.store.passage_articles([pid for pid, _ in passage_hits])
+        owners = self.catalog.owners([pid for pid, _ in passage_hits])
         return group_by_article(passage_hits, owners, SEMANTIC)[:k]
 
 
@@ -124,8 +151,9 @@ class HybridSearcher:
         """Every article either leg found within ``depth``, fused and ranked. The semantic leg
         (model and FAISS, which release the interpreter) runs in a worker thread while the
         keyword leg (Whoosh, pure Python) runs here, so a query costs about the slower leg."""
-        semantic = LEG_WORKERS.submit(self.semantic.search, query, depth, filters)
-        keyword = self.keyword.search(query, depth, filters)
+        allowed = filters.passages(self.keyword.catalog) if filters else None
+        semantic = LEG_WORKERS.submit(self.semantic.search, query, depth, allowed=allowed)
+        keyword = self.keyword.search(query, depth, allowed=allowed)
         return fuse({KEYWORD: keyword, SEMANTIC: semantic.result()}, self.settings, alpha)
 
 

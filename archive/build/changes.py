@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .articles import Article
+from ..ingest.articles import Article
+from ..ingest.corpus import CorpusReading
 
 
 @dataclass
@@ -39,3 +40,8 @@ def compare(articles: list[Article], indexed: dict[str, str], unchanged_ids: set
             changes.unchanged += 1
     changes.removed = sorted(article_id for article_id in indexed if article_id not in present)
     return changes
+
+
+def unchanged_ids(reading: CorpusReading, known: dict) -> set[str]:
+    """Articles of files skipped because their size and modification time are unchanged."""
+    return {article_id for file in reading.unchanged_files for article_id in known[file][1]}

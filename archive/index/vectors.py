@@ -19,7 +19,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from .errors import IndexCorruptError
+from ..errors import IndexCorruptError
 
 VECTORS_NAME = "vectors.faiss"
 FLAT_LIMIT = 200_000
@@ -67,6 +67,7 @@ class VectorIndex:
         if self.index.d != dimension:
             raise IndexCorruptError(f"vector index has dimension {self.index.d}, the manifest says {dimension}")
         self.kind = kind
+        self.dimension = dimension
         if kind == "hnsw":
             faiss.downcast_index(self.index.index).hnsw.efSearch = HNSW_EF_SEARCH
 
@@ -75,12 +76,14 @@ class VectorIndex:
         return int(self.index.ntotal)
 
     def search(self, vector: np.ndarray, depth: int, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
-        """(pid, cosine) best first; ``allowed`` restricts the search to those passage ids."""
-        if self.size == 0 or depth <= 0 or (allowed is not None and len(allowed) == 0):
+        """(pid, cosine) best first; ``allowed``, a boolean mask by pid, restricts the search
+        to those passages (exactly: FAISS skips the others while it searches)."""
+        if self.size == 0 or depth <= 0 or (allowed is not None and not allowed.any()):
             return []
         parameters = None
         if allowed is not None:
-            selector = faiss.IDSelectorBatch(np.ascontiguousarray(allowed, dtype=np.int64))
+            bitmap = np.packbits(allowed, bitorder="little")
+            selector = faiss.IDSelectorBitmap(len(bitmap), faiss.swig_ptr(bitmap))
             parameters = faiss.SearchParametersHNSW(sel=selector, efSearch=HNSW_EF_SEARCH) if self.kind == "hnsw" \
                 else faiss.SearchParameters(sel=selector)
         scores, ids = self.index.search(vector.reshape(1, -1).astype(np.float32), min(depth, self.size), params=parameters)

@@ -16,7 +16,7 @@ from bisect import bisect_left
 from whoosh.automata.fsa import find_all_matches
 from whoosh.automata.lev import levenshtein_automaton
 
-from .articles import Article
+from ..ingest.articles import Article
 
 WORD = re.compile(r"[^\W\d_]{3,}")
 MIN_COUNT = 2  # a word seen once is as likely a typo as a suggestion

@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from .articles import Article
-from .errors import IndexCorruptError
+from ..errors import IndexCorruptError
+from ..ingest.articles import Article
+from .sql import select_in
 
 STORE_NAME = "store.sqlite"
 SCHEMA = """
@@ -33,6 +34,21 @@ CREATE TABLE passages (
     sentence_spans BLOB NOT NULL, sentence_vectors BLOB NOT NULL, deleted INTEGER NOT NULL DEFAULT 0);
 CREATE INDEX passages_article ON passages(article_id);
 """
+
+
+@dataclass(frozen=True)
+class PassageRecord:
+    """One passage as a build writes it: a span of its article's text, the embedding cache
+    key of its model input, and its sentences (spans relative to the passage, unit vectors)."""
+
+    pid: int
+    article_id: str
+    ordinal: int
+    start: int
+    end: int
+    cache_key: str
+    sentence_spans: np.ndarray  # (sentences, 2) int32
+    sentence_vectors: np.ndarray  # (sentences, dimension) float16
 
 
 @dataclass(frozen=True)
@@ -132,15 +148,14 @@ class Store:
                 known[file][1].append(article_id)
         return known
 
-    def add_passages(self, rows: Iterable[tuple]) -> None:
-        """Rows of (pid, article_id, ordinal, start, end, cache_key, spans int32, vectors float16)."""
+    def add_passages(self, records: Iterable[PassageRecord]) -> None:
         self.connection.executemany(
             'INSERT INTO passages (pid, article_id, ordinal, start, "end", cache_key, sentence_spans,'
             " sentence_vectors) VALUES (?,?,?,?,?,?,?,?)",
             [
-                (pid, article_id, ordinal, start, end, key, spans.astype(np.int32).tobytes(),
-                 vectors.astype(np.float16).tobytes())
-                for pid, article_id, ordinal, start, end, key, spans, vectors in rows
+                (record.pid, record.article_id, record.ordinal, record.start, record.end, record.cache_key,
+                 record.sentence_spans.astype(np.int32).tobytes(), record.sentence_vectors.astype(np.float16).tobytes())
+                for record in records
             ],
         )
 
@@ -170,88 +185,52 @@ class Store:
         return Article(*row) if row else None
 
     def articles(self, article_ids: Sequence[str]) -> dict[str, Article]:
-        found: dict[str, Article] = {}
-        for index in range(0, len(article_ids), 500):
-            chunk = list(article_ids[index : index + 500])
-            rows = self.connection.execute(
-                f"SELECT id, title, text, date, source, url, path FROM articles WHERE id IN ({','.join('?' * len(chunk))})",
-                chunk,
-            )
-            found.update((row[0], Article(*row)) for row in rows)
-        return found
-
-    def passage_articles(self, pids: Sequence[int]) -> dict[int, str]:
-        """pid -> article id, for live passages only."""
-        found: dict[int, str] = {}
-        for index in range(0, len(pids), 500):
-            chunk = [int(pid) for pid in pids[index : index + 500]]
-            rows = self.connection.execute(
-                f"SELECT pid, article_id FROM passages WHERE deleted = 0 AND pid IN ({','.join('?' * len(chunk))})",
-                chunk,
-            )
-            found.update(rows)
-        return found
+        rows = select_in(self.connection,
+                         "SELECT id, title, text, date, source, url, path FROM articles WHERE id IN ({placeholders})",
+                         article_ids)
+        return {row[0]: Article(*row) for row in rows}
 
     def passages(self, pids: Sequence[int]) -> dict[int, StoredPassage]:
-        found: dict[int, StoredPassage] = {}
-        for index in range(0, len(pids), 500):
-            chunk = [int(pid) for pid in pids[index : index + 500]]
-            rows = self.connection.execute(
-                'SELECT pid, article_id, ordinal, start, "end", sentence_spans, sentence_vectors FROM passages'
-                f" WHERE pid IN ({','.join('?' * len(chunk))})",
-                chunk,
-            )
-            for pid, article_id, ordinal, start, end, spans, vectors in rows:
-                found[pid] = StoredPassage(
-                    pid, article_id, ordinal, start, end,
-                    np.frombuffer(spans, dtype=np.int32).reshape(-1, 2),
-                    np.frombuffer(vectors, dtype=np.float16).reshape(-1, self.dimension),
-                )
-        return found
+        rows = select_in(self.connection,
+                         'SELECT pid, article_id, ordinal, start, "end", sentence_spans, sentence_vectors FROM passages'
+                         " WHERE pid IN ({placeholders})", [int(pid) for pid in pids])
+        return {
+            pid: StoredPassage(pid, article_id, ordinal, start, end,
+                               np.frombuffer(spans, dtype=np.int32).reshape(-1, 2),
+                               np.frombuffer(vectors, dtype=np.float16).reshape(-1, self.dimension))
+            for pid, article_id, ordinal, start, end, spans, vectors in rows
+        }
 
     def article_passage_ids(self, article_id: str) -> list[int]:
         return [row[0] for row in self.connection.execute(
             "SELECT pid FROM passages WHERE article_id = ? AND deleted = 0 ORDER BY ordinal", (article_id,))]
 
-    def passage_ids_where(self, date_from: str | None, date_to: str | None, source: str | None) -> np.ndarray:
-        """Live passages of the articles that pass the filters (for the vector leg's selector)."""
-        clauses, parameters = ["p.deleted = 0"], []
-        if date_from:
-            clauses.append("a.date >= ?")
-            parameters.append(date_from)
-        if date_to:
-            clauses.append("a.date <= ?")
-            parameters.append(date_to)
-        if source:
-            clauses.append("a.source = ? COLLATE NOCASE")
-            parameters.append(source)
-        rows = self.connection.execute(
-            f"SELECT p.pid FROM passages p JOIN articles a ON a.id = p.article_id WHERE {' AND '.join(clauses)}",
-            parameters,
-        )
-        return np.fromiter((row[0] for row in rows), dtype=np.int64)
+    def article_rows(self) -> list[tuple[str, str | None, str | None]]:
+        """(id, date, source) of every article, for the in-memory catalog."""
+        return self.connection.execute("SELECT id, date, source FROM articles ORDER BY id").fetchall()
 
-    def keyword_documents(self):
-        """Keyword-index documents of every live passage, in passage order."""
-        from .keyword import KeywordDocument
+    def live_passage_rows(self) -> list[tuple[int, str]]:
+        """(pid, article id) of every live passage."""
+        return self.connection.execute("SELECT pid, article_id FROM passages WHERE deleted = 0").fetchall()
 
+    def live_passages(self) -> Iterator[tuple[int, Article, int, int]]:
+        """(pid, article, start, end) of every live passage, in pid order (for rewriting the keyword index)."""
         rows = self.connection.execute(
-            'SELECT p.pid, a.id, a.title, a.text, p.start, p."end", a.source, a.date FROM passages p'
+            'SELECT p.pid, p.start, p."end", a.id, a.title, a.text, a.date, a.source, a.url, a.path FROM passages p'
             " JOIN articles a ON a.id = p.article_id WHERE p.deleted = 0 ORDER BY p.pid"
         )
-        for pid, article_id, title, text, start, end, source, date in rows:
-            yield KeywordDocument(pid, article_id, title, text[start:end], source, date)
+        for pid, start, end, *article in rows:
+            yield pid, Article(*article), start, end
+
+    def live_cache_keys(self) -> list[tuple[int, str]]:
+        """(pid, embedding cache key) of every live passage, in pid order."""
+        return self.connection.execute("SELECT pid, cache_key FROM passages WHERE deleted = 0 ORDER BY pid").fetchall()
+
+    def drop_tombstones(self) -> None:
+        self.connection.execute("DELETE FROM passages WHERE deleted = 1")
 
     def fingerprints(self) -> dict[str, str]:
         return dict(self.connection.execute("SELECT id, fingerprint FROM articles"))
-
-    def cache_keys(self) -> dict[str, list[tuple[int, str]]]:
-        keys: dict[str, list[tuple[int, str]]] = {}
-        for article_id, pid, key in self.connection.execute(
-            "SELECT article_id, pid, cache_key FROM passages WHERE deleted = 0 ORDER BY article_id, ordinal"
-        ):
-            keys.setdefault(article_id, []).append((pid, key))
-        return keys
 
     def counts(self) -> tuple[int, int]:
         articles = self.connection.execute("SELECT COUNT(*) FROM articles").fetchone()[0]

@@ -1,10 +1,15 @@
-"""The keyword index: Whoosh over passages, BM25F, stemmed, with article-level fields.
+"""The keyword index: Whoosh over passages, BM25F, stemmed, with article-level booleans.
 
 Stored fields are lean (only the passage id); everything shown comes from the store.
 Words are searched in one field, ``body``, that holds the article's title followed by the
 passage: so the title counts for every passage of its article. A separate ``title`` field
 serves ``title:word`` queries. Measured on SciFact (docs/fusion.md), one field beat a
 separately weighted title field by 0.02 nDCG@10, and Lucene's BM25 IDF beat Whoosh's.
+
+A result is an article, so ``AND``, ``NOT`` and their mixes are decided per article: an
+article matches ``Shoigu AND agreement`` when the two words are anywhere in it, not only
+in one passage. Passages are then ranked by the query's positive parts, within the
+articles that match.
 """
 
 from __future__ import annotations
@@ -20,12 +25,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 from whoosh import index as whoosh_index
 from whoosh import qparser, query, scoring
 from whoosh.analysis import StandardAnalyzer, StemmingAnalyzer
 from whoosh.fields import ID, NUMERIC, TEXT, Schema
 
-from .errors import IndexCorruptError
+from ..errors import IndexCorruptError
+from ..ingest.articles import Article
+from .catalog import Catalog
 
 KEYWORD_DIRECTORY = "keyword"
 INDEX_NAME = "passages"
@@ -34,7 +42,9 @@ BM25_K1 = 0.9  # Anserini's BEIR settings
 BM25_B = 0.4
 PARSE_CACHE_SIZE = 512
 SYNTAX_NOTE = "query syntax error, searched as plain words"
+OPERATORS = ("AND", "OR", "NOT", "ANDNOT", "ANDMAYBE")
 _SYNTAX_CHARACTERS = re.compile(r"[\"()\[\]{}:^~*?\\]|\b(?:AND|OR|NOT|ANDNOT|ANDMAYBE)\b")
+_ARTICLE_LEVEL = (query.And, query.AndNot, query.Not, query.Require, query.AndMaybe)
 
 
 def text_analyzer():
@@ -60,6 +70,11 @@ class KeywordDocument:
     body: str
     source: str | None
     date: str | None
+
+    @classmethod
+    def of(cls, pid: int, article: Article, start: int, end: int) -> KeywordDocument:
+        """The document of one passage: the span ``[start, end)`` of its article."""
+        return cls(pid, article.id, article.title, article.text[start:end], article.source, article.date)
 
 
 class NewsBM25F(scoring.BM25F):
@@ -94,6 +109,15 @@ def write_keyword_index(directory: Path, documents: Iterable[KeywordDocument], p
     return count
 
 
+def append_documents(directory: Path, documents: Iterable[KeywordDocument]) -> None:
+    """Add documents to an existing index as a new segment (its old segments stay untouched)."""
+    index = whoosh_index.open_dir(str(directory), indexname=INDEX_NAME)
+    writer = index.writer(limitmb=256)
+    for document in documents:
+        add_document(writer, document)
+    writer.commit()
+
+
 def add_document(writer, document: KeywordDocument) -> None:
     writer.add_document(
         pid=document.pid,
@@ -107,16 +131,17 @@ def add_document(writer, document: KeywordDocument) -> None:
 
 @dataclass
 class ParsedQuery:
-    query: query.Query
+    query: query.Query  # the whole query, as the user wrote it (NOT made explicit)
     note: str | None = None
     terms: set[str] = field(default_factory=set)  # analysed terms to highlight
-    negative: query.Query | None = None  # what NOT excludes, applied per article
+    ranking: query.Query = query.NullQuery  # what ranks passages
+    article_level: bool = False  # AND/NOT must be decided per article before ranking
 
 
 class KeywordIndex:
     """An open keyword index: one searcher per process, shared across threads with a lock."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, catalog: Catalog) -> None:
         failure = None
         # Whoosh leaves a half-opened segment's file to the garbage collector when opening
         # fails; let it be closed here, quietly, rather than warn later somewhere else.
@@ -125,12 +150,17 @@ class KeywordIndex:
             try:
                 self.index = whoosh_index.open_dir(str(directory), indexname=INDEX_NAME)
                 self.searcher = self.index.searcher(weighting=NewsBM25F(B=BM25_B, K1=BM25_K1))
+                self.pid_of_docnum = np.array(
+                    [fields["pid"] for _, fields in self.searcher.reader().iter_docs()], dtype=np.int64)
             except Exception as problem:  # Whoosh raises bare OSError/EmptyIndexError/struct errors
                 failure = f"keyword index in {directory} cannot be opened: {problem}"
             if failure:
                 gc.collect()
         if failure:
             raise IndexCorruptError(failure)
+        self.catalog = catalog
+        self.article_of_docnum = catalog.articles_of(self.pid_of_docnum)
+        self.analyzer = self.index.schema["body"].analyzer
         self.parser = qparser.QueryParser("body", self.index.schema, group=qparser.OrGroup)
         self.parser.add_plugin(qparser.FuzzyTermPlugin())
         self.plain_parser = qparser.QueryParser("body", self.index.schema, group=qparser.OrGroup)
@@ -143,6 +173,24 @@ class KeywordIndex:
 
     def document_count(self) -> int:
         return self.searcher.doc_count()
+
+    # Text analysis
+
+    def analyze(self, text: str) -> list[str]:
+        """The index terms of ``text`` (lowercased, stemmed, stop words dropped)."""
+        return [token.text for token in self.analyzer(text)]
+
+    def term_spans(self, text: str, terms: set[str]) -> list[tuple[int, int]]:
+        """Character spans of the tokens of ``text`` whose index term is one of ``terms``."""
+        if not terms:
+            return []
+        return [
+            (token.startchar, token.endchar)
+            for token in self.analyzer(text, chars=True, removestops=False, mode="index")
+            if token.text in terms
+        ]
+
+    # Queries
 
     def parse(self, text: str) -> ParsedQuery:
         """Whoosh syntax; on malformed syntax, the same words searched plainly, with a note."""
@@ -159,45 +207,100 @@ class KeywordIndex:
 
     def parse_uncached(self, text: str) -> ParsedQuery:
         note = None
+        parsed = None
         if syntax_is_balanced(text):
             try:
                 parsed = exclude_negations(self.parser.parse(text))
             except Exception:  # the parser's failure modes are not a documented exception type
-                parsed, note = None, SYNTAX_NOTE
+                note = SYNTAX_NOTE
         else:
-            parsed, note = None, SYNTAX_NOTE
+            note = SYNTAX_NOTE
         if parsed is None:
             plain = " ".join(_SYNTAX_CHARACTERS.sub(" ", text).split())
             parsed = self.plain_parser.parse(plain) if plain else query.NullQuery
         with self.lock:
             terms = highlight_terms(parsed, self.searcher.reader())
-        negatives = list(negative_parts(parsed))
-        negative = None if not negatives else negatives[0] if len(negatives) == 1 else query.Or(negatives)
-        return ParsedQuery(parsed, note, terms, negative)
+        article_level = needs_article_level(parsed)
+        positives = list(positive_leaves(parsed))
+        if not article_level:
+            ranking = parsed
+        elif not positives:
+            ranking = query.NullQuery
+        else:
+            ranking = positives[0] if len(positives) == 1 else query.Or(positives)
+        return ParsedQuery(parsed, note, terms, ranking, article_level)
 
-    def search(
-        self, parsed: ParsedQuery, depth: int, filter_query: query.Query | None = None
-    ) -> list[tuple[int, float]]:
-        """(pid, BM25F score) best first."""
-        if parsed.query is query.NullQuery:
+    def search(self, parsed: ParsedQuery, depth: int, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
+        """(pid, BM25F score) best first. ``allowed``: a passage mask (by pid) from the filters."""
+        if parsed.ranking is query.NullQuery or depth <= 0:
             return []
+        docnums = None
+        if parsed.article_level:
+            articles = self.articles_matching(parsed.query)
+            docnums = (self.article_of_docnum >= 0) & articles[np.maximum(self.article_of_docnum, 0)]
+        if allowed is not None:
+            passes = self.passes_filter(allowed)
+            docnums = passes if docnums is None else docnums & passes
+        if docnums is not None:
+            if not docnums.any():
+                return []
+            docnums = set(np.flatnonzero(docnums).tolist())
         with self.lock:
-            results = self.searcher.search(parsed.query, limit=depth, filter=filter_query, terms=False)
-            return [(hit["pid"], float(hit.score)) for hit in results]
+            results = self.searcher.search(parsed.ranking, limit=depth, filter=docnums, terms=False)
+            return [(int(self.pid_of_docnum[hit.docnum]), float(hit.score)) for hit in results]
 
-    def matching_pids(self, node: query.Query) -> list[int]:
-        """Every passage matching ``node`` (used for NOT, so no ranking is needed)."""
+    def passes_filter(self, allowed: np.ndarray) -> np.ndarray:
+        """The docnum mask of the passages ``allowed`` (a mask by pid) lets through."""
+        inside = self.pid_of_docnum < len(allowed)
+        mask = np.zeros(len(self.pid_of_docnum), dtype=bool)
+        mask[inside] = allowed[self.pid_of_docnum[inside]]
+        return mask
+
+    def matching_docnums(self, node: query.Query) -> np.ndarray:
         with self.lock:
-            return [hit["pid"] for hit in self.searcher.search(node, limit=None, scored=False, terms=False)]
+            return np.fromiter(self.searcher.docs_for_query(node), dtype=np.int64)
+
+    def articles_matching(self, node: query.Query) -> np.ndarray:
+        """The article mask of a query decided per article: a word counts wherever in the
+        article it is, so ``a AND b`` matches an article with ``a`` and ``b`` in different passages."""
+        count = self.catalog.article_count
+        if isinstance(node, query.Or | query.DisjunctionMax):
+            mask = np.zeros(count, dtype=bool)
+            for child in node.children():
+                mask |= self.articles_matching(child)
+            return mask
+        if isinstance(node, query.And | query.Require):
+            mask = np.ones(count, dtype=bool)
+            for child in node.children():
+                mask &= self.articles_matching(child)
+            return mask
+        if isinstance(node, query.AndNot):
+            return self.articles_matching(node.a) & ~self.articles_matching(node.b)
+        if isinstance(node, query.AndMaybe):
+            return self.articles_matching(node.a)
+        if isinstance(node, query.Not):
+            return ~self.articles_matching(node.query)
+        mask = np.zeros(count, dtype=bool)
+        if node is query.NullQuery:
+            return mask
+        articles = self.article_of_docnum[self.matching_docnums(node)]
+        mask[articles[articles >= 0]] = True
+        return mask
 
     def word_frequency(self, word: str) -> int:
         """In how many passages the (analysed) word occurs, in the title or the body."""
-        tokens = [token.text for token in self.index.schema["body"].analyzer(word)]
+        tokens = self.analyze(word)
         if not tokens:
             return 0
         with self.lock:
             reader = self.searcher.reader()
             return max(reader.doc_frequency("body", tokens[0]), reader.doc_frequency("title", tokens[0]))
+
+
+def needs_article_level(node: query.Query) -> bool:
+    if isinstance(node, _ARTICLE_LEVEL):
+        return True
+    return not node.is_leaf() and any(needs_article_level(child) for child in node.children())
 
 
 def highlight_terms(parsed: query.Query, reader) -> set[str]:
@@ -220,21 +323,11 @@ def positive_leaves(node: query.Query):
         yield from positive_leaves(node.a)
         return
     if node.is_leaf():
-        yield node
+        if node is not query.NullQuery:
+            yield node
         return
     for child in node.children():
         yield from positive_leaves(child)
-
-
-def negative_parts(node: query.Query):
-    if isinstance(node, query.Not):
-        yield node.query
-    elif isinstance(node, query.AndNot):
-        yield node.b
-        yield from negative_parts(node.a)
-    elif not node.is_leaf():
-        for child in node.children():
-            yield from negative_parts(child)
 
 
 def exclude_negations(node: query.Query) -> query.Query:
@@ -254,19 +347,6 @@ def exclude_negations(node: query.Query) -> query.Query:
     return node
 
 
-def filter_query(date_from: str | None, date_to: str | None, source: str | None) -> query.Query | None:
-    parts: list[query.Query] = []
-    if date_from or date_to:
-        parts.append(query.TermRange("date", date_from or "0000-00-00", date_to or "9999-99-99"))
-    if source:
-        tokens = [token.text for token in StandardAnalyzer(expression=TOKEN_PATTERN, stoplist=None)(source)]
-        if tokens:
-            parts.append(query.Phrase("source", tokens) if len(tokens) > 1 else query.Term("source", tokens[0]))
-    if not parts:
-        return None
-    return parts[0] if len(parts) == 1 else query.And(parts)
-
-
 def syntax_is_balanced(text: str) -> bool:
     if text.count('"') % 2:
         return False
@@ -278,4 +358,3 @@ def syntax_is_balanced(text: str) -> bool:
     if depth:
         return False
     return not re.search(r"\w+:\s*$|\w+:\s*[()]", text) and not re.search(r"(?:^|\s)(?:AND|OR|NOT)\s*$", text)
-

@@ -7,7 +7,7 @@ import os
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-from .errors import IndexCorruptError, IndexVersionError
+from ..errors import IndexCorruptError, IndexVersionError
 
 SCHEMA_VERSION = 1
 MANIFEST_NAME = "manifest.json"

@@ -8,19 +8,19 @@ sentence of a passage that is closest in meaning to the query (see docs/design.m
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import threading
 import time
-from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from .errors import ModelError
-from .sentences import SPLITTER_VERSION, split_sentences
+from ..errors import ModelError
+from ..ingest.sentences import SPLITTER_VERSION, split_sentences
 
 BUNDLED_MODEL_NAMES = {"sentence-transformers/all-MiniLM-L6-v2", "all-MiniLM-L6-v2"}
 ENCODE_BATCH = 64
@@ -76,8 +76,11 @@ class Embedder:
         self.load_seconds = 0.0
         self._model = None
         self._load_lock = threading.Lock()
-        self._lock = threading.Lock()  # torch modules are not safe to call concurrently
-        self._query_cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        # One model call at a time: torch modules and the fast tokenizer (which is also used
+        # for offsets) are not safe to call concurrently.
+        self._lock = threading.Lock()
+        # Recent queries: search and highlighting of one request, and repeated queries, share a vector.
+        self.encode_query = functools.lru_cache(maxsize=QUERY_CACHE_SIZE)(self._encode_query)
 
     @property
     def loaded(self) -> bool:
@@ -112,18 +115,10 @@ class Embedder:
                 cls._shared[name] = cls(name)
             return cls._shared[name]
 
-    def encode_query(self, query: str) -> np.ndarray:
-        """One query's unit vector; recent queries are remembered (search and highlighting share it)."""
-        with self._shared_lock:
-            cached = self._query_cache.get(query)
-            if cached is not None:
-                self._query_cache.move_to_end(query)
-                return cached
+    def _encode_query(self, query: str) -> np.ndarray:
+        """One query's unit vector (read-only: it is shared through the cache)."""
         vector = self.encode_queries([query])[0]
-        with self._shared_lock:
-            self._query_cache[query] = vector
-            if len(self._query_cache) > QUERY_CACHE_SIZE:
-                self._query_cache.popitem(last=False)
+        vector.setflags(write=False)
         return vector
 
     def encode_queries(self, queries: Sequence[str]) -> np.ndarray:
@@ -142,9 +137,9 @@ class Embedder:
         texts = [text for text, _ in inputs]
         with self._lock:
             outputs = self.model.encode(texts, batch_size=ENCODE_BATCH, output_value=None, convert_to_numpy=False)
-        encodings = self.model.tokenizer(
-            texts, return_offsets_mapping=True, truncation=True, max_length=self.max_tokens
-        )["offset_mapping"]
+            encodings = self.model.tokenizer(
+                texts, return_offsets_mapping=True, truncation=True, max_length=self.max_tokens
+            )["offset_mapping"]
         results = []
         for (text, offset), output, token_offsets in zip(inputs, outputs, encodings, strict=True):
             vector = output["sentence_embedding"].float().numpy()
@@ -189,5 +184,3 @@ def pool_sentences(
         np.array(vectors, dtype=np.float16).reshape(-1, dimension),
     )
 
-
-ProgressCallback = Callable[[int], None]

@@ -1,0 +1,139 @@
+"""``indexer rebuild``: a whole new generation from the corpus (ingest, split, embed with the
+cache, keyword and vector indexes, store), published atomically."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ..index import keyword, vectors
+from ..index.embeddings import Embedder, PassageEmbedding
+from ..index.store import STORE_NAME, Store
+from ..index.vocabulary import count_words
+from ..ingest.corpus import CorpusReading, FieldMapping
+from .generation import (
+    BuildSummary,
+    GenerationBuild,
+    PassageRow,
+    Progress,
+    corpus_fingerprint,
+    crash_point,
+    passage_rows,
+    read_checked,
+)
+
+OVERLAP_MIN_FRACTION = 0.05  # share of passages to embed above which keyword writing overlaps embedding
+
+
+def keyword_documents(rows: list[PassageRow]):
+    for row in rows:
+        yield keyword.KeywordDocument.of(row.pid, row.article, row.start, row.end)
+
+
+class KeywordWriter(threading.Thread):
+    """Writes the Whoosh index while the model embeds: the build stays embedding-bound."""
+
+    def __init__(self, directory: Path, rows: list[PassageRow]) -> None:
+        super().__init__(name="keyword-index", daemon=True)  # one process: the model has the cores
+        self.directory, self.rows = directory, rows
+        self.error: BaseException | None = None
+        self.seconds = 0.0
+
+    def run(self) -> None:
+        started = time.perf_counter()
+        try:
+            keyword.write_keyword_index(self.directory, keyword_documents(self.rows))
+        except BaseException as problem:  # re-raised in the building thread
+            self.error = problem
+        self.seconds = time.perf_counter() - started
+
+    def finish(self) -> float:
+        self.join()
+        if self.error:
+            raise self.error
+        return self.seconds
+
+
+def write_store(path: Path, reading: CorpusReading, rows: list[PassageRow],
+                embeddings: dict[str, PassageEmbedding], dimension: int) -> None:
+    store = Store(path, mode="create", dimension=dimension)
+    try:
+        store.add_articles(reading.articles, reading.article_files)
+        store.set_files(reading.files, reading.article_files)
+        store.set_vocabulary(count_words(reading.articles))
+        store.add_passages(row.record(embeddings[row.key]) for row in rows)
+        store.commit()
+    finally:
+        store.close()
+
+
+def rebuild(
+    corpus: Path | str,
+    index_dir: Path | str,
+    model_name: str,
+    *,
+    fields: FieldMapping | None = None,
+    strict: bool = False,
+    wait: bool = False,
+    progress: Progress | None = None,
+    embedder: Embedder | None = None,
+) -> BuildSummary:
+    with GenerationBuild(index_dir, corpus, wait) as build:
+        with build.timer.phase("ingest"):
+            reading = read_checked(build.corpus, fields, strict)
+            crash_point("ingest")
+            articles = reading.articles
+            embedder = embedder or Embedder.shared(model_name)  # loads the model only if it must embed
+            rows = passage_rows(articles, embedder.name)
+
+        directory = build.new_directory()
+        keyword_directory = directory / keyword.KEYWORD_DIRECTORY
+        cache = build.cache()
+        try:
+            with build.timer.phase("embed"):
+                found = cache.get_many(row.key for row in rows)
+            to_embed = len({row.key for row in rows if row.key not in found})
+            # Much to embed: write the keyword index meanwhile, in a thread, so the build stays
+            # embedding-bound. Little: write it afterwards with every core, without contention.
+            overlap = to_embed >= OVERLAP_MIN_FRACTION * len(rows)
+            if to_embed:
+                build.load_model(embedder)  # before the keyword thread starts: imports would contend with it
+            writer = KeywordWriter(keyword_directory, rows) if overlap else None
+            if writer:
+                writer.start()
+            embeddings, embedded, reused = build.embed(rows, embedder, cache, progress, found)
+        finally:
+            cache.close()
+        if progress:
+            progress("keyword", 0, 1)
+        if writer:
+            build.timer.add("keyword", writer.finish())
+        else:
+            with build.timer.phase("keyword"):
+                keyword.write_keyword_index(keyword_directory, keyword_documents(rows),
+                                            keyword.writer_processes(len(rows)))
+        crash_point("keyword")
+
+        with build.timer.phase("vectors"):
+            dimension = int(embeddings[rows[0].key].vector.shape[0])
+            kind = vectors.choose_index_type(len(rows))
+            matrix = np.stack([embeddings[row.key].vector for row in rows])
+            index = vectors.build_vector_index(matrix, np.array([row.pid for row in rows]), kind, dimension)
+            vectors.write_vector_index(index, directory / vectors.VECTORS_NAME)
+        crash_point("vectors")
+
+        with build.timer.phase("store"):
+            write_store(directory / STORE_NAME, reading, rows, embeddings, dimension)
+
+        build.publish(build.manifest(
+            model=embedder.name, dimension=dimension, articles=len(articles), passages=len(rows),
+            fingerprint=corpus_fingerprint({article.id: article.fingerprint() for article in articles}),
+            faiss_type=kind,
+        ))
+    return build.summary(
+        articles=len(articles), passages=len(rows), skipped=[item.to_dict() for item in reading.skipped],
+        embedded=embedded, reused=reused, faiss_type=kind, added=len(articles),
+    )

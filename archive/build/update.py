@@ -1,0 +1,173 @@
+"""``indexer update``: bring the live index in line with the corpus without a full rebuild.
+
+The live generation is copied to a new build directory; removed and changed articles are
+deleted from the copy's keyword index, vector index and store; new and changed ones are
+added (re-embedding only passages whose text the cache has not seen); then the copy is
+published exactly as a rebuild is. Readers never see a half-applied update, and a crash
+leaves the previous generation live.
+
+Keyword statistics: when an update deletes anything, the keyword index is written anew
+from the store, so that BM25 statistics count no deleted passages and results equal a
+full rebuild's. Vector index: flat indexes remove vectors; HNSW cannot, so removed
+passages are tombstoned in the store (search skips them) and the vectors are rebuilt from
+the cache once tombstones pass ``COMPACT_TOMBSTONE_FRACTION`` of the index.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections import Counter
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+from ..errors import IndexCorruptError, ModelError
+from ..index import keyword, vectors
+from ..index.embedding_cache import EmbeddingCache
+from ..index.embeddings import Embedder
+from ..index.manifest import read_manifest
+from ..index.store import STORE_NAME, Store
+from ..index.vocabulary import count_words
+from ..ingest.corpus import FieldMapping
+from .changes import compare, unchanged_ids
+from .generation import BuildSummary, GenerationBuild, Progress, corpus_fingerprint, crash_point, passage_rows, read_checked
+
+
+def update(
+    corpus: Path | str,
+    index_dir: Path | str,
+    *,
+    fields: FieldMapping | None = None,
+    strict: bool = False,
+    wait: bool = False,
+    progress: Progress | None = None,
+    embedder: Embedder | None = None,
+) -> BuildSummary:
+    with GenerationBuild(index_dir, corpus, wait) as build:
+        live = build.layout.current_directory()
+        manifest = read_manifest(live)
+        with build.timer.phase("ingest"):
+            live_store = Store(live / STORE_NAME, dimension=manifest.dimension)
+            try:
+                known, indexed = live_store.known_files(), live_store.fingerprints()
+            finally:
+                live_store.close()
+            reading = read_checked(build.corpus, fields, strict, known)
+            changes = compare(reading.articles, indexed, unchanged_ids(reading, known))
+        counts = dict(added=len(changes.added), changed=len(changes.changed), removed=len(changes.removed),
+                      unchanged=changes.unchanged, skipped=[item.to_dict() for item in reading.skipped])
+        if changes.pending == 0:
+            summary = build.summary(articles=manifest.articles, passages=manifest.passages,
+                                    faiss_type=manifest.faiss_type, **counts)
+            summary.generation = manifest.generation  # nothing changed: the live generation stays
+            return summary
+
+        embedder = embedder or Embedder.shared(manifest.model)  # loaded only if something needs embedding
+        if embedder.name != manifest.model:
+            raise ModelError(f"the index was built with {manifest.model}, not {embedder.name}",
+                             hint="run `indexer rebuild --model ...` to change models")
+
+        directory = build.new_directory()
+        incoming = changes.added + changes.changed
+        outgoing = changes.removed + [article.id for article in changes.changed]
+        with build.timer.phase("copy"):
+            # The store changes in place, so it is copied. The vector index is read from the live
+            # generation and written anew. Whoosh only ever adds files, so an add-only update links
+            # the live segments; an update that deletes builds a fresh keyword index instead.
+            shutil.copy2(live / STORE_NAME, directory / STORE_NAME)
+            if not outgoing:
+                link_tree(live / keyword.KEYWORD_DIRECTORY, directory / keyword.KEYWORD_DIRECTORY)
+        crash_point("ingest")
+
+        store = Store(directory / STORE_NAME, mode="write", dimension=manifest.dimension)
+        try:
+            rows = passage_rows(incoming, embedder.name, first_pid=store.max_pid() + 1)
+            cache = build.cache()
+            try:
+                embeddings, embedded, reused = build.embed(rows, embedder, cache, progress,
+                                                           cache.get_many(row.key for row in rows))
+            finally:
+                cache.close()
+            if any(embedding.vector.shape[0] != manifest.dimension for embedding in embeddings.values()):
+                raise ModelError(f"{embedder.name} does not give {manifest.dimension}-dimensional vectors",
+                                 hint="run `indexer rebuild` to rebuild with this model")
+
+            with build.timer.phase("store"):
+                tombstoning = manifest.faiss_type == "hnsw"
+                words = Counter(store.vocabulary())
+                words.subtract(count_words(store.articles(outgoing).values()))
+                words.update(count_words(incoming))
+                store.set_vocabulary(words)
+                removed_pids = store.remove_articles(outgoing, tombstone=tombstoning)
+                store.add_articles(incoming, reading.article_files)
+                store.set_files(reading.files, reading.article_files)
+                store.add_passages(row.record(embeddings[row.key]) for row in rows)
+                store.commit()
+
+            with build.timer.phase("keyword"):
+                keyword_directory = directory / keyword.KEYWORD_DIRECTORY
+                if outgoing:
+                    # Whoosh keeps deleted passages' lengths in its merged statistics, which would
+                    # skew BM25; a fresh keyword index of the live passages is exact.
+                    documents = (keyword.KeywordDocument.of(*passage) for passage in store.live_passages())
+                    keyword.write_keyword_index(keyword_directory, documents,
+                                                keyword.writer_processes(store.counts()[1]))
+                else:
+                    keyword.append_documents(keyword_directory, (
+                        keyword.KeywordDocument.of(row.pid, row.article, row.start, row.end) for row in rows))
+            crash_point("keyword")
+
+            with build.timer.phase("vectors"):
+                article_count, passage_count = store.counts()
+                tombstones = store.tombstones()
+                kind = vectors.choose_index_type(passage_count) if not tombstoning else manifest.faiss_type
+                index = faiss.read_index(str(live / vectors.VECTORS_NAME))
+                compact = tombstoning and tombstones > vectors.COMPACT_TOMBSTONE_FRACTION * (passage_count + tombstones)
+                if kind != manifest.faiss_type or compact:
+                    index = rebuild_vectors(store, build.cache(), manifest.dimension, kind)
+                    if tombstones:
+                        store.drop_tombstones()
+                        store.commit()
+                        tombstones = 0
+                else:
+                    if removed_pids and not tombstoning:
+                        index.remove_ids(np.array(removed_pids, dtype=np.int64))
+                    if rows:
+                        index.add_with_ids(np.stack([embeddings[row.key].vector for row in rows]).astype(np.float32),
+                                           np.array([row.pid for row in rows], dtype=np.int64))
+                vectors.write_vector_index(index, directory / vectors.VECTORS_NAME)
+            crash_point("vectors")
+            fingerprints = store.fingerprints()
+        finally:
+            store.close()
+
+        build.publish(build.manifest(
+            model=manifest.model, dimension=manifest.dimension, articles=article_count, passages=passage_count,
+            fingerprint=corpus_fingerprint(fingerprints), faiss_type=kind, tombstones=tombstones,
+        ))
+    return build.summary(articles=article_count, passages=passage_count, embedded=embedded, reused=reused,
+                         faiss_type=kind, **counts)
+
+
+def link_tree(source: Path, target: Path) -> None:
+    """Hard-link every file of ``source`` into ``target`` (Whoosh's lock file excepted)."""
+    target.mkdir(parents=True, exist_ok=True)
+    for path in source.iterdir():
+        if path.is_file() and not path.name.endswith("_WRITELOCK"):
+            os.link(path, target / path.name)
+
+
+def rebuild_vectors(store: Store, cache: EmbeddingCache, dimension: int, kind: str):
+    """A fresh vector index of the live passages, from the embedding cache (compaction)."""
+    rows = store.live_cache_keys()
+    try:
+        found = cache.get_many(key for _, key in rows)
+    finally:
+        cache.close()
+    missing = [key for _, key in rows if key not in found]
+    if missing:
+        raise IndexCorruptError(f"{len(missing)} passage embeddings are missing from the cache")
+    matrix = np.stack([found[key].vector for _, key in rows]) if rows else np.zeros((0, dimension))
+    return vectors.build_vector_index(matrix, np.array([pid for pid, _ in rows]), kind, dimension)

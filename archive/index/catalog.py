@@ -1,0 +1,93 @@
+"""The catalog: what each live passage belongs to, and each article's date and source, as arrays.
+
+It is read from the store once per generation (a generation never changes), so that
+filters become array masks that both search legs share, and grouping passages by
+article needs no database round trip.
+
+Filters have one rule each, whichever leg asks:
+
+* dates: ``date_from <= date <= date_to`` (ISO dates); an undated article passes no date bound.
+* source: equal to the article's source, ignoring case and surrounding spaces.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .store import Store
+
+
+def source_key(source: str | None) -> str:
+    return " ".join((source or "").split()).casefold()
+
+
+@dataclass
+class Catalog:
+    article_ids: list[str]  # article ordinal -> id
+    dates: np.ndarray  # article ordinal -> "YYYY-MM-DD" or "" (unicode array)
+    source_keys: np.ndarray  # article ordinal -> source_key(source)
+    passage_article: np.ndarray  # pid -> article ordinal, -1 for no live passage
+    ordinal: dict[str, int]  # article id -> ordinal
+
+    @classmethod
+    def from_store(cls, store: Store) -> Catalog:
+        rows = store.article_rows()
+        article_ids = [article_id for article_id, _, _ in rows]
+        ordinal = {article_id: index for index, article_id in enumerate(article_ids)}
+        passages = store.live_passage_rows()
+        size = max((pid for pid, _ in passages), default=-1) + 1
+        passage_article = np.full(size, -1, dtype=np.int32)
+        if passages:
+            pids = np.fromiter((pid for pid, _ in passages), dtype=np.int64, count=len(passages))
+            passage_article[pids] = [ordinal[article_id] for _, article_id in passages]
+        return cls(
+            article_ids=article_ids,
+            dates=np.array([date or "" for _, date, _ in rows], dtype="<U10"),
+            source_keys=np.array([source_key(source) for _, _, source in rows], dtype=object),
+            passage_article=passage_article,
+            ordinal=ordinal,
+        )
+
+    @property
+    def article_count(self) -> int:
+        return len(self.article_ids)
+
+    def articles_of(self, pids: np.ndarray) -> np.ndarray:
+        """Article ordinal of each pid; -1 where the passage is not live."""
+        pids = np.asarray(pids, dtype=np.int64)
+        inside = (pids >= 0) & (pids < len(self.passage_article))
+        found = np.full(len(pids), -1, dtype=np.int32)
+        found[inside] = self.passage_article[pids[inside]]
+        return found
+
+    def article_id(self, ordinal: int) -> str:
+        return self.article_ids[ordinal]
+
+    def owners(self, pids: list[int]) -> dict[int, str]:
+        """pid -> article id, for live passages only."""
+        ordinals = self.articles_of(np.asarray(pids, dtype=np.int64))
+        return {int(pid): self.article_ids[ordinal] for pid, ordinal in zip(pids, ordinals, strict=True) if ordinal >= 0}
+
+    def article_mask(self, date_from: str | None, date_to: str | None, source: str | None) -> np.ndarray | None:
+        """The articles that pass the filters, or None when there are no filters."""
+        if not (date_from or date_to or source):
+            return None
+        mask = np.ones(self.article_count, dtype=bool)
+        if date_from or date_to:
+            mask &= self.dates != ""
+            if date_from:
+                mask &= self.dates >= date_from
+            if date_to:
+                mask &= self.dates <= date_to
+        if source:
+            mask &= self.source_keys == source_key(source)
+        return mask
+
+    def passage_mask(self, articles: np.ndarray | None) -> np.ndarray:
+        """Live passages (by pid) of the articles in the mask; every live passage for None."""
+        live = self.passage_article >= 0
+        if articles is None:
+            return live
+        return live & articles[np.maximum(self.passage_article, 0)]

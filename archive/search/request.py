@@ -1,0 +1,227 @@
+"""``SearchRequest``: the one place that knows a search's parameters.
+
+Defaults, allowed values, limits and validation live here and nowhere else. The edges
+derive what they need from ``SearchRequest.parameters()``: the ``indexer search`` options,
+the web's query-string parsing (``SearchRequest.from_text``) and the OpenAPI parameter list.
+
+    SearchRequest(query="potash exports", mode="keyword", k=5)           # validated on creation
+    SearchRequest.from_text({"q": "potash", "k": "5"})                    # from strings (query strings)
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import MISSING, dataclass, field, fields, replace
+from datetime import date
+
+from ..errors import InvalidParameterError, ResultWindowError
+
+MODES = ("hybrid", "keyword", "semantic")
+SORTS = ("relevance", "date")
+MAX_K = 100
+MAX_RESULT_WINDOW = 1000  # page * k may not exceed this: deeper results are not fetched
+MAX_QUERY_CHARACTERS = 1000
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """How one search parameter is named, typed, bounded and described, for every edge."""
+
+    name: str  # the field of SearchRequest
+    kind: type  # str, int or float
+    default: object
+    description: str
+    query_name: str = ""  # in a URL's query string; the field name when empty
+    flags: tuple[str, ...] = ()  # the CLI option's flags; none for the positional QUERY argument
+    choices: tuple[str, ...] | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+    format: str | None = None  # "date"
+    required: bool = False
+    max_length: int | None = None  # text parameters
+    range_message: str = ""  # what to say when a number is out of range; a default message when empty
+
+    @property
+    def url_name(self) -> str:
+        return self.query_name or self.name
+
+
+def parameter(description: str, **specification) -> dict:
+    return {"parameter": {"description": description, **specification}}
+
+
+@dataclass(frozen=True)
+class SearchRequest:
+    query: str = field(metadata=parameter(
+        "The query: words, \"phrases\", AND/OR/NOT, field:value (title, source), wildcards*, fuzzy~. "
+        f"Control characters are ignored; at most {MAX_QUERY_CHARACTERS} characters.",
+        query_name="q", required=True, max_length=MAX_QUERY_CHARACTERS))
+    mode: str = field(default="hybrid", metadata=parameter(
+        "Which evidence ranks the results: both (hybrid), keywords only, or meaning only.",
+        flags=("--mode",), choices=MODES))
+    k: int = field(default=10, metadata=parameter(
+        "Results per page.", flags=("-k",), minimum=1, maximum=MAX_K))
+    page: int = field(default=1, metadata=parameter(
+        f"1-based page. page × k may not exceed {MAX_RESULT_WINDOW}: deeper results are not fetched, "
+        f"and such a request is refused with 400 and code {ResultWindowError.code}.",
+        flags=("--page",), minimum=1, maximum=MAX_RESULT_WINDOW))
+    alpha: float | None = field(default=None, metadata=parameter(
+        "Hybrid only: weight of meaning in the fusion, from 0 (keywords only) to 1 (meaning only).",
+        flags=("--alpha",), minimum=0.0, maximum=1.0,
+        range_message="alpha must be a number from 0 (keyword only) to 1 (semantic only)"))
+    date_from: str | None = field(default=None, metadata=parameter(
+        "Earliest article date (inclusive), YYYY-MM-DD. Undated articles are left out when a date bound is set.",
+        flags=("--from",), format="date"))
+    date_to: str | None = field(default=None, metadata=parameter(
+        "Latest article date (inclusive), YYYY-MM-DD; not before date_from.", flags=("--to",), format="date"))
+    source: str | None = field(default=None, metadata=parameter(
+        "Only articles from this source (the whole name, ignoring case).", flags=("--source",)))
+    sort: str = field(default="relevance", metadata=parameter(
+        "relevance, or date (newest first, undated articles last).", flags=("--sort",), choices=SORTS))
+
+    def __post_init__(self) -> None:
+        set_value = object.__setattr__
+        set_value(self, "query", clean_query(self.query))
+        for spec in self.parameters():
+            value = getattr(self, spec.name)
+            if spec.choices is not None and value not in spec.choices:
+                raise InvalidParameterError(f"unknown {spec.name} {value!r}; use one of: {', '.join(spec.choices)}")
+            if spec.kind is int and value is not None:
+                check_whole_number(spec, value)
+            if spec.kind is float and value is not None:
+                check_number(spec, value)
+            if spec.format == "date":
+                set_value(self, spec.name, check_date(spec.name, value))
+        set_value(self, "source", (self.source or "").strip() or None)
+        if self.alpha is not None:
+            set_value(self, "alpha", float(self.alpha))
+        if self.page * self.k > MAX_RESULT_WINDOW:
+            raise ResultWindowError(f"page * k may not exceed {MAX_RESULT_WINDOW}; narrow the query instead")
+        if self.date_from and self.date_to and self.date_from > self.date_to:
+            raise InvalidParameterError("date_from is after date_to")
+
+    @staticmethod
+    def parameters() -> list[Parameter]:
+        """Every parameter, in order, with its default (the edges derive theirs from this)."""
+        specs = []
+        for item in fields(SearchRequest):
+            default = None if item.default is MISSING else item.default
+            specs.append(Parameter(name=item.name, kind=parameter_kind(item.type), default=default,
+                                   **item.metadata["parameter"]))
+        return specs
+
+    @classmethod
+    def from_text(cls, values: Mapping[str, str], *, blank_is_default: bool = True) -> SearchRequest:
+        """From text values keyed by their query-string names, as a URL or form sends them.
+        A value of the wrong type, or given twice, is a 400 that says so. ``blank_is_default``:
+        an empty value means "not given", as an HTML form sends untouched fields; the JSON API
+        is strict and refuses it instead."""
+        arguments: dict[str, object] = {}
+        for spec in cls.parameters():
+            raw = single_value(values, spec.url_name)
+            if spec.required and raw is None:
+                raise InvalidParameterError(f"the {spec.url_name} parameter is required")
+            if raw is None or (raw == "" and blank_is_default and not spec.required):
+                continue
+            arguments[spec.name] = convert(spec, raw)
+        return cls(**arguments)
+
+    @classmethod
+    def parameter(cls, name: str) -> Parameter:
+        return next(spec for spec in cls.parameters() if spec.name == name)
+
+    @classmethod
+    def check_k(cls, k: object) -> None:
+        """The bounds of ``k``, for other lists of results that take one (similar articles)."""
+        check_whole_number(cls.parameter("k"), k)
+
+    @classmethod
+    def k_from_text(cls, values: Mapping[str, str], default: int) -> int:
+        """``k`` of another list of results (similar articles), from a query string; strict."""
+        raw = single_value(values, "k")
+        value = default if raw is None else convert(cls.parameter("k"), raw)
+        cls.check_k(value)
+        return value
+
+    def filters_given(self) -> bool:
+        return bool(self.date_from or self.date_to or self.source)
+
+    def with_query(self, query: str) -> SearchRequest:
+        return replace(self, query=query)
+
+
+def parameter_kind(annotation: object) -> type:
+    text = str(annotation)
+    return int if text.startswith("int") else float if text.startswith("float") else str
+
+
+def clean_query(query: object) -> str:
+    if not isinstance(query, str):
+        raise InvalidParameterError("the query must be text")
+    cleaned = " ".join(_CONTROL.sub(" ", query).split())
+    if not cleaned:
+        raise InvalidParameterError("the query is empty", hint="type some words to search for")
+    if len(cleaned) > MAX_QUERY_CHARACTERS:
+        raise InvalidParameterError(
+            f"the query is too long ({len(cleaned)} characters; the limit is {MAX_QUERY_CHARACTERS})")
+    return cleaned
+
+
+def range_message(spec: Parameter, noun: str) -> str:
+    if spec.range_message:
+        return spec.range_message
+    if spec.maximum is None:
+        return f"{spec.name} must be {noun} from {spec.minimum:g}"
+    return f"{spec.name} must be {noun} from {spec.minimum:g} to {spec.maximum:g}"
+
+
+def check_whole_number(spec: Parameter, value: object) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or not spec.minimum <= value <= spec.maximum:
+        raise InvalidParameterError(range_message(spec, "a whole number"))
+
+
+def check_number(spec: Parameter, value: object) -> None:
+    if not isinstance(value, int | float) or isinstance(value, bool) or not spec.minimum <= value <= spec.maximum:
+        raise InvalidParameterError(range_message(spec, "a number"))
+
+
+def check_date(name: str, value: object) -> str | None:
+    if value is None or value == "":
+        return None
+    try:
+        return date.fromisoformat(str(value)).isoformat()
+    except ValueError:
+        raise InvalidParameterError(f"{name} must be a date as YYYY-MM-DD, not {value!r}") from None
+
+
+def single_value(values: Mapping[str, str], name: str) -> str | None:
+    """The one value of a query-string parameter; a parameter given twice is refused."""
+    given = values.getlist(name) if hasattr(values, "getlist") else ([values[name]] if name in values else [])
+    if len(given) > 1:
+        raise InvalidParameterError(f"{name} is given {len(given)} times; give it once")
+    return given[0] if given else None
+
+
+def convert(spec: Parameter, raw: str) -> object:
+    """A query-string value as the parameter's type; the message says what was expected."""
+    if spec.kind is int:
+        try:
+            return int(raw)
+        except ValueError:
+            raise InvalidParameterError(f"{spec.name} must be a whole number, not {raw[:40]!r}") from None
+    if spec.format == "date" and raw == "":
+        raise InvalidParameterError(f"{spec.name} must be a date as YYYY-MM-DD, not ''")
+    if spec.choices is not None and raw not in spec.choices:
+        raise InvalidParameterError(f"unknown {spec.name} {raw[:40]!r}; use one of: {', '.join(spec.choices)}")
+    if spec.kind is float:
+        try:
+            number = float(raw)
+        except ValueError:
+            number = float("nan")
+        if number != number:  # NaN, or not a number at all
+            raise InvalidParameterError(f"{spec.name} must be a number, not {raw[:40]!r}")
+        return number
+    return raw

@@ -1,0 +1,157 @@
+"""The library's response types (plain dataclasses that serialise to the documented JSON),
+and how a page of ranked hits becomes results with their evidence."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from ..index.snapshot import Snapshot
+from .highlight import Mark, keyword_marks, semantic_marks
+from .searchers import KEYWORD, SEMANTIC, Hit
+
+PASSAGES_PER_RESULT = 3
+SEMANTIC_PASSAGE_MARGIN = 0.05  # further passages of a semantic hit shown when this close to its best
+
+
+@dataclass
+class LegExplanation:
+    rank: int
+    score: float
+
+
+@dataclass
+class PassageResult:
+    text: str
+    start: int  # offsets into the article text
+    end: int
+    matched: list[str]
+    marks: list[Mark]  # offsets into ``text``
+
+
+@dataclass
+class Result:
+    id: str
+    title: str
+    date: str | None
+    source: str | None
+    score: float
+    explain: dict[str, LegExplanation | None]
+    passages: list[PassageResult]
+
+
+@dataclass
+class SearchResponse:
+    query: str
+    mode: str
+    k: int
+    page: int
+    total: int
+    took_ms: float
+    note: str | None
+    suggestion: str | None
+    results: list[Result] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class ArticleResponse:
+    id: str
+    title: str
+    date: str | None
+    source: str | None
+    url: str | None
+    text: str
+    passages: list[dict]  # {"start", "end"} of each passage, for linking to a span
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class SimilarArticle:
+    id: str
+    title: str
+    date: str | None
+    source: str | None
+    score: float
+
+
+@dataclass
+class SimilarResponse:
+    id: str
+    results: list[SimilarArticle]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class StatsResponse:
+    generation: str
+    created_at: str
+    articles: int
+    passages: int
+    date_from: str | None
+    date_to: str | None
+    sources: list[dict]
+    model: str
+    dimension: int
+    faiss_type: str
+    corpus_path: str
+    corpus_fingerprint: str
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def choose_passages(hit: Hit) -> list[int]:
+    """Up to three passages: the best one, then others the keyword leg matched or that are
+    nearly as close in meaning as the article's best."""
+    def strength(pid: int) -> float:
+        return sum(1.0 / (60 + evidence.rank) for evidence in hit.passages[pid].values())
+
+    ordered = sorted(hit.passages, key=lambda pid: (-strength(pid), pid))
+    best_semantic = max((legs[SEMANTIC].score for legs in hit.passages.values() if SEMANTIC in legs), default=None)
+    chosen = ordered[:1]
+    for pid in ordered[1:]:
+        legs = hit.passages[pid]
+        close = SEMANTIC in legs and best_semantic is not None and legs[SEMANTIC].score >= best_semantic - SEMANTIC_PASSAGE_MARGIN
+        if KEYWORD in legs or close:
+            chosen.append(pid)
+        if len(chosen) == PASSAGES_PER_RESULT:
+            break
+    return chosen
+
+
+def make_results(snapshot: Snapshot, hits: list[Hit], terms: set[str], query_vector: np.ndarray | None) -> list[Result]:
+    """Results for one page of hits, with the passages that justify each and their marks."""
+    articles = snapshot.store.articles([hit.article_id for hit in hits])
+    shown = {hit.article_id: choose_passages(hit) for hit in hits}
+    stored = snapshot.store.passages([pid for pids in shown.values() for pid in pids])
+    results = []
+    for hit in hits:
+        article = articles[hit.article_id]
+        passages = []
+        for pid in shown[hit.article_id]:
+            passage = stored[pid]
+            text = article.text[passage.start : passage.end]
+            matched = [leg for leg in (KEYWORD, SEMANTIC) if leg in hit.passages[pid]]
+            marks: list[Mark] = []
+            if KEYWORD in matched:
+                marks += keyword_marks(snapshot.keyword.term_spans(text, terms))
+            if SEMANTIC in matched and query_vector is not None:
+                marks += semantic_marks(passage.sentence_spans, passage.sentence_vectors, query_vector)
+            passages.append(PassageResult(text, passage.start, passage.end, matched,
+                                          sorted(marks, key=lambda mark: (mark.start, mark.end, mark.kind))))
+        results.append(Result(
+            id=article.id, title=article.title, date=article.date, source=article.source,
+            score=round(hit.score, 6),
+            explain={leg: (LegExplanation(evidence.rank, round(evidence.score, 4)) if evidence else None)
+                     for leg, evidence in ((leg, hit.explain.get(leg)) for leg in (KEYWORD, SEMANTIC))},
+            passages=passages,
+        ))
+    return results

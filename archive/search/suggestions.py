@@ -1,0 +1,51 @@
+""""Did you mean": words the archive does not know, replaced by close words it does.
+
+Only plain words are ever changed. Operators (``AND``, ``OR``, ``NOT``…), quoted phrases,
+``field:value`` terms, wildcards and fuzzy terms are kept exactly as typed, and so is the
+spacing between them, so a suggestion is still the query the person meant to write.
+"""
+
+from __future__ import annotations
+
+import re
+
+from ..index.keyword import OPERATORS
+from ..index.snapshot import Snapshot
+
+_PIECE = re.compile(r'"[^"]*"?|[^\s"]+')  # a quoted phrase, or a run of other characters
+_PLAIN_WORD = re.compile(r"(?P<open>\(*)(?P<word>[^\W\d_](?:[^\W_]|['’](?=[^\W_]))*)(?P<close>\)*)")
+SHORTEST_CORRECTED = 3
+
+
+def suggest(snapshot: Snapshot, query: str) -> str | None:
+    """The query with each unknown plain word replaced by the closest frequent known word,
+    or None when no word needs replacing."""
+    changed = False
+    pieces: list[str] = []
+    position = 0
+    for match in _PIECE.finditer(query):
+        pieces.append(query[position : match.start()])
+        position = match.end()
+        piece = match.group()
+        replacement = correct(snapshot, piece)
+        changed = changed or replacement != piece
+        pieces.append(replacement)
+    pieces.append(query[position:])
+    return "".join(pieces) if changed else None
+
+
+def correct(snapshot: Snapshot, piece: str) -> str:
+    if piece in OPERATORS or piece.startswith('"'):
+        return piece
+    plain = _PLAIN_WORD.fullmatch(piece)
+    if plain is None:  # field:value, wildcard*, fuzzy~, boost^2 and anything else with syntax
+        return piece
+    word = plain["word"]
+    if len(word) < SHORTEST_CORRECTED or snapshot.keyword.word_frequency(word) > 0:
+        return piece
+    replacement = snapshot.vocabulary.suggest(word)
+    if not replacement or replacement == word.lower():
+        return piece
+    if word[0].isupper():
+        replacement = replacement[0].upper() + replacement[1:]
+    return plain["open"] + replacement + plain["close"]
