@@ -1,0 +1,235 @@
+"""What a rebuild and an update share: one run that makes and publishes a new generation.
+
+    with GenerationBuild(index_dir, corpus, wait) as build:   # build lock held, crash leftovers removed
+        with build.timer.phase("ingest"):
+            ...
+        directory = build.new_directory()                     # generations/.building-<id>/
+        ...
+        build.publish(build.manifest(...))                    # manifest last, then the atomic switch
+
+A crash anywhere before ``publish`` swaps ``CURRENT`` leaves the previous generation live.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import signal
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from ..errors import CorpusError, CorpusNotFoundError
+from ..index import vectors
+from ..index.embedding_cache import EmbeddingCache
+from ..index.embeddings import Embedder, PassageEmbedding, cache_key, embedding_input
+from ..index.layout import IndexLayout, build_lock
+from ..index.manifest import Manifest, write_manifest
+from ..index.store import PassageRecord
+from ..ingest.articles import Article
+from ..ingest.corpus import CorpusReading, FieldMapping, read_corpus
+from ..ingest.passages import split_passages
+
+EMBED_CHUNK = 256  # passages per encode call; each chunk's results are cached at once
+CRASH_VARIABLE = "ARCHIVE_BUILD_CRASH_AT"  # fault injection for crash-safety tests: a phase name
+
+Progress = Callable[[str, int, int], None]  # (phase, done, total)
+
+
+class PhaseTimer:
+    """Seconds per named phase (repeated phases add up), and the total since creation."""
+
+    def __init__(self) -> None:
+        self.started = time.perf_counter()
+        self.seconds: dict[str, float] = {}
+
+    @contextlib.contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.add(name, time.perf_counter() - started)
+
+    def add(self, name: str, seconds: float) -> None:
+        self.seconds[name] = round(self.seconds.get(name, 0.0) + seconds, 3)
+
+    def elapsed(self) -> float:
+        return round(time.perf_counter() - self.started, 3)
+
+    def finish(self) -> dict[str, float]:
+        return {**self.seconds, "total": self.elapsed()}
+
+
+@dataclass
+class BuildSummary:
+    articles: int = 0
+    passages: int = 0
+    skipped: list[dict] = field(default_factory=list)
+    embedded: int = 0
+    reused: int = 0
+    seconds: dict[str, float] = field(default_factory=dict)
+    generation: str = ""
+    index_dir: str = ""
+    faiss_type: str = ""
+    added: int = 0
+    changed: int = 0
+    removed: int = 0
+    unchanged: int = 0
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+@dataclass
+class PassageRow:
+    """A passage on its way into a generation: where it is, and what the model reads for it."""
+
+    pid: int
+    article: Article
+    ordinal: int
+    start: int
+    end: int
+    key: str
+    model_input: str
+    offset: int
+
+    def record(self, embedding: PassageEmbedding) -> PassageRecord:
+        return PassageRecord(self.pid, self.article.id, self.ordinal, self.start, self.end, self.key,
+                             embedding.sentence_spans, embedding.sentence_vectors)
+
+
+def crash_point(phase: str) -> None:
+    """Die here, as a kill would, when the crash-safety tests ask for it."""
+    if os.environ.get(CRASH_VARIABLE) == phase:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def corpus_fingerprint(fingerprints: dict[str, str]) -> str:
+    digest = hashlib.sha256()
+    for article_id in sorted(fingerprints):
+        digest.update(f"{article_id}\0{fingerprints[article_id]}\n".encode())
+    return digest.hexdigest()[:32]
+
+
+def passage_rows(articles: list[Article], model_name: str, first_pid: int = 0) -> list[PassageRow]:
+    rows = []
+    pid = first_pid
+    for article in articles:
+        for passage in split_passages(article.id, article.text):
+            model_input, offset = embedding_input(article.title, passage.text)
+            rows.append(PassageRow(pid, article, passage.ordinal, passage.start, passage.end,
+                                   cache_key(model_name, model_input), model_input, offset))
+            pid += 1
+    return rows
+
+
+def existing_corpus(corpus: Path | str) -> Path:
+    """Checked before the build lock creates any directory (the two may be the same path)."""
+    corpus = Path(corpus)
+    if not corpus.exists():
+        raise CorpusNotFoundError(f"corpus not found: {corpus}")
+    return corpus
+
+
+def read_checked(corpus: Path, fields: FieldMapping | None, strict: bool, known=None) -> CorpusReading:
+    reading = read_corpus(corpus, fields, known)
+    if strict and reading.skipped:
+        first = reading.skipped[0]
+        raise CorpusError(
+            f"{len(reading.skipped)} corpus item(s) could not be indexed; first: {first.path}: {first.reason}",
+            hint="fix or remove them, or drop --strict to skip them",
+        )
+    if not reading.articles and not reading.unchanged_files:
+        raise CorpusError(f"no articles found in {corpus}",
+                          hint="supported: .txt .md .html .htm .json .jsonl, optionally .gz")
+    return reading
+
+
+class GenerationBuild:
+    """One build or update run: the lock, the timer, the new directory, and publishing."""
+
+    def __init__(self, index_dir: Path | str, corpus: Path | str, wait: bool = False) -> None:
+        self.layout = IndexLayout(index_dir)
+        self.corpus = existing_corpus(corpus)
+        self.wait = wait
+        self.timer = PhaseTimer()
+        self.generation = ""
+        self.directory: Path | None = None
+        self._lock: contextlib.AbstractContextManager | None = None
+
+    def __enter__(self) -> GenerationBuild:
+        self._lock = build_lock(self.layout, wait=self.wait)
+        self._lock.__enter__()
+        self.layout.remove_leftovers()
+        return self
+
+    def __exit__(self, *exception) -> None:
+        self._lock.__exit__(*exception)
+
+    def new_directory(self) -> Path:
+        self.generation, self.directory = self.layout.new_build_directory()
+        return self.directory
+
+    def cache(self) -> EmbeddingCache:
+        return EmbeddingCache(self.layout.cache_path)
+
+    def load_model(self, embedder: Embedder) -> None:
+        """Load the model now (timed on its own), before anything else competes for the cores."""
+        if not embedder.loaded:
+            with self.timer.phase("load_model"):
+                embedder.load()
+
+    def embed(self, rows: list[PassageRow], embedder: Embedder, cache: EmbeddingCache, progress: Progress | None,
+              found: dict[str, PassageEmbedding]) -> tuple[dict[str, PassageEmbedding], int, int]:
+        """Embeddings for every row: ``found`` in the cache, the rest computed (longest first,
+        so batches pad little) and cached chunk by chunk. Returns (by key, computed, reused)."""
+        found = dict(found)
+        reused = sum(1 for row in rows if row.key in found)
+        missing: dict[str, PassageRow] = {}
+        for row in rows:
+            if row.key not in found:
+                missing.setdefault(row.key, row)
+        todo = sorted(missing.values(), key=lambda row: len(row.model_input), reverse=True)
+        if todo:
+            self.load_model(embedder)
+        with self.timer.phase("embed"):
+            if progress:
+                progress("embed", 0, len(todo))
+            for index in range(0, len(todo), EMBED_CHUNK):
+                chunk = todo[index : index + EMBED_CHUNK]
+                computed = embedder.encode_passages([(row.model_input, row.offset) for row in chunk])
+                pairs = list(zip((row.key for row in chunk), computed, strict=True))
+                cache.put_many(pairs)
+                found.update(pairs)
+                if progress:
+                    progress("embed", min(index + EMBED_CHUNK, len(todo)), len(todo))
+                if index == 0:
+                    crash_point("embed")
+        return found, len(todo), reused
+
+    def manifest(self, *, model: str, dimension: int, articles: int, passages: int, fingerprint: str,
+                 faiss_type: str, tombstones: int = 0) -> Manifest:
+        return Manifest(
+            generation=self.generation,
+            created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            model=model, dimension=dimension, articles=articles, passages=passages,
+            corpus_path=str(self.corpus.resolve()), corpus_fingerprint=fingerprint,
+            faiss_type=faiss_type, faiss_parameters=vectors.index_parameters(faiss_type), tombstones=tombstones,
+            build_seconds=self.timer.elapsed(),
+        )
+
+    def publish(self, manifest: Manifest) -> None:
+        """Write the manifest last, then make the generation live atomically."""
+        write_manifest(self.directory, manifest)
+        crash_point("publish")
+        with self.timer.phase("publish"):
+            self.layout.publish(self.directory, self.generation)
+            self.layout.prune()
+
+    def summary(self, **values) -> BuildSummary:
+        return BuildSummary(generation=self.generation, index_dir=str(self.layout.root),
+                            seconds=self.timer.finish(), **values)
