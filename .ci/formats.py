@@ -27,6 +27,10 @@ articles = {
     "packed-page.html.gz": ("gzip", html.format(title="Lupins in Tallinn", town="Tallinn", word="lupins")),
     "packed.jsonl.gz": ("gzip", json.dumps({"id": "gz-1", "title": "Poppies in Lviv",
                                             "body": body.format(town="Lviv", word="poppies")}) + "\n"),
+    "packed.json.gz": ("gzip", json.dumps({"id": "gz-2", "title": "Violets in Odesa",
+                                           "body": body.format(town="Odesa", word="violets")})),
+    "packed-notes.md.gz": ("gzip", "# Marigolds in Kraków\n\n" + body.format(town="Kraków", word="marigolds") + "\n"),
+    "packed-page2.htm.gz": ("gzip", html.format(title="Daisies in Pskov", town="Pskov", word="daisies")),
 }
 for name, (kind, content) in articles.items():
     path = root / name
@@ -35,5 +39,6 @@ for name, (kind, content) in articles.items():
     else:
         path.write_text(content)
 expected = {"plain": "zinnias", "notes": "tulips", "page": "peonies", "page2": "irises", "brief": "crocuses", "json-1": "dahlias",
-            "jsonl-1": "lilies", "packed-text": "asters", "packed-page": "lupins", "gz-1": "poppies"}
+            "jsonl-1": "lilies", "packed-text": "asters", "packed-page": "lupins", "gz-1": "poppies",
+            "gz-2": "violets", "packed-notes": "marigolds", "packed-page2": "daisies"}
 (root.parent / "expected.json").write_text(json.dumps(expected))  # beside the corpus, not in it

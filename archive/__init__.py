@@ -24,11 +24,20 @@ from .errors import (
 )
 from .ingest.corpus import FieldMapping
 from .search.highlight import Event, Mark, Snippet, events, paragraphs, snippets, window
-from .search.request import MAX_K, MAX_QUERY_CHARACTERS, MAX_RESULT_WINDOW, MODES, SORTS, Parameter, SearchRequest
+from .search.request import (
+    MAX_K,
+    MAX_QUERY_CHARACTERS,
+    MAX_RESULT_WINDOW,
+    MODES,
+    SIMILAR_K,
+    SORTS,
+    Parameter,
+    SearchRequest,
+)
 from .search.results import ArticleResponse, PassageResult, Result, SearchResponse, SimilarResponse, StatsResponse
 
 __all__ = [
-    "MAX_K", "MAX_QUERY_CHARACTERS", "MAX_RESULT_WINDOW", "MODES", "SORTS",
+    "MAX_K", "MAX_QUERY_CHARACTERS", "MAX_RESULT_WINDOW", "MODES", "SIMILAR_K", "SORTS",
     "Archive", "ArchiveError", "ArticleNotFoundError", "ArticleResponse", "BuildLockedError", "BuildSummary",
     "CorpusError", "CorpusNotFoundError", "Event", "FieldMapping", "IndexCorruptError", "IndexNotFoundError",
     "InvalidParameterError", "Mark", "ModelError", "Parameter", "PassageResult", "Result", "ResultWindowError",

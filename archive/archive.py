@@ -13,6 +13,7 @@ opens and later requests use it, and the old one closes when its last request le
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -21,11 +22,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ArticleNotFoundError
+from .errors import ArchiveError, ArticleNotFoundError
 from .index.embeddings import Embedder
 from .index.layout import IndexLayout
 from .index.snapshot import Snapshot
-from .search.request import SearchRequest
+from .search.request import SIMILAR_K, SearchRequest
 from .search.results import (
     ArticleResponse,
     SearchResponse,
@@ -36,6 +37,8 @@ from .search.results import (
 )
 from .search.searchers import KEYWORD, Filters, FusionSettings, Hit, HybridSearcher, KeywordSearcher, SemanticSearcher
 from .search.suggestions import suggest
+
+log = logging.getLogger(__name__)
 
 SUGGEST_BELOW = 3  # offer "did you mean" when the keyword leg finds fewer articles than this
 RELOAD_CHECK_SECONDS = 1.0
@@ -60,6 +63,7 @@ class Archive:
         self._lock = threading.Lock()
         self._current: Searchers | None = None
         self._checked_at = 0.0
+        self._opening = False  # a newer generation is being opened
 
     @classmethod
     def open(cls, index_dir: Path | str, **options) -> Archive:
@@ -73,9 +77,10 @@ class Archive:
         self.current().semantic.check_model()
 
     def close(self) -> None:
+        """Let the open generation go; it closes once the requests still on it finish."""
         with self._lock:
             if self._current is not None:
-                self._current.snapshot.close()
+                self._current.snapshot.retire()
             self._current = None
 
     # Generations
@@ -88,19 +93,42 @@ class Archive:
         if current is not None and now - self._checked_at < RELOAD_CHECK_SECONDS:
             return current
         with self._lock:
+            if self._current is None:  # nothing to answer with yet: open it here, and others wait
+                self._current = self.open_searchers()
+                self._checked_at = time.monotonic()
+                return self._current
+            current = self._current
+            if self._opening or now - self._checked_at < RELOAD_CHECK_SECONDS:
+                return current
             self._checked_at = now
             name = self.layout.current_name()
-            if self._current is not None and (name is None or name == self._current.snapshot.directory.name):
-                return self._current
-            snapshot = Snapshot.open_current(self.layout)  # raises the right "no index" error
-            embedder = self._embedder or Embedder.shared(snapshot.manifest.model)  # loaded on first use
-            keyword = KeywordSearcher(snapshot.keyword, snapshot.catalog)
-            semantic = SemanticSearcher(snapshot.vectors, snapshot.catalog, embedder, snapshot.manifest.tombstones)
-            searchers = Searchers(snapshot, keyword, semantic, HybridSearcher(keyword, semantic, self.fusion))
+            if name is None or name == current.snapshot.directory.name:
+                return current
+            self._opening = True
+        # A newer generation: open it without holding the lock, so that requests keep being
+        # answered from the current one meanwhile.
+        try:
+            searchers = self.open_searchers()
+        except ArchiveError as problem:
+            # One that cannot be opened must not take the site down: keep answering from the
+            # one that works, and try again at the next check.
+            log.warning("staying on generation %s: %s", current.snapshot.generation, problem)
+            return current
+        finally:
+            with self._lock:
+                self._opening = False
+        with self._lock:
             previous, self._current = self._current, searchers
-            if previous is not None:
-                previous.snapshot.retire()  # closes once the requests still on it finish
-            return searchers
+        if previous is not None:
+            previous.snapshot.retire()  # closes once the requests still on it finish
+        return searchers
+
+    def open_searchers(self) -> Searchers:
+        snapshot = Snapshot.open_current(self.layout)  # raises the right "no index" error
+        embedder = self._embedder or Embedder.shared(snapshot.manifest.model)  # loaded on first use
+        keyword = KeywordSearcher(snapshot.keyword, snapshot.catalog)
+        semantic = SemanticSearcher(snapshot.vectors, snapshot.catalog, embedder, snapshot.manifest.tombstones)
+        return Searchers(snapshot, keyword, semantic, HybridSearcher(keyword, semantic, self.fusion))
 
     @contextlib.contextmanager
     def holding(self) -> Iterator[Searchers]:
@@ -180,7 +208,7 @@ class Archive:
                       for passage in sorted(spans.values(), key=lambda passage: passage.ordinal)],
         )
 
-    def more_like(self, article_id: str, k: int = 5) -> SimilarResponse:
+    def more_like(self, article_id: str, k: int = SIMILAR_K) -> SimilarResponse:
         """Articles nearest in meaning: the mean of this article's passage vectors, searched
         in the vector index, grouped by article, this article excluded."""
         SearchRequest.check_k(k)

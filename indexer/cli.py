@@ -309,7 +309,7 @@ def serve(index_dir, host, port, threads) -> None:
     """Serve the web site and JSON API with waitress (a production WSGI server)."""
     import logging
 
-    from waitress import serve as serve_wsgi
+    from waitress import create_server
 
     from web import create_app, state
 
@@ -320,5 +320,6 @@ def serve(index_dir, host, port, threads) -> None:
     problem = state.warm_up(app)
     if problem:
         click.echo(f"note: {problem}; the site explains how to build the index", err=True)
-    click.echo(f"Serving the news archive at http://{host}:{port}/ (index {app.config['INDEX_DIR']})")
-    serve_wsgi(app, host=host, port=port, threads=threads, ident="news-archive")
+    server = create_server(app, host=host, port=port, threads=threads, ident="news-archive")
+    click.echo(f"Serving the news archive at http://{host}:{server.effective_port}/ (index {app.config['INDEX_DIR']})")
+    server.run()

@@ -69,6 +69,8 @@ def test_window_cuts_at_spaces_near_the_first_mark_and_never_inside_a_mark():
     assert piece.text[mark.start : mark.end] == "potash"
     straddling = window("alpha beta gamma delta", [Mark(6, 16, "semantic")], characters=8)
     assert straddling.text == "alpha beta" and straddling.marks == (Mark(6, 10, "semantic"),)
+    unspaced = window("北京" * 400, [Mark(2, 4, "keyword")], characters=100)  # no spaces at all: cut at the count
+    assert len(unspaced.text) == 100 and unspaced.cut_after
 
 
 def test_semantic_marks_take_at_most_two_close_sentences_above_the_floor():

@@ -46,7 +46,7 @@ def test_the_openapi_description_has_one_parameter_per_field_with_its_limits():
         assert schema.get("default") == spec.default
         assert schema.get("enum") == (list(spec.choices) if spec.choices else None)
         assert schema.get("minimum") == spec.minimum and schema.get("maximum") == spec.maximum
-        assert schema.get("maxLength") == spec.max_length
+        assert schema.get("maxLength") == spec.max_length and schema.get("pattern") == spec.pattern
         assert schema["type"] == {str: "string", int: "integer", float: "number"}[spec.kind]
         assert described[spec.url_name]["description"] == spec.description
 
@@ -76,7 +76,11 @@ def test_the_cli_and_the_web_give_the_same_request_for_the_same_values():
 @pytest.mark.parametrize("values,message", [
     ({}, "the q parameter is required"),
     ({"q": "a", "k": "ten"}, "k must be a whole number, not 'ten'"),
-    ({"q": "a", "alpha": "inf"}, "alpha must be a number from 0 (keyword only) to 1 (semantic only)"),
+    ({"q": "a", "alpha": "inf"}, "alpha must be a number, not 'inf'"),
+    ({"q": "a", "alpha": "1.5"}, "alpha must be a number from 0 (keyword only) to 1 (semantic only)"),
+    ({"q": "a", "k": "1_0"}, "k must be a whole number, not '1_0'"),
+    ({"q": "a", "k": "٥"}, "k must be a whole number, not '٥'"),
+    ({"q": "a", "k": " 5"}, "k must be a whole number, not ' 5'"),
     ({"q": "a", "alpha": "nan"}, "alpha must be a number, not 'nan'"),
     ({"q": "a", "page": "1001"}, "page must be a whole number from 1 to 1000"),
 ])

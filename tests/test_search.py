@@ -39,7 +39,7 @@ def test_keyword_mode_marks_the_matching_words(archive):
 
 
 def test_a_query_with_no_shared_words_finds_its_article_by_meaning(archive):
-    query = "fertilizer trade halted"
+    query = "crop nutrient shipments via Lithuania stopped"
     words = set(re.findall(r"\w+", query.lower()))
     response = archive.search(query, mode="semantic", k=1)
     assert ids(response) == [BELARUS_POTASH]
@@ -49,6 +49,7 @@ def test_a_query_with_no_shared_words_finds_its_article_by_meaning(archive):
     assert marked(passage, "semantic") == [
         "Due to Western sanctions, Belarus finds it challenging to export its major export, potash fertilizers, "
         "through Baltic ports."]
+    assert archive.search(query, mode="keyword").results == []  # no word of it is in any article
 
 
 def test_meaning_finds_articles_that_spell_a_name_otherwise(archive):
@@ -246,6 +247,8 @@ def test_did_you_mean_comes_from_the_archive_vocabulary(archive):
     ("(Lukashenkoo OR Shoiguu) NOT potash", "(Lukashenko OR Shoigu) NOT potash"),
     ("title:lukashenkoo", None),  # a field term is kept as typed, so nothing is suggested
     ("lukash* AND agreemnt", "lukash* AND agreement"),
+    ("the Lukashenkoo", "the Lukashenko"),  # stop words are left out of the index, not unknown
+    ("from Minskk with Shoiguu", "from Minsk with Shoigu"),
 ])
 def test_did_you_mean_never_rewrites_operators_phrases_or_fields(archive, query, suggestion):
     assert archive.search(query, mode="keyword").suggestion == suggestion

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify, request
 
-from archive import ArchiveError, SearchRequest
+from archive import SIMILAR_K, ArchiveError, SearchRequest
 
 from . import openapi, state
 from .rendering import with_html
@@ -21,7 +21,7 @@ def search():
 
 @blueprint.get("/api/articles/<path:article_id>/similar")
 def similar(article_id: str):
-    k = SearchRequest.k_from_text(request.args, default=5)
+    k = SearchRequest.k_from_text(request.args, default=SIMILAR_K)
     return jsonify(state.archive().more_like(article_id, k).to_dict())
 
 

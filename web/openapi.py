@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from archive import MAX_K, MODES, Parameter, ResultWindowError, SearchRequest
+from archive import MAX_K, MODES, SIMILAR_K, Parameter, ResultWindowError, SearchRequest
 
 NULLABLE_STRING = {"type": ["string", "null"]}
 JSON_TYPES = {str: "string", int: "integer", float: "number"}
@@ -51,6 +51,8 @@ def search_parameter(spec: Parameter) -> dict:
         schema["default"] = spec.default
     if spec.max_length:
         schema.update(minLength=1, maxLength=spec.max_length)
+    if spec.pattern:
+        schema["pattern"] = spec.pattern
     return parameter(spec.url_name, schema, spec.description, spec.required)
 
 
@@ -90,7 +92,7 @@ def document() -> dict:
                               **error_responses(404, 503)}}},
             "/api/articles/{article_id}/similar": {"get": {
                 "summary": "Articles similar in meaning", "operationId": "similar",
-                "parameters": [ARTICLE_ID, parameter("k", {"type": "integer", "minimum": 1, "maximum": MAX_K, "default": 5},
+                "parameters": [ARTICLE_ID, parameter("k", {"type": "integer", "minimum": 1, "maximum": MAX_K, "default": SIMILAR_K},
                                                      "How many.")],
                 "responses": {"200": json_response("Similar articles, this one excluded", "Similar", {
                     "article": {"operationId": "article", "parameters": {"article_id": "$response.body#/results/0/id"},

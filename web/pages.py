@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from flask import Blueprint, redirect, render_template, request, url_for
 
-from archive import MODES, IndexCorruptError, IndexNotFoundError, Mark, SearchRequest, paragraphs, snippets
+from archive import IndexCorruptError, IndexNotFoundError, Mark, SearchRequest, paragraphs, snippets
 
 from . import state
 
 blueprint = Blueprint("pages", __name__)
+
+
+@blueprint.app_context_processor
+def search_parameters() -> dict:
+    """What the search forms need to know about the parameters, from SearchRequest."""
+    return {"parameters": PARAMETERS, "labels": LABELS, "filter_fields": FILTER_FIELDS}
 LEG_NAMES = {"keyword": "keyword", "semantic": "meaning"}
-FORM_FIELDS = [spec.url_name for spec in SearchRequest.parameters() if spec.name not in ("page",)]
-FILTER_FIELDS = ("date_from", "date_to", "source", "sort")
+PARAMETERS = {spec.name: spec for spec in SearchRequest.parameters()}
+FORM_FIELDS = [spec.url_name for spec in PARAMETERS.values() if spec.name != "page"]
+FILTER_FIELDS = [spec.url_name for spec in PARAMETERS.values() if spec.format == "date" or spec.name == "source"]
+# How the choices read on the page (the choices themselves come from SearchRequest).
+LABELS = {"hybrid": "Both", "keyword": "Keywords", "semantic": "Meaning", "relevance": "Best match", "date": "Newest first"}
 
 
 @blueprint.get("/")
@@ -23,7 +32,7 @@ def home():
         problem = None
     except (IndexNotFoundError, IndexCorruptError) as error:
         stats, problem = None, error
-    return render_template("home.html", stats=stats, problem=problem, modes=MODES, form={})
+    return render_template("home.html", stats=stats, problem=problem, form={})
 
 
 def why(explain: dict) -> str:
@@ -44,8 +53,8 @@ def search():
     links = {key: value for key, value in form.items() if value}
     has_next = response.page * response.k < response.total
     return render_template(
-        "search.html", response=response, form=form, modes=MODES, why=why, snippets=snippets,
-        filtered=any(form.get(key) for key in FILTER_FIELDS if key != "sort"),
+        "search.html", response=response, form=form, why=why, snippets=snippets,
+        filtered=any(form.get(key) for key in FILTER_FIELDS),
         previous=page_link(links, page=response.page - 1) if response.page > 1 else None,
         next=page_link(links, page=response.page + 1) if has_next else None,
         suggestion_link=page_link(links, q=response.suggestion) if response.suggestion else None,
@@ -64,11 +73,12 @@ def article(article_id: str):
     highlighted = start is not None and end is not None and 0 <= start < end <= len(found.text)
     pieces = paragraphs(found.text, [Mark(start, end, "passage")] if highlighted else [])
     anchor = next((index for index, piece in enumerate(pieces) if piece.marks), None)
-    similar = archive.more_like(article_id, 5).results
+    similar = archive.more_like(article_id).results
+    link = found.url if found.url and urlsplit(found.url).scheme in ("http", "https") else None
     return render_template("article.html", article=found, paragraphs=pieces, anchor=anchor, similar=similar,
-                           query=request.args.get("q", ""), highlighted=highlighted)
+                           query=request.args.get("q", ""), highlighted=highlighted, original_link=link)
 
 
 def offset(value: str | None) -> int | None:
     """A character offset from the URL; anything else just means "no highlight"."""
-    return int(value) if value and value.isdigit() else None
+    return int(value) if value and value.isascii() and value.isdigit() else None

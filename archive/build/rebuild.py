@@ -115,6 +115,8 @@ def rebuild(
             with build.timer.phase("keyword"):
                 keyword.write_keyword_index(keyword_directory, keyword_documents(rows),
                                             keyword.writer_processes(len(rows)))
+        with build.timer.phase("impacts"):
+            keyword.write_impacts(keyword_directory, directory / keyword.IMPACTS_NAME)
         crash_point("keyword")
 
         with build.timer.phase("vectors"):

@@ -111,12 +111,17 @@ def update(
                 if outgoing:
                     # Whoosh keeps deleted passages' lengths in its merged statistics, which would
                     # skew BM25; a fresh keyword index of the live passages is exact.
-                    documents = (keyword.KeywordDocument.of(*passage) for passage in store.live_passages())
+                    documents = (keyword.KeywordDocument.of(passage.pid, passage.article, passage.start, passage.end)
+                                 for passage in store.live_passages())
                     keyword.write_keyword_index(keyword_directory, documents,
                                                 keyword.writer_processes(store.counts()[1]))
                 else:
                     keyword.append_documents(keyword_directory, (
                         keyword.KeywordDocument.of(row.pid, row.article, row.start, row.end) for row in rows))
+            with build.timer.phase("impacts"):
+                # An add-only update appends the new segment's columns to the live arrays.
+                keyword.write_impacts(keyword_directory, directory / keyword.IMPACTS_NAME,
+                                      previous=None if outgoing else live / keyword.IMPACTS_NAME)
             crash_point("keyword")
 
             with build.timer.phase("vectors"):

@@ -14,13 +14,13 @@ articles that match.
 
 from __future__ import annotations
 
+import functools
 import gc
 import math
 import os
 import re
 import threading
 import warnings
-from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +34,8 @@ from whoosh.fields import ID, NUMERIC, TEXT, Schema
 from ..errors import IndexCorruptError
 from ..ingest.articles import Article
 from .catalog import Catalog
+from .impacts import FIELDS as COMPILED_FIELDS
+from .impacts import IMPACTS_NAME, ImpactIndex, top
 
 KEYWORD_DIRECTORY = "keyword"
 INDEX_NAME = "passages"
@@ -109,13 +111,33 @@ def write_keyword_index(directory: Path, documents: Iterable[KeywordDocument], p
     return count
 
 
+MAX_SEGMENTS = 12  # add-only updates append a segment each; past this many, Whoosh merges them
+
+
 def append_documents(directory: Path, documents: Iterable[KeywordDocument]) -> None:
-    """Add documents to an existing index as a new segment (its old segments stay untouched)."""
+    """Add documents to an existing index as a new segment, leaving the old segments (and so
+    their document numbers, which the compiled arrays index) untouched. Once there are many
+    segments, Whoosh merges the small ones as usual (and the compiled arrays are rebuilt)."""
     index = whoosh_index.open_dir(str(directory), indexname=INDEX_NAME)
+    merge = len(index._segments()) >= MAX_SEGMENTS
     writer = index.writer(limitmb=256)
     for document in documents:
         add_document(writer, document)
-    writer.commit()
+    writer.commit(merge=merge)
+
+
+def write_impacts(keyword_directory: Path, target: Path, previous: Path | None = None) -> ImpactIndex:
+    """The compiled arrays of a keyword index, saved as ``target``. With ``previous`` (the
+    arrays of the index this one was appended to), only the new segments are read."""
+    index = whoosh_index.open_dir(str(keyword_directory), indexname=INDEX_NAME)
+    with index.reader() as reader:
+        impacts = None
+        if previous is not None and previous.exists():
+            impacts = ImpactIndex.open(previous).appended(reader)
+        if impacts is None:
+            impacts = ImpactIndex.from_whoosh(reader, BM25_K1, BM25_B)
+    impacts.save(target)
+    return impacts
 
 
 def add_document(writer, document: KeywordDocument) -> None:
@@ -139,7 +161,9 @@ class ParsedQuery:
 
 
 class KeywordIndex:
-    """An open keyword index: one searcher per process, shared across threads with a lock."""
+    """An open keyword index. Plain term queries are scored on the compiled arrays (no lock);
+    phrases, wildcards, fuzzy terms and ranges go through Whoosh's searcher, one per process,
+    shared across threads with a lock."""
 
     def __init__(self, directory: Path, catalog: Catalog) -> None:
         failure = None
@@ -150,14 +174,23 @@ class KeywordIndex:
             try:
                 self.index = whoosh_index.open_dir(str(directory), indexname=INDEX_NAME)
                 self.searcher = self.index.searcher(weighting=NewsBM25F(B=BM25_B, K1=BM25_K1))
-                self.pid_of_docnum = np.array(
-                    [fields["pid"] for _, fields in self.searcher.reader().iter_docs()], dtype=np.int64)
             except Exception as problem:  # Whoosh raises bare OSError/EmptyIndexError/struct errors
                 failure = f"keyword index in {directory} cannot be opened: {problem}"
             if failure:
                 gc.collect()
         if failure:
             raise IndexCorruptError(failure)
+        try:
+            self.impacts = ImpactIndex.open(directory.parent / IMPACTS_NAME)
+        except (OSError, ValueError, KeyError) as problem:
+            self.searcher.close()
+            raise IndexCorruptError(f"compiled keyword arrays {IMPACTS_NAME} in {directory.parent} "
+                                    f"cannot be read: {problem}") from None
+        if self.impacts.doc_count_all != self.searcher.doc_count_all():
+            self.searcher.close()
+            raise IndexCorruptError(f"{IMPACTS_NAME} covers {self.impacts.doc_count_all} passages, "
+                                    f"the keyword index holds {self.searcher.doc_count_all()}")
+        self.pid_of_docnum = np.asarray(self.impacts.pid_of_docnum)
         self.catalog = catalog
         self.article_of_docnum = catalog.articles_of(self.pid_of_docnum)
         self.analyzer = self.index.schema["body"].analyzer
@@ -166,7 +199,9 @@ class KeywordIndex:
         self.plain_parser = qparser.QueryParser("body", self.index.schema, group=qparser.OrGroup)
         self.plain_parser.remove_plugin_class(qparser.WildcardPlugin)
         self.lock = threading.Lock()
-        self.parsed: OrderedDict[str, ParsedQuery] = OrderedDict()  # recent parses: search and highlight share them
+        # Recent parses (per generation: expanded terms depend on the index), shared by a
+        # request's search, highlighting and suggestion, and by repeated queries.
+        self.parse = functools.lru_cache(maxsize=PARSE_CACHE_SIZE)(self.parse_uncached)
 
     def close(self) -> None:
         self.searcher.close()
@@ -192,20 +227,8 @@ class KeywordIndex:
 
     # Queries
 
-    def parse(self, text: str) -> ParsedQuery:
-        """Whoosh syntax; on malformed syntax, the same words searched plainly, with a note."""
-        with self.lock:
-            cached = self.parsed.get(text)
-        if cached is not None:
-            return cached
-        parsed = self.parse_uncached(text)
-        with self.lock:
-            self.parsed[text] = parsed
-            if len(self.parsed) > PARSE_CACHE_SIZE:
-                self.parsed.popitem(last=False)
-        return parsed
-
     def parse_uncached(self, text: str) -> ParsedQuery:
+        """Whoosh syntax; on malformed syntax, the same words searched plainly, with a note."""
         note = None
         parsed = None
         if syntax_is_balanced(text):
@@ -221,7 +244,7 @@ class KeywordIndex:
         with self.lock:
             terms = highlight_terms(parsed, self.searcher.reader())
         article_level = needs_article_level(parsed)
-        positives = list(positive_leaves(parsed))
+        positives = list(dict.fromkeys(positive_leaves(parsed)))  # a word in two branches ranks once
         if not article_level:
             ranking = parsed
         elif not positives:
@@ -230,8 +253,11 @@ class KeywordIndex:
             ranking = positives[0] if len(positives) == 1 else query.Or(positives)
         return ParsedQuery(parsed, note, terms, ranking, article_level)
 
-    def search(self, parsed: ParsedQuery, depth: int, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
-        """(pid, BM25F score) best first. ``allowed``: a passage mask (by pid) from the filters."""
+    def search(self, parsed: ParsedQuery, depth: int, allowed: np.ndarray | None = None,
+               compiled: bool = True) -> list[tuple[int, float]]:
+        """(pid, BM25F score) best first. ``allowed``: a passage mask (by pid) from the filters.
+        Plain term queries are scored on the compiled arrays; others by Whoosh (``compiled=False``
+        forces Whoosh, for the equivalence test)."""
         if parsed.ranking is query.NullQuery or depth <= 0:
             return []
         docnums = None
@@ -241,6 +267,13 @@ class KeywordIndex:
         if allowed is not None:
             passes = self.passes_filter(allowed)
             docnums = passes if docnums is None else docnums & passes
+        leaves = compiled_leaves(parsed.ranking) if compiled else None
+        if leaves is not None:
+            scores, matched = self.impacts.scores(leaves)
+            if docnums is not None:
+                matched &= docnums
+            return [(int(self.pid_of_docnum[docnum]), score)
+                    for docnum, score in top(scores, np.flatnonzero(matched), depth)]
         if docnums is not None:
             if not docnums.any():
                 return []
@@ -257,6 +290,8 @@ class KeywordIndex:
         return mask
 
     def matching_docnums(self, node: query.Query) -> np.ndarray:
+        if isinstance(node, query.Term) and node.fieldname in COMPILED_FIELDS:
+            return self.impacts.docs_with(node.fieldname, node.text)
         with self.lock:
             return np.fromiter(self.searcher.docs_for_query(node), dtype=np.int64)
 
@@ -295,6 +330,24 @@ class KeywordIndex:
         with self.lock:
             reader = self.searcher.reader()
             return max(reader.doc_frequency("body", tokens[0]), reader.doc_frequency("title", tokens[0]))
+
+
+def compiled_leaves(node: query.Query, boost: float = 1.0) -> list[tuple[str, str, float]] | None:
+    """The ``(field, term, weight)`` leaves of a query that is a plain sum of terms (terms and
+    ORs of them, with boosts, on the compiled fields), or None for anything else."""
+    if node is query.NullQuery:
+        return []
+    if type(node) is query.Term and node.fieldname in COMPILED_FIELDS:
+        return [(node.fieldname, node.text, boost * node.boost)]
+    if type(node) is query.Or and not node.minmatch and not getattr(node, "scale", None):
+        leaves: list[tuple[str, str, float]] = []
+        for child in node.subqueries:
+            found = compiled_leaves(child, boost * node.boost)
+            if found is None:
+                return None
+            leaves += found
+        return leaves
+    return None
 
 
 def needs_article_level(node: query.Query) -> bool:

@@ -100,9 +100,11 @@ class IndexLayout:
         keep_names = {path.name for path in finished[-keep:]} | {live}
         removed = []
         for path in finished:
-            if path.name not in keep_names and not in_use(path):
-                shutil.rmtree(path, ignore_errors=True)
-                removed.append(path.name)
+            if path.name not in keep_names:
+                with unused(path) as free:
+                    if free:
+                        shutil.rmtree(path, ignore_errors=True)
+                        removed.append(path.name)
         return removed
 
 
@@ -125,17 +127,22 @@ def release_reader_lock(descriptor: int | None) -> None:
         os.close(descriptor)  # closing the descriptor drops its flock
 
 
-def in_use(directory: Path) -> bool:
-    """True when some reader holds the generation open (a shared lock on its manifest)."""
+@contextlib.contextmanager
+def unused(directory: Path) -> Iterator[bool]:
+    """True (and held exclusively until the block ends, so no reader can open it meanwhile)
+    when no reader holds the generation open; False when one does."""
     try:
         descriptor = os.open(directory / READER_LOCK_FILE, os.O_RDONLY)
     except OSError:
-        return False
+        yield True  # no manifest: not a generation anyone can open
+        return
     try:
-        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        return False
-    except OSError:
-        return True
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            yield False
+            return
+        yield True
     finally:
         os.close(descriptor)
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ..errors import IndexCorruptError, IndexVersionError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: compiled keyword arrays (impacts.npz)
 MANIFEST_NAME = "manifest.json"
 
 

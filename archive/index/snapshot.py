@@ -24,27 +24,26 @@ from .vocabulary import Vocabulary
 class Snapshot:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
-        self._reader_lock = reader_lock(directory)  # old generations are pruned only when no reader has them open
-        try:
-            self.manifest: Manifest = read_manifest(directory)
-        except BaseException:
-            release_reader_lock(self._reader_lock)
-            raise
-        self.generation = self.manifest.generation
-        self.store = Store(directory / STORE_NAME, dimension=self.manifest.dimension)
         self._vocabulary: Vocabulary | None = None
         self._summary: tuple | None = None
-        self._lazy_lock = threading.Lock()
+        self._lazy_lock = threading.Lock()  # the vocabulary and summary, loaded on first use
+        self._holders_lock = threading.Lock()
         self._holders = 0
         self._retired = False
         self.closed = False
+        self._reader_lock = reader_lock(directory)  # old generations are pruned only when no reader has them open
+        self.store = None
         try:
+            self.manifest: Manifest = read_manifest(directory)
+            self.generation = self.manifest.generation
+            self.store = Store(directory / STORE_NAME, dimension=self.manifest.dimension)
             self.catalog = Catalog.from_store(self.store)
             self.keyword = KeywordIndex(directory / KEYWORD_DIRECTORY, self.catalog)
             self.vectors = VectorIndex(directory / VECTORS_NAME, self.manifest.dimension, self.manifest.faiss_type)
             self.check_counts()
         except BaseException:
-            self.store.close()
+            if self.store is not None:
+                self.store.close()
             release_reader_lock(self._reader_lock)
             raise
 
@@ -90,14 +89,14 @@ class Snapshot:
 
     def acquire(self) -> bool:
         """Hold the snapshot for one request; False when it has already closed."""
-        with self._lazy_lock:
+        with self._holders_lock:
             if self.closed:
                 return False
             self._holders += 1
             return True
 
     def release(self) -> None:
-        with self._lazy_lock:
+        with self._holders_lock:
             self._holders -= 1
             close = self._retired and self._holders == 0 and not self.closed
             self.closed = self.closed or close
@@ -106,7 +105,7 @@ class Snapshot:
 
     def retire(self) -> None:
         """A newer generation replaced this one: close as soon as no request holds it."""
-        with self._lazy_lock:
+        with self._holders_lock:
             self._retired = True
             close = self._holders == 0 and not self.closed
             self.closed = self.closed or close
@@ -114,7 +113,7 @@ class Snapshot:
             self._close_files()
 
     def close(self) -> None:
-        with self._lazy_lock:
+        with self._holders_lock:
             already, self.closed = self.closed, True
         if not already:
             self._close_files()

@@ -52,6 +52,16 @@ class PassageRecord:
 
 
 @dataclass(frozen=True)
+class LivePassage:
+    """A live passage with its article, for rewriting the keyword index."""
+
+    pid: int
+    article: Article
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
 class StoredPassage:
     pid: int
     article_id: str
@@ -213,14 +223,14 @@ class Store:
         """(pid, article id) of every live passage."""
         return self.connection.execute("SELECT pid, article_id FROM passages WHERE deleted = 0").fetchall()
 
-    def live_passages(self) -> Iterator[tuple[int, Article, int, int]]:
-        """(pid, article, start, end) of every live passage, in pid order (for rewriting the keyword index)."""
+    def live_passages(self) -> Iterator[LivePassage]:
+        """Every live passage with its article, in pid order."""
         rows = self.connection.execute(
             'SELECT p.pid, p.start, p."end", a.id, a.title, a.text, a.date, a.source, a.url, a.path FROM passages p'
             " JOIN articles a ON a.id = p.article_id WHERE p.deleted = 0 ORDER BY p.pid"
         )
         for pid, start, end, *article in rows:
-            yield pid, Article(*article), start, end
+            yield LivePassage(pid, Article(*article), start, end)
 
     def live_cache_keys(self) -> list[tuple[int, str]]:
         """(pid, embedding cache key) of every live passage, in pid order."""

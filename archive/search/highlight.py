@@ -150,6 +150,6 @@ def window(text: str, marks: list[Mark] | tuple[Mark, ...], characters: int = 36
     if end >= len(flat):
         end = len(flat)
     else:
-        space = flat.find(" ", end)
-        end = space if space != -1 else len(flat)
+        space = flat.find(" ", end, end + max(characters // 4, 40))
+        end = space if space != -1 else end  # no space near (unspaced scripts): cut at the count
     return Snippet(flat[start:end], within(marks, start, end), cut_before=start > 0, cut_after=end < len(flat))

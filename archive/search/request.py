@@ -22,8 +22,13 @@ SORTS = ("relevance", "date")
 MAX_K = 100
 MAX_RESULT_WINDOW = 1000  # page * k may not exceed this: deeper results are not fetched
 MAX_QUERY_CHARACTERS = 1000
+SIMILAR_K = 5  # how many similar articles, unless asked otherwise
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# Ignored in queries: control characters, and the two blanks that only one of Python's and
+# JSON Schema's (ECMA-262) ideas of white space includes, so the two agree on "empty".
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\x85\ufeff]")
+_WHOLE_NUMBER = re.compile(r"[+-]?[0-9]+")
+_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 
 
 @dataclass(frozen=True)
@@ -42,6 +47,7 @@ class Parameter:
     format: str | None = None  # "date"
     required: bool = False
     max_length: int | None = None  # text parameters
+    pattern: str | None = None  # text parameters: what the value must contain (an ECMA-262 regex)
     range_message: str = ""  # what to say when a number is out of range; a default message when empty
 
     @property
@@ -58,7 +64,8 @@ class SearchRequest:
     query: str = field(metadata=parameter(
         "The query: words, \"phrases\", AND/OR/NOT, field:value (title, source), wildcards*, fuzzy~. "
         f"Control characters are ignored; at most {MAX_QUERY_CHARACTERS} characters.",
-        query_name="q", required=True, max_length=MAX_QUERY_CHARACTERS))
+        query_name="q", required=True, max_length=MAX_QUERY_CHARACTERS,
+        pattern="[^\\s\\x00-\\x1f\\x7f\\x85\\ufeff]"))  # at least one character that is not blank
     mode: str = field(default="hybrid", metadata=parameter(
         "Which evidence ranks the results: both (hybrid), keywords only, or meaning only.",
         flags=("--mode",), choices=MODES))
@@ -207,21 +214,16 @@ def single_value(values: Mapping[str, str], name: str) -> str | None:
 
 def convert(spec: Parameter, raw: str) -> object:
     """A query-string value as the parameter's type; the message says what was expected."""
-    if spec.kind is int:
-        try:
-            return int(raw)
-        except ValueError:
-            raise InvalidParameterError(f"{spec.name} must be a whole number, not {raw[:40]!r}") from None
+    if spec.kind is int:  # plain ASCII digits only: not "1_0", " 5" or "٥"
+        if not _WHOLE_NUMBER.fullmatch(raw):
+            raise InvalidParameterError(f"{spec.name} must be a whole number, not {raw[:40]!r}")
+        return int(raw)
     if spec.format == "date" and raw == "":
         raise InvalidParameterError(f"{spec.name} must be a date as YYYY-MM-DD, not ''")
     if spec.choices is not None and raw not in spec.choices:
         raise InvalidParameterError(f"unknown {spec.name} {raw[:40]!r}; use one of: {', '.join(spec.choices)}")
-    if spec.kind is float:
-        try:
-            number = float(raw)
-        except ValueError:
-            number = float("nan")
-        if number != number:  # NaN, or not a number at all
+    if spec.kind is float:  # a decimal number: not "nan", "inf" or "1_0"
+        if not _NUMBER.fullmatch(raw):
             raise InvalidParameterError(f"{spec.name} must be a number, not {raw[:40]!r}")
-        return number
+        return float(raw)
     return raw

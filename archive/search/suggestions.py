@@ -41,7 +41,9 @@ def correct(snapshot: Snapshot, piece: str) -> str:
     if plain is None:  # field:value, wildcard*, fuzzy~, boost^2 and anything else with syntax
         return piece
     word = plain["word"]
-    if len(word) < SHORTEST_CORRECTED or snapshot.keyword.word_frequency(word) > 0:
+    if len(word) < SHORTEST_CORRECTED or not snapshot.keyword.analyze(word):
+        return piece  # too short to judge, or a stop word the index leaves out on purpose
+    if snapshot.keyword.word_frequency(word) > 0:
         return piece
     replacement = snapshot.vocabulary.suggest(word)
     if not replacement or replacement == word.lower():
