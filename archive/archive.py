@@ -25,6 +25,7 @@ import numpy as np
 from .errors import ArchiveError, ArticleNotFoundError
 from .index.embeddings import Embedder
 from .index.layout import IndexLayout
+from .index.query_encoder import EncoderStatus, OnnxQueryEncoder, open_query_encoder
 from .index.snapshot import Snapshot
 from .search.request import SIMILAR_K, SearchRequest
 from .search.results import (
@@ -35,7 +36,16 @@ from .search.results import (
     StatsResponse,
     make_results,
 )
-from .search.searchers import KEYWORD, Filters, FusionSettings, Hit, HybridSearcher, KeywordSearcher, SemanticSearcher
+from .search.searchers import (
+    KEYWORD,
+    Filters,
+    FusionSettings,
+    Hit,
+    HybridSearcher,
+    KeywordSearcher,
+    PreparedQuery,
+    SemanticSearcher,
+)
 from .search.suggestions import suggest
 
 log = logging.getLogger(__name__)
@@ -64,6 +74,7 @@ class Archive:
         self._current: Searchers | None = None
         self._checked_at = 0.0
         self._opening = False  # a newer generation is being opened
+        self._query_encoders: dict[str, tuple] = {}  # model -> (ONNX encoder or None, status), checked once
 
     @classmethod
     def open(cls, index_dir: Path | str, **options) -> Archive:
@@ -125,10 +136,17 @@ class Archive:
 
     def open_searchers(self) -> Searchers:
         snapshot = Snapshot.open_current(self.layout)  # raises the right "no index" error
-        embedder = self._embedder or Embedder.shared(snapshot.manifest.model)  # loaded on first use
+        embedder = self._embedder or Embedder.shared(snapshot.manifest.model)  # loaded on first use, if ever
+        onnx, _ = self.query_encoder(snapshot.manifest.model)
         keyword = KeywordSearcher(snapshot.keyword, snapshot.catalog)
-        semantic = SemanticSearcher(snapshot.vectors, snapshot.catalog, embedder, snapshot.manifest.tombstones)
+        semantic = SemanticSearcher(snapshot.vectors, snapshot.catalog, embedder, snapshot.manifest.tombstones, onnx)
         return Searchers(snapshot, keyword, semantic, HybridSearcher(keyword, semantic, self.fusion))
+
+    def query_encoder(self, model: str) -> tuple[OnnxQueryEncoder | None, EncoderStatus]:
+        """The ONNX query encoder of a model, checked against torch once per process."""
+        if model not in self._query_encoders:
+            self._query_encoders[model] = open_query_encoder(self.layout.root, model)
+        return self._query_encoders[model]
 
     @contextlib.contextmanager
     def holding(self) -> Iterator[Searchers]:
@@ -159,13 +177,14 @@ class Archive:
         with self.holding() as searchers:
             snapshot = searchers.snapshot
             filters = Filters(request.date_from, request.date_to, request.source)
-            ranked = self.rank(searchers, request, filters, max(self.fusion.depth, request.page * request.k))
+            query = searchers.hybrid.prepare(request.query)  # parsed and embedded once, when first needed
+            ranked = self.rank(searchers, request, query, filters, max(self.fusion.depth, request.page * request.k))
             if request.sort == "date":
                 ranked = sort_by_date(ranked, snapshot)
             page_hits = ranked[(request.page - 1) * request.k : request.page * request.k]
 
-            parsed = snapshot.keyword.parse(request.query) if request.mode != "semantic" else None
-            query_vector = searchers.semantic.embedder.encode_query(request.query) if request.mode != "keyword" else None
+            parsed = query.parsed if request.mode != "semantic" else None
+            query_vector = query.vector if request.mode != "keyword" and page_hits else None
             results = make_results(snapshot, page_hits, parsed.terms if parsed else set(), query_vector)
             suggestion = None
             if parsed is not None and parsed.note is None:
@@ -178,11 +197,12 @@ class Archive:
             note=parsed.note if parsed else None, suggestion=suggestion, results=results,
         )
 
-    def rank(self, searchers: Searchers, request: SearchRequest, filters: Filters, depth: int) -> list[Hit]:
+    def rank(self, searchers: Searchers, request: SearchRequest, query: PreparedQuery, filters: Filters,
+             depth: int) -> list[Hit]:
         if request.mode == "hybrid":
-            return searchers.hybrid.pool(request.query, depth, filters, request.alpha)
+            return searchers.hybrid.pool(query, depth, filters, request.alpha)
         leg = searchers.keyword if request.mode == "keyword" else searchers.semantic
-        return leg.search(request.query, depth, filters)
+        return leg.search(query, depth, filters)
 
     def better_query(self, searchers: Searchers, request: SearchRequest, filters: Filters, found: int) -> str | None:
         """A "did you mean" query, offered only when its keywords find more articles than these did."""

@@ -35,13 +35,12 @@ def judged_pairs(archive: Archive) -> list[dict]:
     pairs = []
     with archive.holding() as searchers:
         snapshot = searchers.snapshot
-        embedder = searchers.semantic.embedder
         for line in JUDGED.read_text().splitlines():
             pair = json.loads(line)
             pids = snapshot.store.article_passage_ids(pair["article_id"])
             passage = snapshot.store.passages([pids[pair["passage"]]])[pids[pair["passage"]]]
             pairs.append({**pair, "spans": passage.sentence_spans, "vectors": passage.sentence_vectors,
-                          "query_vector": embedder.encode_query(pair["query"])})
+                          "query_vector": searchers.semantic.encode_query(pair["query"])})
     return pairs
 
 

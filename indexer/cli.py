@@ -219,6 +219,8 @@ def status(corpus, index_dir, fields, as_json) -> None:
     click.echo(f"built:      {report['built_at']} ({format_age(report['age_seconds'])} ago)")
     click.echo(f"contents:   {report['articles']} articles, {report['passages']} passages")
     click.echo(f"model:      {report['model']} ({report['dimension']} dimensions), FAISS {report['faiss_type']}")
+    encoder = report["query_encoder"]
+    click.echo(f"queries:    embedded with {encoder['backend']} ({encoder['reason']})")
     click.echo(f"corpus:     {report['corpus']}")
     pending = report.get("pending")
     if pending is None:
@@ -303,23 +305,24 @@ def print_search_response(response: archive.SearchResponse, color: bool) -> None
 @main.command()
 @index_option
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True, help="Port to listen on.")
-@click.option("--threads", type=click.IntRange(min=1), default=8, show_default=True, help="Worker threads.")
-def serve(index_dir, host, port, threads) -> None:
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True, help="Port to listen on (0: any free port).")
+@click.option("--threads", type=click.IntRange(min=1), default=8, show_default=True, help="Threads per worker process.")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Worker processes sharing the port [default: one per CPU core].")
+def serve(index_dir, host, port, threads, workers) -> None:
     """Serve the web site and JSON API with waitress (a production WSGI server)."""
     import logging
 
-    from waitress import create_server
-
-    from web import create_app, state
+    from web import create_app, server, state
 
     if index_dir is not None:
         os.environ["ARCHIVE_INDEX_DIR"] = str(index_dir)  # the app reads its settings from ARCHIVE_* variables
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    app = create_app()
-    problem = state.warm_up(app)
-    if problem:
-        click.echo(f"note: {problem}; the site explains how to build the index", err=True)
-    server = create_server(app, host=host, port=port, threads=threads, ident="news-archive")
-    click.echo(f"Serving the news archive at http://{host}:{server.effective_port}/ (index {app.config['INDEX_DIR']})")
-    server.run()
+    workers = workers or os.cpu_count() or 1
+    index = index_dir or settings.index_dir()
+
+    def announce(address: str, count: int) -> None:
+        click.echo(f"Serving the news archive at {address} (index {index}, {count} worker"
+                   f"{'s' if count != 1 else ''} × {threads} threads)")
+
+    server.serve(create_app, state.warm_up, host, port, threads, workers, announce)

@@ -56,6 +56,7 @@ def fresh_index(tmp_path, seed_index) -> Path:
     target = tmp_path / "index"
     target.mkdir()
     shutil.copy(seed_index / "embedding-cache.sqlite", target / "embedding-cache.sqlite")
+    shutil.copytree(seed_index / "query-encoder", target / "query-encoder")  # exported once per session
     return target
 
 

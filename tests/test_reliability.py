@@ -243,8 +243,12 @@ def test_a_live_update_while_eight_threads_search_never_shares_the_tokenizer(cor
     from archive.build import generation
     from archive.build.update import update
 
+    import shutil
+
     rebuild(corpus_copy, fresh_index, DEFAULT_MODEL, embedder=embedder)
+    shutil.rmtree(fresh_index / "query-encoder")  # queries through torch too, so both share its tokenizer
     opened = Archive.open(fresh_index, embedder=embedder)
+    assert opened.current().semantic.onnx is None
     tokenizer_class = type(embedder.model.tokenizer)
     original = tokenizer_class.__call__
     state = {"inside": 0, "most": 0, "calls": 0}

@@ -26,6 +26,7 @@ from ..errors import CorpusError, CorpusNotFoundError
 from ..index import vectors
 from ..index.embedding_cache import EmbeddingCache
 from ..index.embeddings import Embedder, PassageEmbedding, cache_key, embedding_input
+from ..index.query_encoder import encoder_directory, export_query_encoder
 from ..index.layout import IndexLayout, build_lock
 from ..index.manifest import Manifest, write_manifest
 from ..index.store import PassageRecord
@@ -210,6 +211,14 @@ class GenerationBuild:
                 if index == 0:
                     crash_point("embed")
         return found, len(todo), reused
+
+    def export_query_encoder(self, embedder: Embedder) -> None:
+        """Export the model to ONNX for query embedding, once per model and index directory
+        (it loads the model if nothing else did)."""
+        if not (encoder_directory(self.layout.root, embedder.name) / "export.json").exists():
+            self.load_model(embedder)
+            with self.timer.phase("query_encoder"):
+                export_query_encoder(embedder, self.layout.root)
 
     def manifest(self, *, model: str, dimension: int, articles: int, passages: int, fingerprint: str,
                  faiss_type: str, tombstones: int = 0) -> Manifest:

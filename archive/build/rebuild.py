@@ -129,6 +129,7 @@ def rebuild(
 
         with build.timer.phase("store"):
             write_store(directory / STORE_NAME, reading, rows, embeddings, dimension)
+        build.export_query_encoder(embedder)
 
         build.publish(build.manifest(
             model=embedder.name, dimension=dimension, articles=len(articles), passages=len(rows),

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from ..errors import CorpusNotFoundError
 from ..index.layout import IndexLayout
+from ..index.query_encoder import open_query_encoder
 from ..index.snapshot import Snapshot
 from ..ingest.corpus import FieldMapping, read_corpus
 from .changes import compare, unchanged_ids
@@ -33,6 +34,7 @@ def index_status(index_dir: Path | str, corpus: Path | str | None, fields: Field
             "indexed_corpus": manifest.corpus_path,
             "corpus": str(corpus_path),
             "corpus_fingerprint": manifest.corpus_fingerprint,
+            "query_encoder": open_query_encoder(layout.root, manifest.model)[1].to_dict(),
         }
         known = snapshot.store.known_files()
         try:

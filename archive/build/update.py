@@ -145,6 +145,7 @@ def update(
                 vectors.write_vector_index(index, directory / vectors.VECTORS_NAME)
             crash_point("vectors")
             fingerprints = store.fingerprints()
+            build.export_query_encoder(embedder)
         finally:
             store.close()
 

@@ -8,7 +8,7 @@ sentence of a passage that is closest in meaning to the query (see docs/design.m
 
 from __future__ import annotations
 
-import functools
+import contextlib
 import hashlib
 import os
 import threading
@@ -24,7 +24,6 @@ from ..ingest.sentences import SPLITTER_VERSION, split_sentences
 
 BUNDLED_MODEL_NAMES = {"sentence-transformers/all-MiniLM-L6-v2", "all-MiniLM-L6-v2"}
 ENCODE_BATCH = 64
-QUERY_CACHE_SIZE = 512
 
 
 @dataclass
@@ -79,8 +78,6 @@ class Embedder:
         # One model call at a time: torch modules and the fast tokenizer (which is also used
         # for offsets) are not safe to call concurrently.
         self._lock = threading.Lock()
-        # Recent queries: search and highlighting of one request, and repeated queries, share a vector.
-        self.encode_query = functools.lru_cache(maxsize=QUERY_CACHE_SIZE)(self._encode_query)
 
     @property
     def loaded(self) -> bool:
@@ -95,6 +92,12 @@ class Embedder:
                     self._model = load_model(self.name)
                     self.load_seconds = time.perf_counter() - started
         return self._model
+
+    @contextlib.contextmanager
+    def locked(self):
+        """Hold the model for a use of one's own (the model is not safe to call concurrently)."""
+        with self._lock:
+            yield self.model
 
     def load(self) -> None:
         """Load the model now rather than on first use."""
@@ -114,12 +117,6 @@ class Embedder:
             if name not in cls._shared:
                 cls._shared[name] = cls(name)
             return cls._shared[name]
-
-    def _encode_query(self, query: str) -> np.ndarray:
-        """One query's unit vector (read-only: it is shared through the cache)."""
-        vector = self.encode_queries([query])[0]
-        vector.setflags(write=False)
-        return vector
 
     def encode_queries(self, queries: Sequence[str]) -> np.ndarray:
         with self._lock:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 import struct
+import threading
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,6 +82,7 @@ class ImpactIndex:
         self.doc_count_all = doc_count_all
         self.segments = segments
         self.k1, self.b = k1, b
+        self._scratch = threading.local()  # per-thread score arrays, reused across queries
 
     # Building
 
@@ -177,23 +179,43 @@ class ImpactIndex:
 
     # Scoring
 
-    def scores(self, leaves: list[tuple[str, str, float]]) -> tuple[np.ndarray, np.ndarray]:
-        """(score, matched) per docnum for a sum of weighted term leaves ``(field, term, weight)``:
-        ``weight * idf * impact`` added up over the leaves, in float64."""
-        scores = np.zeros(self.doc_count_all, dtype=np.float64)
-        matched = np.zeros(self.doc_count_all, dtype=bool)
-        for field, term, weight in leaves:
-            impacts = self.fields[field]
-            row = impacts.row(term)
-            if row is None:
-                continue
-            docs, impact = impacts.postings(row)
-            contribution = float(impacts.idf[row]) * impact  # as Whoosh: idf * tf part, then the boost
-            if weight != 1.0:
-                contribution = contribution * weight
-            scores[docs] += contribution
-            matched[docs] = True
-        return scores, matched
+    def search(self, leaves: list[tuple[str, str, float]], depth: int,
+               allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
+        """The best ``depth`` (docnum, score) for a sum of weighted term leaves
+        ``(field, term, weight)``: ``idf * impact * weight`` added up over the leaves in
+        float64, among the documents any leaf matches (and ``allowed``, a docnum mask, lets through)."""
+        scores, matched = self.buffers()
+        touched = []
+        try:
+            for field, term, weight in leaves:
+                impacts = self.fields[field]
+                row = impacts.row(term)
+                if row is None:
+                    continue
+                docs, impact = impacts.postings(row)
+                contribution = float(impacts.idf[row]) * impact  # as Whoosh: idf * tf part, then the boost
+                if weight != 1.0:
+                    contribution = contribution * weight
+                scores[docs] += contribution
+                matched[docs] = True
+                touched.append(docs)
+            if not touched:
+                return []
+            candidates = np.flatnonzero(matched)
+            if allowed is not None:
+                candidates = candidates[allowed[candidates]]
+            return top(scores, candidates, depth)
+        finally:
+            for docs in touched:  # leave the buffers clean for this thread's next query
+                scores[docs] = 0.0
+                matched[docs] = False
+
+    def buffers(self) -> tuple[np.ndarray, np.ndarray]:
+        buffers = getattr(self._scratch, "buffers", None)
+        if buffers is None:
+            buffers = self._scratch.buffers = (np.zeros(self.doc_count_all, dtype=np.float64),
+                                               np.zeros(self.doc_count_all, dtype=bool))
+        return buffers
 
     def docs_with(self, field: str, term: str) -> np.ndarray:
         impacts = self.fields[field]
@@ -321,8 +343,10 @@ def mapped_npz(path: Path) -> dict[str, np.ndarray]:
             if count == 0:
                 arrays[key] = np.zeros(shape, dtype=dtype)
             else:
+                # A plain ndarray view of the mapping: slicing np.memmap itself costs a Python
+                # call per slice, and queries slice a row per term.
                 arrays[key] = np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape,
-                                        order="F" if fortran else "C")
+                                        order="F" if fortran else "C").view(np.ndarray)
     return arrays
 
 

@@ -35,7 +35,7 @@ from ..errors import IndexCorruptError
 from ..ingest.articles import Article
 from .catalog import Catalog
 from .impacts import FIELDS as COMPILED_FIELDS
-from .impacts import IMPACTS_NAME, ImpactIndex, top
+from .impacts import IMPACTS_NAME, ImpactIndex
 
 KEYWORD_DIRECTORY = "keyword"
 INDEX_NAME = "passages"
@@ -194,6 +194,11 @@ class KeywordIndex:
         self.catalog = catalog
         self.article_of_docnum = catalog.articles_of(self.pid_of_docnum)
         self.analyzer = self.index.schema["body"].analyzer
+        tokenizer, _, stop_filter, stem_filter = self.analyzer.items  # the StemmingAnalyzer's chain
+        self._token = tokenizer.expression
+        self._stops, self._shortest, self._longest = stop_filter.stops, stop_filter.min, stop_filter.max
+        self._stem = stem_filter.stemfn
+        self._index_form = functools.lru_cache(maxsize=200_000)(self._index_form_uncached)
         self.parser = qparser.QueryParser("body", self.index.schema, group=qparser.OrGroup)
         self.parser.add_plugin(qparser.FuzzyTermPlugin())
         self.plain_parser = qparser.QueryParser("body", self.index.schema, group=qparser.OrGroup)
@@ -216,14 +221,22 @@ class KeywordIndex:
         return [token.text for token in self.analyzer(text)]
 
     def term_spans(self, text: str, terms: set[str]) -> list[tuple[int, int]]:
-        """Character spans of the tokens of ``text`` whose index term is one of ``terms``."""
+        """Character spans of the tokens of ``text`` whose index term is one of ``terms``:
+        what ``analyzer(text, chars=True, removestops=False)`` gives, with the analyzer's own
+        tokenizer, stop list and stemmer, but one cached lookup per distinct token instead of
+        a chain of generators per token (this is most of the work of showing a result)."""
         if not terms:
             return []
-        return [
-            (token.startchar, token.endchar)
-            for token in self.analyzer(text, chars=True, removestops=False, mode="index")
-            if token.text in terms
-        ]
+        index_form = self._index_form
+        return [match.span() for match in self._token.finditer(text) if index_form(match[0]) in terms]
+
+    def _index_form_uncached(self, token: str) -> str:
+        """A token as the analyzer leaves it: lowercased; stemmed unless it is a stop word or
+        too short or long (those keep their lowercased text when stop words are kept)."""
+        text = token.lower()
+        if len(text) < self._shortest or (self._longest is not None and len(text) > self._longest) or text in self._stops:
+            return text
+        return self._stem(text)
 
     # Queries
 
@@ -269,11 +282,8 @@ class KeywordIndex:
             docnums = passes if docnums is None else docnums & passes
         leaves = compiled_leaves(parsed.ranking) if compiled else None
         if leaves is not None:
-            scores, matched = self.impacts.scores(leaves)
-            if docnums is not None:
-                matched &= docnums
             return [(int(self.pid_of_docnum[docnum]), score)
-                    for docnum, score in top(scores, np.flatnonzero(matched), depth)]
+                    for docnum, score in self.impacts.search(leaves, depth, docnums)]
         if docnums is not None:
             if not docnums.any():
                 return []

@@ -14,6 +14,7 @@ that search skips, until a rebuild compacts them (see ``COMPACT_TOMBSTONE_FRACTI
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import faiss
@@ -40,6 +41,7 @@ def index_parameters(kind: str) -> dict:
 
 
 def build_vector_index(vectors: np.ndarray, ids: np.ndarray, kind: str, dimension: int) -> faiss.Index:
+    faiss.omp_set_num_threads(os.cpu_count() or 1)  # building uses every core (searching sets one)
     if kind == "hnsw":
         inner = faiss.IndexHNSWFlat(dimension, HNSW_M, faiss.METRIC_INNER_PRODUCT)
         inner.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
@@ -80,6 +82,10 @@ class VectorIndex:
         to those passages (exactly: FAISS skips the others while it searches)."""
         if self.size == 0 or depth <= 0 or (allowed is not None and not allowed.any()):
             return []
+        # One OpenMP thread per search, set in the searching thread (OpenMP keeps the setting per
+        # thread): a single query costs 1.6 ms at 29k passages on one thread and 4.9 ms on two,
+        # and requests already run side by side.
+        faiss.omp_set_num_threads(1)
         parameters = None
         if allowed is not None:
             bitmap = np.packbits(allowed, bitorder="little")

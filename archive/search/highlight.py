@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -35,15 +36,13 @@ SEMANTIC_FLOOR = 0.25
 _PARAGRAPH = re.compile(r"[^\n]+(?:\n(?!\n)[^\n]+)*")
 
 
-@dataclass(frozen=True, order=True)
-class Mark:
+class Mark(NamedTuple):
     start: int
     end: int
     kind: str
 
 
-@dataclass(frozen=True)
-class Event:
+class Event(NamedTuple):
     """One step of a marked text: ``opens`` a mark of that kind, ``closes`` one, or is text.
     ``first`` is true on the first piece of a mark that was split (an anchor goes there)."""
 
@@ -51,6 +50,10 @@ class Event:
     opens: str | None = None
     closes: bool = False
     first: bool = False
+
+
+_new_tuple = tuple.__new__  # makes these tuples at C speed (a NamedTuple's own constructor is Python)
+_CLOSE = Event(closes=True)
 
 
 @dataclass(frozen=True)
@@ -111,13 +114,13 @@ def events(text: str, marks: list[Mark] | tuple[Mark, ...]) -> list[Event]:
         keep = 0
         while keep < min(len(stack), len(active)) and stack[keep] == active[keep]:
             keep += 1
-        output.extend(Event(closes=True) for _ in stack[keep:])
+        output.extend(_CLOSE for _ in stack[keep:])
         for mark in active[keep:]:
-            output.append(Event(opens=mark.kind, first=mark not in started))
+            output.append(_new_tuple(Event, ("", mark.kind, False, mark not in started)))
             started.add(mark)
         stack = active
-        output.append(Event(text=text[start:end]))
-    output.extend(Event(closes=True) for _ in stack)
+        output.append(_new_tuple(Event, (text[start:end], None, False, False)))
+    output.extend(_CLOSE for _ in stack)
     return output
 
 

@@ -10,6 +10,7 @@ the web's query-string parsing (``SearchRequest.from_text``) and the OpenAPI par
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import MISSING, dataclass, field, fields, replace
@@ -92,7 +93,7 @@ class SearchRequest:
     def __post_init__(self) -> None:
         set_value = object.__setattr__
         set_value(self, "query", clean_query(self.query))
-        for spec in self.parameters():
+        for spec in search_parameters():
             value = getattr(self, spec.name)
             if spec.choices is not None and value not in spec.choices:
                 raise InvalidParameterError(f"unknown {spec.name} {value!r}; use one of: {', '.join(spec.choices)}")
@@ -113,12 +114,7 @@ class SearchRequest:
     @staticmethod
     def parameters() -> list[Parameter]:
         """Every parameter, in order, with its default (the edges derive theirs from this)."""
-        specs = []
-        for item in fields(SearchRequest):
-            default = None if item.default is MISSING else item.default
-            specs.append(Parameter(name=item.name, kind=parameter_kind(item.type), default=default,
-                                   **item.metadata["parameter"]))
-        return specs
+        return list(search_parameters())
 
     @classmethod
     def from_text(cls, values: Mapping[str, str], *, blank_is_default: bool = True) -> SearchRequest:
@@ -158,6 +154,13 @@ class SearchRequest:
 
     def with_query(self, query: str) -> SearchRequest:
         return replace(self, query=query)
+
+
+@functools.cache
+def search_parameters() -> tuple[Parameter, ...]:
+    return tuple(Parameter(name=item.name, kind=parameter_kind(item.type),
+                           default=None if item.default is MISSING else item.default, **item.metadata["parameter"])
+                 for item in fields(SearchRequest))
 
 
 def parameter_kind(annotation: object) -> type:

@@ -54,7 +54,21 @@ class SearchResponse:
     results: list[Result] = field(default_factory=list)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """The documented JSON shape (written out: ``dataclasses.asdict`` cost 0.5 ms a response)."""
+        return {
+            "query": self.query, "mode": self.mode, "k": self.k, "page": self.page, "total": self.total,
+            "took_ms": self.took_ms, "note": self.note, "suggestion": self.suggestion,
+            "results": [{
+                "id": result.id, "title": result.title, "date": result.date, "source": result.source,
+                "score": result.score,
+                "explain": {leg: ({"rank": evidence.rank, "score": evidence.score} if evidence else None)
+                            for leg, evidence in result.explain.items()},
+                "passages": [{
+                    "text": passage.text, "start": passage.start, "end": passage.end, "matched": list(passage.matched),
+                    "marks": [{"start": mark.start, "end": mark.end, "kind": mark.kind} for mark in passage.marks],
+                } for passage in result.passages],
+            } for result in self.results],
+        }
 
 
 @dataclass

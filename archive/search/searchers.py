@@ -10,16 +10,20 @@ Filters are decided once per search, as a mask of the passages they let through
 
 from __future__ import annotations
 
+import functools
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
 from ..errors import ModelError
 from ..index.catalog import Catalog
 from ..index.embeddings import Embedder
-from ..index.keyword import KeywordIndex
+from ..index.keyword import KeywordIndex, ParsedQuery
+from ..index.query_encoder import OnnxQueryEncoder
 from ..index.vectors import VectorIndex
 from . import fusion
 
@@ -28,6 +32,30 @@ LEG_WORKERS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="semantic-leg
 KEYWORD = "keyword"
 SEMANTIC = "semantic"
 PASSAGES_PER_ARTICLE = 3  # passage depth = this x the article depth asked for
+QUERY_CACHE_SIZE = 512  # recent query vectors kept per generation
+
+
+class PreparedQuery:
+    """One request's query, parsed and embedded at most once: by whichever leg needs it
+    first, then shared with the other leg, highlighting and suggestions."""
+
+    def __init__(self, text: str, parse: Callable[[str], ParsedQuery], embed: Callable[[str], np.ndarray]) -> None:
+        self.text = text
+        self._parse, self._embed = parse, embed
+        self._parsed: ParsedQuery | None = None
+        self._vector: np.ndarray | None = None
+
+    @property
+    def parsed(self) -> ParsedQuery:
+        if self._parsed is None:
+            self._parsed = self._parse(self.text)
+        return self._parsed
+
+    @property
+    def vector(self) -> np.ndarray:
+        if self._vector is None:
+            self._vector = self._embed(self.text)
+        return self._vector
 
 
 @dataclass(frozen=True)
@@ -45,34 +73,81 @@ class Filters:
         return None if articles is None else catalog.passage_mask(articles)
 
 
-@dataclass(frozen=True)
-class Evidence:
+class Evidence(NamedTuple):
     rank: int
     score: float
 
 
-@dataclass
+def evidence(rank: int, score: float) -> Evidence:
+    """An Evidence made at C speed (a NamedTuple's own constructor is a Python function, and
+    a search makes hundreds of these)."""
+    return _new_tuple(Evidence, (rank, score))
+
+
+_new_tuple = tuple.__new__
+
+
 class Hit:
-    article_id: str
-    score: float
-    passages: dict[int, dict[str, Evidence]] = field(default_factory=dict)  # pid -> leg -> passage evidence
-    explain: dict[str, Evidence | None] = field(default_factory=dict)  # leg -> article evidence
+    """An article a searcher found: its score, each leg's evidence for the article
+    (``explain``) and for its passages (``passages``: pid -> leg -> evidence). A fused hit
+    merges its legs' passage evidence only when asked: only the page shown needs it."""
+
+    __slots__ = ("article_id", "score", "explain", "_passages", "sources", "found")
+
+    def __init__(self, article_id: str, score: float, passages: dict | None = None, explain: dict | None = None,
+                 sources: list[Hit] | None = None, found: tuple | None = None) -> None:
+        """``found``: (leg, pids, ranks, scores) arrays of the passages one leg found, turned
+        into ``passages`` when asked."""
+        self.article_id, self.score = article_id, score
+        self.explain: dict[str, Evidence | None] = explain if explain is not None else {}
+        self._passages = passages if passages is not None or sources is not None or found is not None else {}
+        self.sources, self.found = sources, found
+
+    @property
+    def passages(self) -> dict[int, dict[str, Evidence]]:
+        if self._passages is None:
+            merged: dict[int, dict[str, Evidence]] = {}
+            if self.found is not None:
+                leg, pids, ranks, scores = self.found
+                for pid, rank, score in zip(pids.tolist(), ranks.tolist(), scores.tolist(), strict=True):
+                    merged[pid] = {leg: evidence(rank, score)}
+            for source in self.sources or ():
+                for pid, found in source.passages.items():
+                    merged.setdefault(pid, {}).update(found)
+            self._passages = merged
+        return self._passages
+
+    def __repr__(self) -> str:
+        return f"Hit({self.article_id!r}, {self.score:.4f}, explain={self.explain!r})"
 
 
-def group_by_article(passage_hits: list[tuple[int, float]], owners: dict[int, str], leg: str) -> list[Hit]:
-    """Passages (best first) to articles (best first) with MaxP scores; passage ranks are global."""
-    hits: dict[str, Hit] = {}
-    for passage_rank, (pid, score) in enumerate(passage_hits, start=1):
-        article_id = owners.get(pid)
-        if article_id is None:
-            continue  # removed (tombstoned) passage
-        hit = hits.get(article_id)
-        if hit is None:
-            hit = hits[article_id] = Hit(article_id, score)
-        hit.passages[pid] = {leg: Evidence(passage_rank, score)}
-    ranked = list(hits.values())
+def group_by_article(passage_hits: list[tuple[int, float]], catalog: Catalog, leg: str,
+                     limit: int | None = None) -> list[Hit]:
+    """Passages (best first) to articles (best first) with MaxP scores, at most ``limit``
+    articles; passage ranks are global."""
+    if not passage_hits:
+        return []
+    pids = np.fromiter((pid for pid, _ in passage_hits), dtype=np.int64, count=len(passage_hits))
+    scores = np.fromiter((score for _, score in passage_hits), dtype=np.float64, count=len(passage_hits))
+    ranks = np.arange(1, len(passage_hits) + 1)
+    ordinals = catalog.articles_of(pids)
+    live = np.flatnonzero(ordinals >= 0)  # removed (tombstoned) passages have no article
+    pids, scores, ranks, ordinals = pids[live], scores[live], ranks[live], ordinals[live]
+    # Group the passages by article (each group stays in rank order) and order the articles
+    # by their best passage.
+    grouping = np.argsort(ordinals, kind="stable")
+    articles, starts = np.unique(ordinals[grouping], return_index=True)
+    ends = np.append(starts[1:], len(grouping))
+    best = grouping[starts]  # position of each article's best passage
+    article_ids = catalog.article_ids
+    ranked = []
+    for index in np.argsort(best, kind="stable")[:limit].tolist():
+        members = grouping[starts[index] : ends[index]]
+        top = int(best[index])
+        hit = Hit(article_ids[int(articles[index])], float(scores[top]), found=(leg, pids[members], ranks[members], scores[members]))
+        ranked.append(hit)
     for article_rank, hit in enumerate(ranked, start=1):
-        hit.explain = {leg: Evidence(article_rank, hit.score)}
+        hit.explain = {leg: evidence(article_rank, hit.score)}
     return ranked
 
 
@@ -82,33 +157,43 @@ class KeywordSearcher:
     def __init__(self, index: KeywordIndex, catalog: Catalog) -> None:
         self.index, self.catalog = index, catalog
 
-    def search(self, query: str, k: int, filters: Filters | None = None,
+    def search(self, query: str | PreparedQuery, k: int, filters: Filters | None = None,
                *, allowed: np.ndarray | None = None) -> list[Hit]:
         """``allowed``: the filters' passage mask, when the caller already decided it."""
         if allowed is None and filters:
             allowed = filters.passages(self.catalog)
-        passage_hits = self.index.search(self.index.parse(query), k * PASSAGES_PER_ARTICLE, allowed)
-        owners = self.catalog.owners([pid for pid, _ in passage_hits])
-        return group_by_article(passage_hits, owners, KEYWORD)[:k]
+        parsed = query.parsed if isinstance(query, PreparedQuery) else self.index.parse(query)
+        passage_hits = self.index.search(parsed, k * PASSAGES_PER_ARTICLE, allowed)
+        return group_by_article(passage_hits, self.catalog, KEYWORD, k)
 
 
 class SemanticSearcher:
     name = SEMANTIC
 
-    def __init__(self, index: VectorIndex, catalog: Catalog, embedder: Embedder, tombstones: int = 0) -> None:
-        """``tombstones``: removed passages still in the (HNSW) index, from the manifest."""
+    def __init__(self, index: VectorIndex, catalog: Catalog, embedder: Embedder, tombstones: int = 0,
+                 onnx: OnnxQueryEncoder | None = None) -> None:
+        """``tombstones``: removed passages still in the (HNSW) index, from the manifest.
+        ``onnx``: the checked ONNX query encoder, when there is one; else torch embeds queries."""
         self.index, self.catalog, self.embedder = index, catalog, embedder
         self.tombstones = tombstones
+        self.onnx = onnx
         self._checked = False
         self._check_lock = threading.Lock()
+        self.encode_query = functools.lru_cache(maxsize=QUERY_CACHE_SIZE)(self._encode_query)
+
+    def _encode_query(self, query: str) -> np.ndarray:
+        self.check_model()
+        vector = self.onnx.encode_queries([query])[0] if self.onnx is not None else self.embedder.encode_queries([query])[0]
+        vector.setflags(write=False)  # shared through the cache
+        return vector
 
     def check_model(self) -> None:
-        """The model must give vectors of the index's dimension. Checked on the first search
-        by meaning, so that keyword searches never load the model."""
+        """Query vectors must have the index's dimension. Checked on the first search by
+        meaning, so that keyword searches never load a model."""
         if self._checked:
             return
         with self._check_lock:
-            dimension = self.embedder.dimension
+            dimension = self.onnx.expected.shape[1] if self.onnx is not None else self.embedder.dimension
             if dimension != self.index.dimension:
                 raise ModelError(
                     f"the index was built with {self.index.dimension}-dimensional vectors,"
@@ -117,17 +202,15 @@ class SemanticSearcher:
                 )
             self._checked = True
 
-    def search(self, query: str, k: int, filters: Filters | None = None,
+    def search(self, query: str | PreparedQuery, k: int, filters: Filters | None = None,
                *, allowed: np.ndarray | None = None) -> list[Hit]:
-        self.check_model()
         if allowed is None and filters:
             allowed = filters.passages(self.catalog)
         if allowed is None and self.tombstones:
             allowed = self.catalog.passage_mask(None)  # HNSW still holds removed passages: skip them
-        vector = self.embedder.encode_query(query)
+        vector = query.vector if isinstance(query, PreparedQuery) else self.encode_query(query)
         passage_hits = self.index.search(vector, k * PASSAGES_PER_ARTICLE, allowed)
-        owners = self.catalog.owners([pid for pid, _ in passage_hits])
-        return group_by_article(passage_hits, owners, SEMANTIC)[:k]
+        return group_by_article(passage_hits, self.catalog, SEMANTIC, k)
 
 
 @dataclass(frozen=True)
@@ -143,18 +226,39 @@ class HybridSearcher:
 
     def __init__(self, keyword: KeywordSearcher, semantic: SemanticSearcher, settings: FusionSettings) -> None:
         self.keyword, self.semantic, self.settings = keyword, semantic, settings
+        self._running = 0
+        self._running_lock = threading.Lock()
 
-    def search(self, query: str, k: int, filters: Filters | None = None, alpha: float | None = None) -> list[Hit]:
+    def search(self, query: str | PreparedQuery, k: int, filters: Filters | None = None,
+               alpha: float | None = None) -> list[Hit]:
         return self.pool(query, max(self.settings.depth, k), filters, alpha)[:k]
 
-    def pool(self, query: str, depth: int, filters: Filters | None = None, alpha: float | None = None) -> list[Hit]:
+    def prepare(self, query: str) -> PreparedQuery:
+        return PreparedQuery(query, self.keyword.index.parse, self.semantic.encode_query)
+
+    def pool(self, query: str | PreparedQuery, depth: int, filters: Filters | None = None,
+             alpha: float | None = None) -> list[Hit]:
         """Every article either leg found within ``depth``, fused and ranked. The semantic leg
-        (model and FAISS, which release the interpreter) runs in a worker thread while the
-        keyword leg (Whoosh, pure Python) runs here, so a query costs about the slower leg."""
+        (query embedding and FAISS, which release the interpreter) runs in a worker thread
+        while the keyword leg runs here, so a query costs about the slower leg."""
+        query = query if isinstance(query, PreparedQuery) else self.prepare(query)
         allowed = filters.passages(self.keyword.catalog) if filters else None
-        semantic = LEG_WORKERS.submit(self.semantic.search, query, depth, allowed=allowed)
-        keyword = self.keyword.search(query, depth, allowed=allowed)
-        return fuse({KEYWORD: keyword, SEMANTIC: semantic.result()}, self.settings, alpha)
+        with self._running_lock:
+            self._running += 1
+            alone = self._running == 1
+        try:
+            if alone:  # an idle process: the two legs side by side, on two cores
+                semantic = LEG_WORKERS.submit(self.semantic.search, query, depth, allowed=allowed)
+                keyword = self.keyword.search(query, depth, allowed=allowed)
+                return fuse({KEYWORD: keyword, SEMANTIC: semantic.result()}, self.settings, alpha)
+            # Other searches are running: the cores are busy anyway, and handing a leg to
+            # another thread would only add waiting (measured under 8 concurrent clients).
+            keyword = self.keyword.search(query, depth, allowed=allowed)
+            semantic = self.semantic.search(query, depth, allowed=allowed)
+            return fuse({KEYWORD: keyword, SEMANTIC: semantic}, self.settings, alpha)
+        finally:
+            with self._running_lock:
+                self._running -= 1
 
 
 def fuse(legs: dict[str, list[Hit]], settings: FusionSettings, alpha: float | None = None) -> list[Hit]:
@@ -172,10 +276,11 @@ def fuse(legs: dict[str, list[Hit]], settings: FusionSettings, alpha: float | No
     merged: dict[str, Hit] = {}
     for leg, hits in legs.items():
         for hit in hits:
-            target = merged.setdefault(hit.article_id, Hit(hit.article_id, 0.0, {}, {KEYWORD: None, SEMANTIC: None}))
+            target = merged.get(hit.article_id)
+            if target is None:
+                target = merged[hit.article_id] = Hit(hit.article_id, 0.0, None, {KEYWORD: None, SEMANTIC: None}, [])
             target.explain[leg] = hit.explain[leg]
-            for pid, evidence in hit.passages.items():
-                target.passages.setdefault(pid, {}).update(evidence)
+            target.sources.append(hit)
     for article_id, hit in merged.items():
         hit.score = scores[article_id]
     return [merged[article_id] for article_id in fusion.rank(scores)]
