@@ -1,6 +1,7 @@
-"""Concurrent load on loopback while the index is rebuilt and switched over.
+"""Concurrent load on loopback: while the index is rebuilt and switched over, or steady.
 
-    python bench/load.py [--clients 8] [--seconds 60]
+    python bench/load.py [--clients 8] [--seconds 60]            load during a rebuild (seed corpus)
+    python bench/load.py --steady [--index DIR] [--seconds 30]   8 clients of hybrid Reuters queries
 
 Starts the production server (waitress) on a copy of an index, runs N client threads sending
 mixed hybrid/keyword/semantic queries for a bounded time, and meanwhile rebuilds the index
@@ -148,6 +149,100 @@ def load_during_rebuild(source_index: Path, corpus: Path, work: Path, clients: i
         server.wait(timeout=30)
 
 
+def steady_load(base: str, queries: list[str], clients: int, seconds: float, keep_alive: bool) -> LoadResult:
+    """``clients`` threads sending hybrid queries back to back, each over one kept-alive
+    connection (as wrk and browsers do) or a new connection per request."""
+    import http.client
+
+    result = LoadResult()
+    lock = threading.Lock()
+    stop_at = time.monotonic() + seconds
+    host, port = base.removeprefix("http://").split(":")
+
+    def client(number: int) -> None:
+        generator = random.Random(number)
+        connection = None
+        while time.monotonic() < stop_at:
+            path = "/api/search?" + urllib.parse.urlencode({"q": generator.choice(queries)})
+            started = time.perf_counter()
+            status = 0
+            try:
+                if connection is None:
+                    connection = http.client.HTTPConnection(host, int(port), timeout=30)
+                connection.request("GET", path)
+                response = connection.getresponse()
+                response.read()
+                status = response.status
+                if not keep_alive:
+                    connection.close()
+                    connection = None
+            except OSError:
+                connection = None
+            elapsed = (time.perf_counter() - started) * 1000
+            with lock:
+                result.requests += 1
+                if status == 0:
+                    result.failures += 1
+                else:
+                    result.statuses[status] = result.statuses.get(status, 0) + 1
+                    result.latencies_ms.append(elapsed)
+        if connection is not None:
+            connection.close()
+
+    started = time.perf_counter()
+    threads = [threading.Thread(target=client, args=(number,), daemon=True) for number in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=seconds + 60)
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def busy_cores() -> tuple[int, int]:
+    """(all, idle) jiffies of the machine, for how busy it was between two readings."""
+    values = [int(value) for value in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    return sum(values), values[3] + values[4]
+
+
+def measure_steady(arguments) -> None:
+    from bench.report import WORK, command_line, header, median, percentile, write_section
+    from bench.speed import make_queries
+
+    index = arguments.index or WORK / "reuters-index"
+    queries = make_queries(300)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    server = start_server(index, port)
+    rows = []
+    try:
+        for query in queries[:40]:
+            urllib.request.urlopen(f"{base}/api/search?" + urllib.parse.urlencode({"q": query})).read()
+        for keep_alive in (True, False):
+            before = busy_cores()
+            result = steady_load(base, queries, arguments.clients, arguments.seconds, keep_alive)
+            after = busy_cores()
+            busy = 2 * (after[0] - before[0] - (after[1] - before[1])) / max(after[0] - before[0], 1)
+            rows.append((keep_alive, result, busy))
+            print("steady", keep_alive, result.requests, flush=True)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    lines = [header(command_line()),
+             f"{arguments.clients} clients, {arguments.seconds:.0f} s each, hybrid queries (the {len(queries)} Reuters "
+             f"queries of the latency section) against `indexer serve` (one worker process per core) over "
+             f"{index.name} on 127.0.0.1; the clients run on the same 2 cores.\n",
+             "| connections | requests/s | p50 ms | p95 ms | p99 ms | errors | cores busy |", "|---|---|---|---|---|---|---|"]
+    for keep_alive, result, busy in rows:
+        errors = result.failures + sum(count for status, count in result.statuses.items() if status != 200)
+        lines.append(f"| {'kept alive (as wrk, browsers)' if keep_alive else 'a new one per request'} | "
+                     f"{result.requests / result.seconds:.1f} | {median(result.latencies_ms):.1f} | "
+                     f"{percentile(result.latencies_ms, 0.95):.1f} | {percentile(result.latencies_ms, 0.99):.1f} | "
+                     f"{errors} | {busy:.2f} of 2 |")
+    write_section("concurrency", "## Concurrent clients (Reuters-21578)\n\n" + "\n".join(lines))
+    print("\n".join(lines))
+
+
 def main() -> None:
     sys.path.insert(0, str(ROOT))
     from archive.build.rebuild import rebuild
@@ -157,7 +252,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--steady", action="store_true", help="steady load on a Reuters index instead")
+    parser.add_argument("--index", type=Path, default=None)
     arguments = parser.parse_args()
+    if arguments.steady:
+        measure_steady(arguments)
+        return
     seed_index = WORK / "load-seed-index"
     rebuild(ROOT / "corpus", seed_index, DEFAULT_MODEL)
     result, before, after, top = load_during_rebuild(seed_index, ROOT / "corpus", WORK / "load", arguments.clients, arguments.seconds)

@@ -1,6 +1,8 @@
-"""Build speed, embedding-boundness, cache reuse, memory and query latency on Reuters-21578.
+"""Build speed, embedding-boundness, cache reuse, memory, query latency and scale on Reuters-21578.
 
-    python bench/speed.py [--fractions 0.1,0.3,1.0] [--queries 300] [--skip-raw]
+    python bench/speed.py [--queries 300] [--skip-raw]     builds (cold, warm, one added article), then latency
+    python bench/speed.py --latency-only                    latency at 1x (in-process, HTTP, stages)
+    python bench/speed.py --scale [--scales 1,3,10]         the scale curve, and FAISS index types at the largest
 
 1. A cold build of all of Reuters (fresh index and embedding cache) through `indexer rebuild
    --json` in a child process: seconds per phase, passages/s, peak RSS.
@@ -17,6 +19,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
+import os
 import random
 import resource
 import shutil
@@ -53,18 +56,6 @@ def run_build(corpus: Path, index: Path, command: str = "rebuild") -> tuple[dict
     return json.loads(completed.stdout), wall, max(peak, before) / 1024
 
 
-def slice_corpus(fraction: float) -> Path:
-    if fraction >= 1.0:
-        return REUTERS
-    target = WORK / f"reuters-{int(fraction * 100)}pct.jsonl.gz"
-    if not target.exists():
-        with gzip.open(REUTERS, "rt") as source:
-            lines = source.readlines()
-        with gzip.open(target, "wt") as stream:
-            stream.writelines(lines[: int(len(lines) * fraction)])
-    return target
-
-
 def make_queries(count: int, seed: int = 7) -> list[str]:
     """Titles with about a third of their words dropped, and single names, as people type them."""
     generator = random.Random(seed)
@@ -95,35 +86,49 @@ def in_process_latency(archive: Archive, queries: list[str]) -> dict[str, list[f
 
 
 def stage_profile(archive: Archive, queries: list[str]) -> dict[str, float]:
-    """Median milliseconds of each stage of a hybrid query (query embedding not cached)."""
+    """Median milliseconds of each stage of a hybrid query, run one after the other (in a
+    search the two legs run side by side), nothing cached."""
     from archive.search.results import make_results
     from archive.search.searchers import fuse
 
     searchers = archive.current()
-    embedder = searchers.semantic.embedder
-    stages = {"parse + keyword leg (Whoosh)": [], "query embedding (model)": [], "vector leg (FAISS + grouping)": [],
+    stages = {"parse + keyword leg (compiled)": [], "query embedding (ONNX)": [], "vector leg (FAISS + grouping)": [],
               "fusion": [], "results (store + highlighting)": []}
     for query in queries:
-        embedder.encode_query.cache_clear()
+        searchers.semantic.encode_query.cache_clear()
         snapshot = searchers.snapshot
         snapshot.keyword.parse.cache_clear()
         t0 = time.perf_counter()
         keyword_hits = searchers.keyword.search(query, 100)
         t1 = time.perf_counter()
-        embedder.encode_query(query)
+        vector = searchers.semantic.encode_query(query)
         t2 = time.perf_counter()
         semantic_hits = searchers.semantic.search(query, 100)
         t3 = time.perf_counter()
         ranked = fuse({"keyword": keyword_hits, "semantic": semantic_hits}, archive.fusion)
         t4 = time.perf_counter()
-        make_results(snapshot, ranked[:10], snapshot.keyword.parse(query).terms, embedder.encode_query(query))
+        make_results(snapshot, ranked[:10], snapshot.keyword.parse(query).terms, vector)
         t5 = time.perf_counter()
         for name, seconds in zip(stages, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4), strict=True):
             stages[name].append(seconds * 1000)
     return {name: median(values) for name, values in stages.items()}
 
 
-def http_latency(index: Path, queries: list[str]) -> tuple[dict[str, list[float]], float]:
+def serving_memory(pid: int) -> dict[str, float]:
+    """Memory of a serving process and its workers, in MB: each one's RSS, and PSS summed
+    (PSS divides pages the processes share, such as memory-mapped index files, among them)."""
+    pids = [pid] + [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    rss, pss = [], 0.0
+    for process in pids:
+        for line in Path(f"/proc/{process}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Rss:"):
+                rss.append(int(line.split()[1]) / 1024)
+            elif line.startswith("Pss:"):
+                pss += int(line.split()[1]) / 1024
+    return {"workers_rss": rss[1:] or rss, "pss_total": pss}
+
+
+def http_latency(index: Path, queries: list[str]) -> tuple[dict[str, list[float]], dict]:
     port = free_port()
     server = start_server(index, port)
     base = f"http://127.0.0.1:{port}"
@@ -138,30 +143,24 @@ def http_latency(index: Path, queries: list[str]) -> tuple[dict[str, list[float]
                 with urllib.request.urlopen(url) as response:
                     response.read()
                 timings[mode].append((time.perf_counter() - started) * 1000)
-        rss = 0.0
-        for line in Path(f"/proc/{server.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                rss = int(line.split()[1]) / 1024
-        return timings, rss
+        return timings, serving_memory(server.pid)
     finally:
         server.terminate()
         server.wait(timeout=30)
 
 
-def latency_row(label: str, timings: dict[str, list[float]]) -> str:
-    cells = [f"{median(timings[mode]):.1f} / {percentile(timings[mode], 0.95):.1f} / {percentile(timings[mode], 0.99):.1f}"
-             for mode in MODES]
-    return f"| {label} | " + " | ".join(cells) + " |"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--fractions", default="0.1,0.3,1.0")
     parser.add_argument("--queries", type=int, default=300)
     parser.add_argument("--skip-raw", action="store_true", help="skip the raw-encode comparison (saves ~10 minutes)")
     parser.add_argument("--latency-only", action="store_true",
                         help="reuse the index of an earlier full run; measure and rewrite only the latency section")
+    parser.add_argument("--scale", action="store_true", help="measure the scale curve and FAISS index types only")
+    parser.add_argument("--scales", default="1,3,10")
     arguments = parser.parse_args()
+    if arguments.scale:
+        measure_scale(arguments)
+        return
     if not arguments.latency_only:
         measure_builds(arguments)
     measure_latency(arguments)
@@ -227,37 +226,157 @@ def measure_builds(arguments) -> None:
     print("\n".join(lines))
 
 
+BEFORE = {  # docs/benchmarks.md before issue 11 (commit 6156c7b), same queries, same machine kind
+    "in-process": {"keyword": (23.3, 80.8), "semantic": (12.0, 15.3), "hybrid": (36.1, 107.5)},
+    "HTTP": {"keyword": (29.3, 94.8), "semantic": (37.2, 49.7), "hybrid": (38.5, 108.3)},
+}
+TARGETS = {("in-process", "hybrid"): "p50 ≤ 8, p95 ≤ 25", ("in-process", "keyword"): "p50 ≤ 3",
+           ("HTTP", "hybrid"): "p50 ≤ 12"}
+
+
 def measure_latency(arguments) -> None:
-    full_index = WORK / "reuters-index"
+    index = WORK / "reuters-index"
     queries = make_queries(arguments.queries)
-    lines = [header(command_line())]
-    lines += [f"### Query latency ({len(queries)} queries: Reuters titles with words dropped, and single names; k=10)\n",
-              "Milliseconds, p50 / p95 / p99. In-process: `Archive.search`, warm. HTTP: `GET /api/search` against waitress on loopback, sequential.\n",
-              "| corpus | keyword | semantic | hybrid |", "|---|---|---|---|"]
-    serving_rss = 0.0
-    profile: dict[str, float] = {}
-    for fraction in [float(value) for value in arguments.fractions.split(",")]:
-        index = full_index if fraction >= 1.0 else WORK / f"reuters-index-{int(fraction * 100)}"
-        if fraction < 1.0:
-            shutil.rmtree(index, ignore_errors=True)
-            index.mkdir(parents=True)
-            shutil.copy(full_index / "embedding-cache.sqlite", index / "embedding-cache.sqlite")
-            run_build(slice_corpus(fraction), index)
-        archive = Archive.open(index)
-        passages = archive.stats().passages
-        timings = in_process_latency(archive, queries)
-        lines.append(latency_row(f"{int(fraction * 100)}% ({passages:,} passages), in-process", timings))
-        if fraction >= 1.0:
-            profile = stage_profile(archive, queries[:100])
-            http, serving_rss = http_latency(index, queries)
-            lines.append(latency_row(f"100% ({passages:,} passages), HTTP", http))
-        archive.close()
-        print("latency", fraction, flush=True)
-    lines += ["", f"Serving RSS (waitress, model and index loaded, after the HTTP run): {serving_rss:.0f} MB.\n",
-              "### Where a hybrid query's time goes (100%, median ms, query embedding not cached)\n",
-              "| stage | ms |", "|---|---|", *[f"| {name} | {ms:.2f} |" for name, ms in profile.items()]]
-    write_section("latency", "## Query latency and serving memory (Reuters-21578)\n\n" + "\n".join(lines))
+    archive = Archive.open(index)
+    passages = archive.stats().passages
+    in_process = in_process_latency(archive, queries)
+    profile = stage_profile(archive, queries[:150])
+    archive.close()
+    http, memory = http_latency(index, queries)
+    lines = [header(command_line()),
+             f"All of Reuters-21578 ({passages:,} passages), {len(queries)} queries (titles with words dropped, "
+             "and single names), k=10, warm (20 queries first). In-process: `Archive.search`; HTTP: `GET /api/search` "
+             "against `indexer serve` on loopback, one request at a time.\n",
+             "| where | mode | before: p50 / p95 ms | now: p50 / p95 / p99 ms | target |", "|---|---|---|---|---|"]
+    for where, timings in (("in-process", in_process), ("HTTP", http)):
+        for mode in MODES:
+            before = BEFORE[where][mode]
+            lines.append(f"| {where} | {mode} | {before[0]:.1f} / {before[1]:.1f} | {median(timings[mode]):.1f} / "
+                         f"{percentile(timings[mode], 0.95):.1f} / {percentile(timings[mode], 0.99):.1f} | "
+                         f"{TARGETS.get((where, mode), '')} |")
+    lines += ["", "### Where a hybrid query's time goes (stages one after another, median ms, nothing cached)\n",
+              "| stage | ms |", "|---|---|", *[f"| {name} | {ms:.2f} |" for name, ms in profile.items()],
+              "", f"Serving memory (`indexer serve`, {len(memory['workers_rss'])} workers, after the HTTP run): RSS per "
+              f"worker {', '.join(f'{value:.0f}' for value in memory['workers_rss'])} MB; PSS of all processes "
+              f"{memory['pss_total']:.0f} MB."]
+    write_section("latency", "## Query latency (Reuters-21578)\n\n" + "\n".join(lines))
     print("\n".join(lines))
+
+
+def scaled_corpus(times: int) -> Path:
+    """Reuters repeated ``times`` times; the copies get their own ids (same text, so every
+    embedding comes from the cache)."""
+    if times == 1:
+        return REUTERS
+    target = WORK / f"reuters-{times}x.jsonl.gz"
+    if not target.exists():
+        with gzip.open(REUTERS, "rt") as source:
+            lines = source.readlines()
+        with gzip.open(target, "wt") as stream:
+            for copy in range(times):
+                for line in lines:
+                    record = json.loads(line)
+                    if copy:
+                        record["id"] = f"{record['id']}-copy{copy}"
+                    stream.write(json.dumps(record) + "\n")
+    return target
+
+
+def directory_size(path: Path) -> float:
+    return sum(item.stat().st_size for item in path.rglob("*") if item.is_file()) / 1e6
+
+
+def measure_scale(arguments) -> None:
+    queries = make_queries(arguments.queries)
+    base = WORK / "reuters-index"
+    rows = []
+    largest = None
+    for times in [int(value) for value in arguments.scales.split(",")]:
+        index = base if times == 1 else WORK / f"reuters-{times}-index"
+        if times > 1 and not (index / "embedding-cache.sqlite").exists():
+            index.mkdir(parents=True, exist_ok=True)
+            shutil.copy(base / "embedding-cache.sqlite", index / "embedding-cache.sqlite")
+        summary, wall, peak = run_build(scaled_corpus(times), index)
+        live = index / "generations" / (index / "CURRENT").read_text().strip()
+        archive = Archive.open(index)
+        timings = in_process_latency(archive, queries)
+        archive.close()
+        _, memory = http_latency(index, queries[:60])
+        rows.append((times, summary, wall, peak, directory_size(live), directory_size(index), timings, memory))
+        largest = index
+        print("scale", times, summary["passages"], flush=True)
+    lines = [header(command_line()),
+             "Reuters-21578 repeated with distinct ids (the copies' embeddings come from the cache, so a build "
+             f"costs everything but embedding). {len(queries)} queries, k=10, in-process, warm.\n",
+             "| scale | passages | build s (wall) | build peak RSS MB | generation on disk MB | FAISS | keyword p50/p95 | "
+             "semantic p50/p95 | hybrid p50/p95 | serving PSS MB (all workers) |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for times, summary, wall, peak, size, _, timings, memory in rows:
+        cells = " | ".join(f"{median(timings[mode]):.1f} / {percentile(timings[mode], 0.95):.1f}" for mode in MODES)
+        lines.append(f"| {times}× | {summary['passages']:,} | {wall:.0f} | {peak:.0f} | {size:.0f} | {summary['faiss_type']} | "
+                     f"{cells} | {memory['pss_total']:.0f} |")
+    lines.append("\n" + faiss_comparison(largest, queries))
+    write_section("scale", "## Scale curve (Reuters-21578 × 1, 3, 10)\n\n" + "\n".join(lines))
+    print("\n".join(lines))
+
+
+def faiss_comparison(index: Path, queries: list[str]) -> str:
+    """Flat, flat fp16, HNSW and IVF over the same vectors: ms per query (one thread, 300
+    passages asked, as the semantic leg asks) and recall@10 against exact (flat) search."""
+    import faiss
+    import numpy as np
+
+    archive = Archive.open(index)
+    searchers = archive.current()
+    stored = searchers.snapshot.vectors.index
+    ids = faiss.vector_to_array(faiss.downcast_index(stored).id_map)
+    vectors = np.vstack([stored.reconstruct_n(0, stored.ntotal)]) if hasattr(stored, "reconstruct_n") else None
+    if vectors is None or len(vectors) != len(ids):
+        vectors = np.stack([stored.reconstruct(int(pid)) for pid in ids])
+    query_vectors = np.stack([searchers.semantic.encode_query(query) for query in queries]).astype(np.float32)
+    archive.close()
+    dimension = vectors.shape[1]
+    faiss.omp_set_num_threads(os.cpu_count() or 1)
+    candidates = []
+    flat = faiss.IndexFlatIP(dimension)
+    flat.add(vectors)
+    candidates.append(("flat (exact)", flat, 0.0))
+    fp16 = faiss.IndexScalarQuantizer(dimension, faiss.ScalarQuantizer.QT_fp16, faiss.METRIC_INNER_PRODUCT)
+    started = time.perf_counter()
+    fp16.train(vectors)
+    fp16.add(vectors)
+    candidates.append(("flat fp16", fp16, time.perf_counter() - started))
+    from archive.index import vectors as vector_module
+
+    started = time.perf_counter()
+    hnsw = faiss.IndexHNSWFlat(dimension, vector_module.HNSW_M, faiss.METRIC_INNER_PRODUCT)
+    hnsw.hnsw.efConstruction = vector_module.HNSW_EF_CONSTRUCTION
+    hnsw.add(vectors)
+    hnsw.hnsw.efSearch = vector_module.HNSW_EF_SEARCH
+    candidates.append((f"HNSW M={vector_module.HNSW_M} efSearch={vector_module.HNSW_EF_SEARCH}", hnsw,
+                       time.perf_counter() - started))
+    lists = int(4 * len(vectors) ** 0.5)
+    started = time.perf_counter()
+    ivf = faiss.IndexIVFFlat(faiss.IndexFlatIP(dimension), dimension, lists, faiss.METRIC_INNER_PRODUCT)
+    ivf.train(vectors[np.random.RandomState(0).choice(len(vectors), min(len(vectors), 40 * lists), replace=False)])
+    ivf.add(vectors)
+    ivf.nprobe = 32
+    candidates.append((f"IVF nlist={lists} nprobe=32", ivf, time.perf_counter() - started))
+    faiss.omp_set_num_threads(1)
+    _, truth = flat.search(query_vectors, 10)
+    lines = [f"### FAISS index types at {len(vectors):,} passages\n",
+             "One thread, one query at a time, 300 passages asked (as the semantic leg asks); recall@10 against "
+             f"exact search over {len(queries)} query vectors.\n",
+             "| index | ms per query (median) | recall@10 | build s |", "|---|---|---|---|"]
+    for name, candidate, build_seconds in candidates:
+        times = []
+        for vector in query_vectors:
+            started = time.perf_counter()
+            candidate.search(vector.reshape(1, -1), 300)
+            times.append((time.perf_counter() - started) * 1000)
+        _, found = candidate.search(query_vectors, 10)
+        recall = float(np.mean([len(set(found[row]) & set(truth[row])) / 10 for row in range(len(truth))]))
+        lines.append(f"| {name} | {median(times):.2f} | {recall:.3f} | {build_seconds:.1f} |")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

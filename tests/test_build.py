@@ -22,7 +22,7 @@ def test_rebuild_writes_a_complete_generation_with_manifest(seed_index):
     assert manifest["schema_version"] == SCHEMA_VERSION
     assert manifest["model"] == DEFAULT_MODEL and manifest["dimension"] == 384
     assert manifest["articles"] == 5 and manifest["passages"] > 5
-    assert manifest["faiss_type"] == "flat"
+    assert manifest["faiss_type"] == "flat16"
     assert len(manifest["corpus_fingerprint"]) == 32
     assert {path.name for path in directory.iterdir()} == {"manifest.json", "keyword", "impacts.npz", "vectors.faiss", "store.sqlite"}
 

@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -165,3 +166,57 @@ def test_bad_option_is_a_usage_error(tmp_path):
     assert completed.returncode == 2
     assert "Invalid value for '--mode': 'fuzzy' is not one of 'hybrid', 'keyword', 'semantic'." in completed.stderr
     assert "Traceback" not in completed.stderr
+
+
+@pytest.mark.slow
+def test_serve_runs_a_worker_per_requested_process_and_stops_them_all(seed_index):
+    """`indexer serve --workers 2`: two worker processes answer on one port; SIGTERM to the
+    parent ends every worker."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    from bench.load import free_port
+    from conftest import ROOT
+
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "indexer", "serve", "--index", str(seed_index), "--port", str(port),
+                               "--workers", "2", "--threads", "2"], cwd=ROOT, stdout=subprocess.PIPE,
+                              stderr=subprocess.DEVNULL, text=True)
+    try:
+        assert server.stdout.readline().startswith(f"Serving the news archive at http://127.0.0.1:{port}/")
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5).read()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "the server did not start"
+                time.sleep(0.3)
+        children_file = Path(f"/proc/{server.pid}/task/{server.pid}/children")
+        children = [int(pid) for pid in children_file.read_text().split()]
+        assert len(children) == 2
+        for _ in range(6):
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/search?q=potash", timeout=30) as response:
+                assert response.status == 200
+        os.kill(children[0], signal.SIGKILL)  # a worker dies: another takes its place
+        deadline = time.monotonic() + 60
+        while True:
+            now = [int(pid) for pid in children_file.read_text().split()]
+            if len(now) == 2 and children[0] not in now:
+                break
+            assert time.monotonic() < deadline, "no worker replaced the one that died"
+            time.sleep(0.2)
+        server.terminate()
+        assert server.wait(timeout=30) == 0
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+        server.stdout.close()
+    for pid in now:
+        status = Path(f"/proc/{pid}/status")
+        assert not status.exists() or "zombie" in status.read_text().lower()

@@ -1,0 +1,73 @@
+"""Queries embedded by the ONNX export of the model: the same vectors as torch, checked at
+open, and torch again (with the reason in `indexer status`) when the export cannot be used."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from archive import Archive
+from archive.index.query_encoder import PROBES, encoder_directory, open_query_encoder
+from indexer.cli import main
+
+
+def test_a_build_exports_the_model_and_queries_use_it(seed_index, embedder):
+    directory = encoder_directory(seed_index, embedder.name)
+    assert {path.name for path in directory.iterdir()} == {"model.onnx", "probe.npz", "tokenizer.json", "export.json"}
+    encoder, status = open_query_encoder(seed_index, embedder.name)
+    assert encoder is not None and status.backend == "onnx"
+    queries = ["potash exports", "Will Belarus join the war?", "Naiev", "x" * 3000]  # the last one is truncated
+    ours, torch_vectors = encoder.encode_queries(queries), embedder.encode_queries(queries)
+    assert np.min(np.sum(ours * torch_vectors, axis=1)) >= 0.99999
+    opened = Archive.open(seed_index, embedder=embedder)
+    assert opened.current().semantic.onnx is not None
+    opened.close()
+
+
+def test_the_export_is_made_once_per_index_directory(corpus_copy, fresh_index, embedder):
+    from archive import rebuild
+    from archive.settings import DEFAULT_MODEL
+
+    first = rebuild(corpus_copy, fresh_index, DEFAULT_MODEL, embedder=embedder)
+    assert "query_encoder" not in first.seconds  # fresh_index came with the seed's export
+    shutil.rmtree(fresh_index / "query-encoder")
+    second = rebuild(corpus_copy, fresh_index, DEFAULT_MODEL, embedder=embedder)
+    assert second.seconds["query_encoder"] > 0
+    assert (encoder_directory(fresh_index, DEFAULT_MODEL) / "export.json").exists()
+
+
+@pytest.mark.parametrize("damage,reason", [
+    ("remove", "no ONNX export of this model yet"),
+    ("disagree", "the ONNX export disagrees with torch"),
+    ("corrupt", "the ONNX export cannot be used"),
+])
+def test_a_missing_or_wrong_export_falls_back_to_torch_and_says_why(seed_index, tmp_path, embedder, damage, reason):
+    index = tmp_path / "index"
+    shutil.copytree(seed_index, index)
+    directory = encoder_directory(index, embedder.name)
+    if damage == "remove":
+        shutil.rmtree(directory)
+    elif damage == "disagree":  # as if torch had given other vectors at export time
+        vectors = np.load(directory / "probe.npz")["vectors"]
+        np.savez(directory / "probe.npz", vectors=np.roll(vectors, 1, axis=0))
+    else:
+        (directory / "model.onnx").write_bytes(b"not a model")
+    encoder, status = open_query_encoder(index, embedder.name)
+    assert encoder is None and status.backend == "torch" and status.reason.startswith(reason)
+    opened = Archive.open(index, embedder=embedder)
+    assert opened.current().semantic.onnx is None
+    assert opened.search("potash exports", mode="semantic").results[0].id == "001_6d7df644afd5a1ff"
+    opened.close()
+    report = json.loads(CliRunner().invoke(main, ["status", "--index", str(index), "--json"]).output)
+    assert report["query_encoder"]["backend"] == "torch" and report["query_encoder"]["reason"].startswith(reason)
+
+
+def test_status_says_how_queries_are_embedded(seed_index):
+    result = CliRunner().invoke(main, ["status", "--index", str(seed_index)])
+    assert result.exit_code == 0
+    assert f"queries:    embedded with onnx (lowest probe cosine to torch" in result.output
+    assert f"over {len(PROBES)} probes)" in result.output
