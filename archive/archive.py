@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -66,8 +67,10 @@ class Searchers:
 
 class Archive:
     def __init__(self, index_dir: Path | str, *, fusion: FusionSettings = DEFAULT_FUSION,
-                 embedder: Embedder | None = None) -> None:
+                 embedder: Embedder | None = None, query_threads: int | None = None) -> None:
         self.layout = IndexLayout(index_dir)
+        # Threads for embedding a query: the process's share of the cores (all, unless told).
+        self.query_threads = query_threads or os.cpu_count() or 1
         self.fusion = fusion
         self._embedder = embedder
         self._lock = threading.Lock()
@@ -145,7 +148,7 @@ class Archive:
     def query_encoder(self, model: str) -> tuple[OnnxQueryEncoder | None, EncoderStatus]:
         """The ONNX query encoder of a model, checked against torch once per process."""
         if model not in self._query_encoders:
-            self._query_encoders[model] = open_query_encoder(self.layout.root, model)
+            self._query_encoders[model] = open_query_encoder(self.layout.root, model, self.query_threads)
         return self._query_encoders[model]
 
     @contextlib.contextmanager

@@ -149,7 +149,26 @@ def load_during_rebuild(source_index: Path, corpus: Path, work: Path, clients: i
         server.wait(timeout=30)
 
 
-def steady_load(base: str, queries: list[str], clients: int, seconds: float, keep_alive: bool) -> LoadResult:
+class QueryPool:
+    """Distinct queries handed out once each, so that no request is answered from the
+    server's per-query caches; counts how many had to be handed out again."""
+
+    def __init__(self, queries: list[str]) -> None:
+        self.queries = list(dict.fromkeys(queries))
+        self.position = 0
+        self.repeated = 0
+        self.lock = threading.Lock()
+
+    def next(self) -> str:
+        with self.lock:
+            if self.position >= len(self.queries):
+                self.repeated += 1
+            query = self.queries[self.position % len(self.queries)]
+            self.position += 1
+            return query
+
+
+def steady_load(base: str, pool: QueryPool, clients: int, seconds: float, keep_alive: bool) -> LoadResult:
     """``clients`` threads sending hybrid queries back to back, each over one kept-alive
     connection (as wrk and browsers do) or a new connection per request."""
     import http.client
@@ -160,10 +179,9 @@ def steady_load(base: str, queries: list[str], clients: int, seconds: float, kee
     host, port = base.removeprefix("http://").split(":")
 
     def client(number: int) -> None:
-        generator = random.Random(number)
         connection = None
         while time.monotonic() < stop_at:
-            path = "/api/search?" + urllib.parse.urlencode({"q": generator.choice(queries)})
+            path = "/api/search?" + urllib.parse.urlencode({"q": pool.next()})
             started = time.perf_counter()
             status = 0
             try:
@@ -210,17 +228,17 @@ def measure_steady(arguments) -> None:
     from bench.speed import make_queries
 
     index = arguments.index or WORK / "reuters-index"
-    queries = make_queries(300)
+    pool = QueryPool(make_queries(15000))
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     server = start_server(index, port)
     rows = []
     try:
-        for query in queries[:40]:
-            urllib.request.urlopen(f"{base}/api/search?" + urllib.parse.urlencode({"q": query})).read()
+        for _ in range(40):
+            urllib.request.urlopen(f"{base}/api/search?" + urllib.parse.urlencode({"q": pool.next()})).read()
         for keep_alive in (True, False):
             before = busy_cores()
-            result = steady_load(base, queries, arguments.clients, arguments.seconds, keep_alive)
+            result = steady_load(base, pool, arguments.clients, arguments.seconds, keep_alive)
             after = busy_cores()
             busy = 2 * (after[0] - before[0] - (after[1] - before[1])) / max(after[0] - before[0], 1)
             rows.append((keep_alive, result, busy))
@@ -229,8 +247,9 @@ def measure_steady(arguments) -> None:
         server.terminate()
         server.wait(timeout=30)
     lines = [header(command_line()),
-             f"{arguments.clients} clients, {arguments.seconds:.0f} s each, hybrid queries (the {len(queries)} Reuters "
-             f"queries of the latency section) against `indexer serve` (one worker process per core) over "
+             f"{arguments.clients} clients, {arguments.seconds:.0f} s each, hybrid queries made as in the latency section, "
+             f"each distinct and sent once ({pool.position:,} sent, {pool.repeated:,} of them repeats, so the server's "
+             f"per-query caches do not answer them) against `indexer serve` (one worker process per core) over "
              f"{index.name} on 127.0.0.1; the clients run on the same 2 cores.\n",
              "| connections | requests/s | p50 ms | p95 ms | p99 ms | errors | cores busy |", "|---|---|---|---|---|---|---|"]
     for keep_alive, result, busy in rows:

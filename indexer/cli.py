@@ -319,6 +319,8 @@ def serve(index_dir, host, port, threads, workers) -> None:
         os.environ["ARCHIVE_INDEX_DIR"] = str(index_dir)  # the app reads its settings from ARCHIVE_* variables
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     workers = workers or os.cpu_count() or 1
+    # Each worker embeds queries on its share of the cores; more threads would only contend.
+    os.environ.setdefault("ARCHIVE_QUERY_THREADS", str(max(1, (os.cpu_count() or 1) // workers)))
     index = index_dir or settings.index_dir()
 
     def announce(address: str, count: int) -> None:

@@ -71,3 +71,23 @@ def test_status_says_how_queries_are_embedded(seed_index):
     assert result.exit_code == 0
     assert f"queries:    embedded with onnx (lowest probe cosine to torch" in result.output
     assert f"over {len(PROBES)} probes)" in result.output
+
+
+def test_query_threads_are_the_process_share_of_the_cores(seed_index, embedder, monkeypatch):
+    one = Archive.open(seed_index, embedder=embedder, query_threads=1)
+    assert one.current().semantic.onnx.session.get_session_options().intra_op_num_threads == 1
+    one.close()
+    everything = Archive.open(seed_index, embedder=embedder)
+    expected = __import__("os").cpu_count()
+    assert everything.current().semantic.onnx.session.get_session_options().intra_op_num_threads == expected
+    everything.close()
+    from web import create_app
+
+    monkeypatch.setenv("ARCHIVE_INDEX_DIR", str(seed_index))
+    monkeypatch.setenv("ARCHIVE_QUERY_THREADS", "3")
+    app = create_app()
+    assert app.extensions["archive"].query_threads == 3
+    for wrong in ("0", "two", "1.5", "true"):
+        monkeypatch.setenv("ARCHIVE_QUERY_THREADS", wrong)
+        with pytest.raises(ValueError, match="ARCHIVE_QUERY_THREADS must be a whole number of threads, at least 1"):
+            create_app()

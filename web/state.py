@@ -16,9 +16,10 @@ EXTENSION = "archive"
 
 
 class ArchiveHolder:
-    def __init__(self, index_dir: str, embedder=None) -> None:
+    def __init__(self, index_dir: str, embedder=None, query_threads: int | None = None) -> None:
         self.index_dir = index_dir
         self.embedder = embedder
+        self.query_threads = query_threads
         self.archive: Archive | None = None
         self.lock = threading.Lock()
 
@@ -28,12 +29,15 @@ class ArchiveHolder:
         with self.lock:
             if self.archive is None:
                 options = {"embedder": self.embedder} if self.embedder is not None else {}
-                self.archive = Archive.open(self.index_dir, **options)  # raises IndexNotFoundError etc.
+                self.archive = Archive.open(self.index_dir, query_threads=self.query_threads, **options)  # raises IndexNotFoundError etc.
             return self.archive
 
 
 def init_app(app: Flask) -> None:
-    app.extensions[EXTENSION] = ArchiveHolder(str(app.config["INDEX_DIR"]), app.config.get("EMBEDDER"))
+    threads = app.config.get("QUERY_THREADS")
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+        raise ValueError(f"ARCHIVE_QUERY_THREADS must be a whole number of threads, at least 1, not {threads!r}")
+    app.extensions[EXTENSION] = ArchiveHolder(str(app.config["INDEX_DIR"]), app.config.get("EMBEDDER"), threads)
 
 
 def archive() -> Archive:

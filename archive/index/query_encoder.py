@@ -127,10 +127,11 @@ def mean_pooling(module) -> bool:
 
 
 class OnnxQueryEncoder:
-    """Query vectors from the exported model, on one onnxruntime thread (queries are short,
-    and requests run side by side)."""
+    """Query vectors from the exported model. ``threads`` is this process's share of the
+    cores: all of them for one process (a query in 2.4 ms on 2 cores against 4.2 ms on one),
+    one per worker when ``indexer serve`` runs a worker per core (more would oversubscribe)."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, threads: int = 1) -> None:
         import onnxruntime
         from tokenizers import Tokenizer
 
@@ -140,7 +141,7 @@ class OnnxQueryEncoder:
         self.tokenizer.enable_truncation(int(info["max_tokens"]))
         self.tokenizer.no_padding()
         options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = 1
+        options.intra_op_num_threads = max(1, threads)
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
         self.session = onnxruntime.InferenceSession(str(directory / "model.onnx"), options,
@@ -167,7 +168,8 @@ class OnnxQueryEncoder:
         return float(np.min(np.sum(self.encode_queries(self.probes) * self.expected, axis=1)))
 
 
-def open_query_encoder(index_root: Path, model_name: str) -> tuple[OnnxQueryEncoder | None, EncoderStatus]:
+def open_query_encoder(index_root: Path, model_name: str,
+                       threads: int = 1) -> tuple[OnnxQueryEncoder | None, EncoderStatus]:
     """The ONNX encoder when it is there and agrees with torch; otherwise None and why."""
     directory = encoder_directory(index_root, model_name)
     if not (directory / "export.json").exists():
@@ -177,7 +179,7 @@ def open_query_encoder(index_root: Path, model_name: str) -> tuple[OnnxQueryEnco
     except ImportError:
         return None, EncoderStatus("torch", "onnxruntime is not installed")
     try:
-        encoder = OnnxQueryEncoder(directory)
+        encoder = OnnxQueryEncoder(directory, threads)
         cosine = encoder.check()
     except Exception as problem:  # a damaged export, or an onnxruntime that cannot run it
         return None, EncoderStatus("torch", f"the ONNX export cannot be used: {type(problem).__name__}: {problem}")
