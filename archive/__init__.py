@@ -20,9 +20,11 @@ from .errors import (
     IndexNotFoundError,
     InvalidParameterError,
     ModelError,
+    QueryTooBroadError,
     ResultWindowError,
 )
 from .ingest.corpus import FieldMapping
+from .settings import DEFAULT_BUDGET_MS, PRECISIONS
 from .search.highlight import Event, Mark, Snippet, events, paragraphs, snippets, window
 from .search.request import (
     MAX_K,
@@ -37,10 +39,11 @@ from .search.request import (
 from .search.results import ArticleResponse, PassageResult, Result, SearchResponse, SimilarResponse, StatsResponse
 
 __all__ = [
-    "MAX_K", "MAX_QUERY_CHARACTERS", "MAX_RESULT_WINDOW", "MODES", "SIMILAR_K", "SORTS",
+    "DEFAULT_BUDGET_MS", "MAX_K", "PRECISIONS", "MAX_QUERY_CHARACTERS", "MAX_RESULT_WINDOW", "MODES", "SIMILAR_K", "SORTS",
     "Archive", "ArchiveError", "ArticleNotFoundError", "ArticleResponse", "BuildLockedError", "BuildSummary",
     "CorpusError", "CorpusNotFoundError", "Event", "FieldMapping", "IndexCorruptError", "IndexNotFoundError",
-    "InvalidParameterError", "Mark", "ModelError", "Parameter", "PassageResult", "Result", "ResultWindowError",
+    "InvalidParameterError", "Mark", "ModelError", "Parameter", "PassageResult", "QueryTooBroadError", "Result",
+    "ResultWindowError",
     "SearchRequest", "SearchResponse", "SimilarResponse", "Snippet", "StatsResponse",
     "events", "index_status", "paragraphs", "rebuild", "settings", "snippets", "update", "window",
 ]

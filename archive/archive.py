@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ArchiveError, ArticleNotFoundError
+from .index.budget import DEFAULT_BUDGET_MS, Budget
 from .index.embeddings import Embedder
 from .index.layout import IndexLayout
 from .index.query_encoder import EncoderStatus, OnnxQueryEncoder, open_query_encoder
@@ -67,10 +68,14 @@ class Searchers:
 
 class Archive:
     def __init__(self, index_dir: Path | str, *, fusion: FusionSettings = DEFAULT_FUSION,
-                 embedder: Embedder | None = None, query_threads: int | None = None) -> None:
+                 embedder: Embedder | None = None, query_threads: int | None = None,
+                 query_budget_ms: float | None = DEFAULT_BUDGET_MS) -> None:
+        """``query_budget_ms``: how long one search may run (None: no limit); past it, the
+        search returns what it ranked so far, marked ``timed_out``."""
         self.layout = IndexLayout(index_dir)
         # Threads for embedding a query: the process's share of the cores (all, unless told).
         self.query_threads = query_threads or os.cpu_count() or 1
+        self.query_budget_ms = query_budget_ms
         self.fusion = fusion
         self._embedder = embedder
         self._lock = threading.Lock()
@@ -181,7 +186,9 @@ class Archive:
             snapshot = searchers.snapshot
             filters = Filters(request.date_from, request.date_to, request.source)
             query = searchers.hybrid.prepare(request.query)  # parsed and embedded once, when first needed
-            ranked = self.rank(searchers, request, query, filters, max(self.fusion.depth, request.page * request.k))
+            budget = Budget(self.query_budget_ms)
+            ranked = self.rank(searchers, request, query, filters, max(self.fusion.depth, request.page * request.k),
+                               budget)
             if request.sort == "date":
                 ranked = sort_by_date(ranked, snapshot)
             page_hits = ranked[(request.page - 1) * request.k : request.page * request.k]
@@ -190,30 +197,32 @@ class Archive:
             query_vector = query.vector if request.mode != "keyword" and page_hits else None
             results = make_results(snapshot, page_hits, parsed.terms if parsed else set(), query_vector)
             suggestion = None
-            if parsed is not None and parsed.note is None:
+            if parsed is not None and parsed.note is None and not budget.expired():
                 found = sum(1 for hit in ranked if hit.explain.get(KEYWORD))
                 if found < SUGGEST_BELOW:
-                    suggestion = self.better_query(searchers, request, filters, found)
+                    suggestion = self.better_query(searchers, request, filters, found, budget)
         return SearchResponse(
             query=request.query, mode=request.mode, k=request.k, page=request.page, total=len(ranked),
             took_ms=round((time.perf_counter() - started) * 1000, 2),
             note=parsed.note if parsed else None, suggestion=suggestion, results=results,
+            timed_out=budget.timed_out,
         )
 
     def rank(self, searchers: Searchers, request: SearchRequest, query: PreparedQuery, filters: Filters,
-             depth: int) -> list[Hit]:
+             depth: int, budget: Budget) -> list[Hit]:
         if request.mode == "hybrid":
-            return searchers.hybrid.pool(query, depth, filters, request.alpha)
+            return searchers.hybrid.pool(query, depth, filters, request.alpha, budget)
         leg = searchers.keyword if request.mode == "keyword" else searchers.semantic
-        return leg.search(query, depth, filters)
+        return leg.search(query, depth, filters, budget=budget)
 
-    def better_query(self, searchers: Searchers, request: SearchRequest, filters: Filters, found: int) -> str | None:
+    def better_query(self, searchers: Searchers, request: SearchRequest, filters: Filters, found: int,
+                     budget: Budget) -> str | None:
         """A "did you mean" query, offered only when its keywords find more articles than these did."""
         suggestion = suggest(searchers.snapshot, request.query)
         if suggestion is None:
             return None
         depth = max(self.fusion.depth, request.page * request.k)
-        return suggestion if len(searchers.keyword.search(suggestion, depth, filters)) > found else None
+        return suggestion if len(searchers.keyword.search(suggestion, depth, filters, budget=budget)) > found else None
 
     # Articles
 

@@ -98,3 +98,9 @@ class ArticleNotFoundError(ArchiveError):
     status = 404
     code = "not_found"
     exit_code = 6
+
+
+class QueryTooBroadError(InvalidParameterError):
+    """A wildcard that would match too much of the index to search (``*``, ``a*``, ``title:*``)."""
+
+    code = "query_too_broad"

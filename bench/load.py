@@ -2,6 +2,7 @@
 
     python bench/load.py [--clients 8] [--seconds 60]            load during a rebuild (seed corpus)
     python bench/load.py --steady [--index DIR] [--seconds 30]   8 clients of hybrid Reuters queries
+    python bench/load.py --attack [--seconds 30] [--attackers 2]  the same, quiet and beside hostile clients
 
 Starts the production server (waitress) on a copy of an index, runs N client threads sending
 mixed hybrid/keyword/semantic queries for a bounded time, and meanwhile rebuilds the index
@@ -42,6 +43,7 @@ class LoadResult:
     latencies_ms: list[float] = field(default_factory=list)
     generations: set[str] = field(default_factory=set)
     seconds: float = 0.0
+    timed_out: int = 0  # responses that reached their time budget
 
     @property
     def server_errors(self) -> int:
@@ -171,6 +173,13 @@ class QueryPool:
 def steady_load(base: str, pool: QueryPool, clients: int, seconds: float, keep_alive: bool) -> LoadResult:
     """``clients`` threads sending hybrid queries back to back, each over one kept-alive
     connection (as wrk and browsers do) or a new connection per request."""
+    return hammer(base, lambda number: "/api/search?" + urllib.parse.urlencode({"q": pool.next()}), clients, seconds,
+                  keep_alive)
+
+
+def hammer(base: str, make_path, clients: int, seconds: float, keep_alive: bool = True) -> LoadResult:
+    """``clients`` threads, each sending ``make_path(client number)`` back to back until the
+    time is up; responses that say ``timed_out`` are counted."""
     import http.client
 
     result = LoadResult()
@@ -181,16 +190,17 @@ def steady_load(base: str, pool: QueryPool, clients: int, seconds: float, keep_a
     def client(number: int) -> None:
         connection = None
         while time.monotonic() < stop_at:
-            path = "/api/search?" + urllib.parse.urlencode({"q": pool.next()})
+            path = make_path(number)
             started = time.perf_counter()
-            status = 0
+            status, timed_out = 0, False
             try:
                 if connection is None:
                     connection = http.client.HTTPConnection(host, int(port), timeout=30)
                 connection.request("GET", path)
                 response = connection.getresponse()
-                response.read()
+                body = response.read()
                 status = response.status
+                timed_out = b'"timed_out":true' in body
                 if not keep_alive:
                     connection.close()
                     connection = None
@@ -199,6 +209,7 @@ def steady_load(base: str, pool: QueryPool, clients: int, seconds: float, keep_a
             elapsed = (time.perf_counter() - started) * 1000
             with lock:
                 result.requests += 1
+                result.timed_out += timed_out
                 if status == 0:
                     result.failures += 1
                 else:
@@ -215,6 +226,88 @@ def steady_load(base: str, pool: QueryPool, clients: int, seconds: float, keep_a
         thread.join(timeout=seconds + 60)
     result.seconds = time.perf_counter() - started
     return result
+
+
+# What an unfriendly visitor sends (issue: "one hostile query must not stall the archive"):
+# patterns too broad to search (refused with a 400), many wildcards, fuzzy terms, phrases of
+# common words (Whoosh's own matchers), ranges, and 1,000-character queries.
+HOSTILE = [
+    "*", "a* AND b*", "?*?*?*", "title:* OR body:*", "c* d* e* f* g* h* p* s* t*",
+    " ".join(f"{first}{second}*" for first in "cdefghpst" for second in "aeiou"),
+    "co* AND de* AND NOT ex*",
+    "cell~2 protein~2 gene~2 cancer~2 immune~2 price~2 market~2 company~2",
+    '"said it" "the company said" "oil prices" "per share" "mln dlrs" "pct of"',
+    '"said the" AND "in the" AND "of the"',
+    "[a TO z] OR title:[a TO z]",
+    " ".join(["oil prices rose said the company in a statement"] * 25)[:1000],
+    " ".join(f"ab{index}* mar{index}~2" for index in range(100))[:1000],
+]
+
+
+def measure_attack(arguments) -> None:
+    """Normal clients alone, then the same with hostile clients beside them."""
+    from bench.report import WORK, command_line, header, median, percentile, write_section
+    from bench.speed import make_queries
+
+    index = arguments.index or WORK / "reuters-index"
+    pool = QueryPool(make_queries(15000))
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    server = start_server(index, port)
+    counter = {"next": 0}
+    counter_lock = threading.Lock()
+
+    def hostile_path(number: int) -> str:
+        with counter_lock:
+            query = HOSTILE[counter["next"] % len(HOSTILE)]
+            counter["next"] += 1
+        mode = ("keyword", "hybrid")[counter["next"] // len(HOSTILE) % 2]
+        return "/api/search?" + urllib.parse.urlencode({"q": query, "mode": mode})
+
+    def normal_path(number: int) -> str:
+        return "/api/search?" + urllib.parse.urlencode({"q": pool.next()})
+
+    try:
+        for _ in range(40):
+            urllib.request.urlopen(base + normal_path(0)).read()
+        quiet = hammer(base, normal_path, arguments.clients, arguments.seconds)
+        print("quiet", quiet.requests, flush=True)
+        outcome: dict[str, LoadResult] = {}
+        attackers = threading.Thread(target=lambda: outcome.update(
+            hostile=hammer(base, hostile_path, arguments.attackers, arguments.seconds)))
+        attackers.start()
+        attacked = hammer(base, normal_path, arguments.clients, arguments.seconds)
+        attackers.join()
+        hostile = outcome["hostile"]
+        print("attack", attacked.requests, hostile.requests, flush=True)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    budget = int(os.environ.get("ARCHIVE_QUERY_BUDGET_MS") or 1000)
+    slowest = max(hostile.latencies_ms)
+    quiet_p95, attacked_p95 = percentile(quiet.latencies_ms, 0.95), percentile(attacked.latencies_ms, 0.95)
+    lines = [header(command_line()),
+             f"`indexer serve` (one worker process per core, budget {budget} ms) over {index.name}, on 127.0.0.1; "
+             f"{arguments.clients} normal clients send hybrid Reuters queries (each distinct, as in the concurrency "
+             f"section) for {arguments.seconds:.0f} s alone, then {arguments.seconds:.0f} s more with "
+             f"{arguments.attackers} hostile clients beside them sending {len(HOSTILE)} hostile queries in turn "
+             "(keyword and hybrid mode): broad wildcards (refused), dozens of wildcards, fuzzy terms, phrases of "
+             "common words, ranges, 1,000-character queries. All clients share the server's 2 cores.\n",
+             "| clients | requests | requests/s | p50 ms | p95 ms | p99 ms | max ms | statuses | timed out |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for name, result in (("normal, quiet", quiet), ("normal, under attack", attacked), ("hostile", hostile)):
+        lines.append(f"| {name} | {result.requests:,} | {result.requests / result.seconds:.1f} | "
+                     f"{median(result.latencies_ms):.1f} | {percentile(result.latencies_ms, 0.95):.1f} | "
+                     f"{percentile(result.latencies_ms, 0.99):.1f} | {max(result.latencies_ms):.0f} | "
+                     f"{dict(sorted(result.statuses.items()))} | {result.timed_out} |")
+    lines += ["",
+              f"* Normal p95 under attack / quiet: {attacked_p95 / quiet_p95:.2f} (target ≤ 2).",
+              f"* Slowest hostile request: {slowest:.0f} ms, against a budget of {budget} ms + 100 "
+              f"({'met' if slowest <= budget + 100 else 'NOT met'}).",
+              f"* Failed requests (connection errors): {quiet.failures + attacked.failures + hostile.failures}; "
+              f"5xx: {quiet.server_errors + attacked.server_errors + hostile.server_errors}."]
+    write_section("attack", "## Hostile queries beside normal traffic (Reuters-21578)\n\n" + "\n".join(lines))
+    print("\n".join(lines))
 
 
 def busy_cores() -> tuple[int, int]:
@@ -272,10 +365,16 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--steady", action="store_true", help="steady load on a Reuters index instead")
+    parser.add_argument("--attack", action="store_true",
+                        help="normal Reuters clients alone, then beside hostile clients (see HOSTILE)")
+    parser.add_argument("--attackers", type=int, default=2)
     parser.add_argument("--index", type=Path, default=None)
     arguments = parser.parse_args()
     if arguments.steady:
         measure_steady(arguments)
+        return
+    if arguments.attack:
+        measure_attack(arguments)
         return
     seed_index = WORK / "load-seed-index"
     rebuild(ROOT / "corpus", seed_index, DEFAULT_MODEL)

@@ -72,6 +72,14 @@ def fields_option(function):
     )(function)
 
 
+def precision_option(function):
+    return click.option(
+        "--precision", type=click.Choice(archive.PRECISIONS), default=None,
+        help="Embedding precision: bf16 where the CPU has it and it is faster (auto), or fp32 or bf16 "
+             "[env ARCHIVE_EMBED_PRECISION; default auto]. An update keeps the index's precision.",
+    )(function)
+
+
 def json_option(function):
     return click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")(function)
 
@@ -128,7 +136,8 @@ def print_build_summary(summary: dict, as_json: bool, changes: bool = False) -> 
     if changes:
         click.echo(f"changes: {summary['added']} added, {summary['changed']} changed, {summary['removed']} removed,"
                    f" {summary['unchanged']} unchanged")
-    click.echo(f"embeddings: {summary['embedded']} computed, {summary['reused']} reused from the cache")
+    click.echo(f"embeddings: {summary['embedded']} computed, {summary['reused']} reused from the cache; "
+               f"{summary['precision']} ({summary['precision_reason']})")
     phases = ", ".join(f"{phase} {seconds:.1f}s" for phase, seconds in summary["seconds"].items())
     click.echo(f"time: {phases}")
     if summary["skipped"]:
@@ -146,14 +155,16 @@ def print_build_summary(summary: dict, as_json: bool, changes: bool = False) -> 
 @fields_option
 @click.option("--strict", is_flag=True, help="Fail instead of skipping unreadable corpus items.")
 @click.option("--wait", is_flag=True, help="Wait for a running build instead of refusing.")
+@precision_option
 @json_option
-def rebuild(corpus, index_dir, model, fields, strict, wait, as_json) -> None:
+def rebuild(corpus, index_dir, model, fields, strict, wait, precision, as_json) -> None:
     """Build both indexes from the whole corpus and switch to them atomically."""
     report, close = progress_reporter(not as_json and sys.stderr.isatty())
     try:
         summary = archive.rebuild(
             corpus or settings.corpus_path(), index_dir or settings.index_dir(), model or settings.model_name(),
             fields=archive.FieldMapping.parse(fields), strict=strict, wait=wait, progress=report,
+            precision=precision or settings.embed_precision(),
         )
     finally:
         close()
@@ -166,13 +177,15 @@ def rebuild(corpus, index_dir, model, fields, strict, wait, as_json) -> None:
 @fields_option
 @click.option("--strict", is_flag=True, help="Fail instead of skipping unreadable corpus items.")
 @click.option("--wait", is_flag=True, help="Wait for a running build instead of refusing.")
+@precision_option
 @json_option
-def update(corpus, index_dir, fields, strict, wait, as_json) -> None:
+def update(corpus, index_dir, fields, strict, wait, precision, as_json) -> None:
     """Apply corpus changes (new, changed, deleted articles) to the live index."""
     report, close = progress_reporter(not as_json and sys.stderr.isatty())
     try:
         summary = archive.update(corpus or settings.corpus_path(), index_dir or settings.index_dir(),
-                                 fields=archive.FieldMapping.parse(fields), strict=strict, wait=wait, progress=report)
+                                 fields=archive.FieldMapping.parse(fields), strict=strict, wait=wait, progress=report,
+                                 precision=precision or settings.embed_precision())
     finally:
         close()
     print_build_summary(summary.to_dict(), as_json, changes=True)
@@ -219,6 +232,7 @@ def status(corpus, index_dir, fields, as_json) -> None:
     click.echo(f"built:      {report['built_at']} ({format_age(report['age_seconds'])} ago)")
     click.echo(f"contents:   {report['articles']} articles, {report['passages']} passages")
     click.echo(f"model:      {report['model']} ({report['dimension']} dimensions), FAISS {report['faiss_type']}")
+    click.echo(f"vectors:    {report['precision']} ({report['precision_reason']})")
     encoder = report["query_encoder"]
     click.echo(f"queries:    embedded with {encoder['backend']} ({encoder['reason']})")
     click.echo(f"corpus:     {report['corpus']}")
@@ -246,7 +260,8 @@ def format_age(seconds: int) -> str:
 def search(index_dir, as_json, **parameters) -> None:
     """Search the archive and print the best articles with their evidence."""
     request = SearchRequest(**parameters)
-    response = archive.Archive.open(index_dir or settings.index_dir()).search(request)
+    opened = archive.Archive.open(index_dir or settings.index_dir(), query_budget_ms=settings.query_budget_ms())
+    response = opened.search(request)
     if as_json:
         click.echo(json.dumps(response.to_dict(), ensure_ascii=False))
         return
@@ -285,6 +300,9 @@ def styled(snippet: archive.Snippet, color: bool) -> str:
 def print_search_response(response: archive.SearchResponse, color: bool) -> None:
     if response.note:
         click.echo(f"note: {response.note}")
+    if response.timed_out:
+        click.echo("note: the search reached its time budget (ARCHIVE_QUERY_BUDGET_MS) and shows what it had "
+                   "found by then")
     if response.suggestion:
         click.echo(f"did you mean: {response.suggestion}")
     first = (response.page - 1) * response.k + 1

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from archive import Archive
+from archive import Archive, InvalidParameterError
 from archive.index.query_encoder import PROBES, encoder_directory, open_query_encoder
 from indexer.cli import main
 
@@ -89,5 +89,5 @@ def test_query_threads_are_the_process_share_of_the_cores(seed_index, embedder, 
     assert app.extensions["archive"].query_threads == 3
     for wrong in ("0", "two", "1.5", "true"):
         monkeypatch.setenv("ARCHIVE_QUERY_THREADS", wrong)
-        with pytest.raises(ValueError, match="ARCHIVE_QUERY_THREADS must be a whole number of threads, at least 1"):
+        with pytest.raises(InvalidParameterError, match="ARCHIVE_QUERY_THREADS must be a whole number, at least 1"):
             create_app()

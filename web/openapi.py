@@ -3,14 +3,15 @@
 
 from __future__ import annotations
 
-from archive import MAX_K, MODES, SIMILAR_K, Parameter, ResultWindowError, SearchRequest
+from archive import MAX_K, MODES, SIMILAR_K, Parameter, QueryTooBroadError, ResultWindowError, SearchRequest
 
 NULLABLE_STRING = {"type": ["string", "null"]}
 JSON_TYPES = {str: "string", int: "integer", float: "number"}
 SEARCH_REJECTIONS = (
     "Invalid parameter: the message says what to fix. Besides each parameter's own schema, two rules "
     "join parameters: page × k may not exceed the result window (code "
-    f"`{ResultWindowError.code}`), and date_from may not be after date_to (code `bad_request`)."
+    f"`{ResultWindowError.code}`), and date_from may not be after date_to (code `bad_request`). A wildcard "
+    f"that would match too much to search (`*`, `a*`, `title:*`) is refused with code `{QueryTooBroadError.code}`."
 )
 
 
@@ -133,14 +134,24 @@ def document() -> dict:
                                        "properties": {"keyword": leg, "semantic": leg}},
                            "passages": {"type": "array", "minItems": 1, "maxItems": 3, "items": ref("Passage")}}},
             "SearchResponse": {"type": "object", "additionalProperties": False,
-                               "required": ["query", "mode", "k", "page", "total", "took_ms", "note", "suggestion", "results"],
+                               "required": ["query", "mode", "k", "page", "total", "took_ms", "timed_out", "note",
+                                            "suggestion", "results"],
                                "properties": {
                                    "query": {"type": "string"}, "mode": {"type": "string", "enum": list(MODES)},
                                    "k": {"type": "integer"}, "page": {"type": "integer"},
                                    "total": {"type": "integer", "minimum": 0,
                                              "description": "Distinct articles in the candidate pool that paging walks: "
                                                             "in hybrid mode, the union of both legs' top candidates."},
-                                   "took_ms": {"type": "number"}, "note": NULLABLE_STRING, "suggestion": NULLABLE_STRING,
+                                   "took_ms": {"type": "number"},
+                                   "timed_out": {"type": "boolean",
+                                                 "description": "The search reached its time budget (ARCHIVE_QUERY_BUDGET_MS, "
+                                                                "1000 ms by default) and stopped: the results are what it "
+                                                                "had ranked by then."},
+                                   "note": {"type": ["string", "null"],
+                                            "description": "What was changed about the query, if anything: a syntax error "
+                                                           "searched as plain words, wildcards cut to their most frequent "
+                                                           "words."},
+                                   "suggestion": NULLABLE_STRING,
                                    "results": {"type": "array", "items": ref("Result")}}},
             "Article": {"type": "object", "additionalProperties": False,
                         "required": ["id", "title", "date", "source", "url", "text", "passages"], "properties": {

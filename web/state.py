@@ -10,16 +10,18 @@ import threading
 
 from flask import Flask, current_app
 
-from archive import Archive, ArchiveError
+from archive import DEFAULT_BUDGET_MS, Archive, ArchiveError, settings
 
 EXTENSION = "archive"
 
 
 class ArchiveHolder:
-    def __init__(self, index_dir: str, embedder=None, query_threads: int | None = None) -> None:
+    def __init__(self, index_dir: str, embedder=None, query_threads: int | None = None,
+                 query_budget_ms: int = DEFAULT_BUDGET_MS) -> None:
         self.index_dir = index_dir
         self.embedder = embedder
         self.query_threads = query_threads
+        self.query_budget_ms = query_budget_ms
         self.archive: Archive | None = None
         self.lock = threading.Lock()
 
@@ -29,15 +31,16 @@ class ArchiveHolder:
         with self.lock:
             if self.archive is None:
                 options = {"embedder": self.embedder} if self.embedder is not None else {}
-                self.archive = Archive.open(self.index_dir, query_threads=self.query_threads, **options)  # raises IndexNotFoundError etc.
+                self.archive = Archive.open(self.index_dir, query_threads=self.query_threads,
+                                            query_budget_ms=self.query_budget_ms, **options)  # raises IndexNotFoundError etc.
             return self.archive
 
 
 def init_app(app: Flask) -> None:
-    threads = app.config.get("QUERY_THREADS")
-    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
-        raise ValueError(f"ARCHIVE_QUERY_THREADS must be a whole number of threads, at least 1, not {threads!r}")
-    app.extensions[EXTENSION] = ArchiveHolder(str(app.config["INDEX_DIR"]), app.config.get("EMBEDDER"), threads)
+    # Settings errors stop the app at start-up, with the message of the library's error tree.
+    threads = settings.whole_number("ARCHIVE_QUERY_THREADS", app.config.get("QUERY_THREADS"), 0) or None
+    budget = settings.whole_number("ARCHIVE_QUERY_BUDGET_MS", app.config.get("QUERY_BUDGET_MS"), DEFAULT_BUDGET_MS)
+    app.extensions[EXTENSION] = ArchiveHolder(str(app.config["INDEX_DIR"]), app.config.get("EMBEDDER"), threads, budget)
 
 
 def archive() -> Archive:

@@ -29,6 +29,7 @@ from ..index.embeddings import Embedder, PassageEmbedding, cache_key, embedding_
 from ..index.query_encoder import encoder_directory, export_query_encoder
 from ..index.layout import IndexLayout, build_lock
 from ..index.manifest import Manifest, write_manifest
+from ..index.precision import PROBE_TEXTS, PrecisionChoice, choose_precision
 from ..index.store import PassageRecord
 from ..ingest.articles import Article
 from ..ingest.corpus import CorpusReading, FieldMapping, read_corpus
@@ -76,6 +77,8 @@ class BuildSummary:
     generation: str = ""
     index_dir: str = ""
     faiss_type: str = ""
+    precision: str = ""  # what the vectors were embedded at: fp32 or bf16
+    precision_reason: str = ""
     added: int = 0
     changed: int = 0
     removed: int = 0
@@ -116,16 +119,27 @@ def corpus_fingerprint(fingerprints: dict[str, str]) -> str:
     return digest.hexdigest()[:32]
 
 
-def passage_rows(articles: list[Article], model_name: str, first_pid: int = 0) -> list[PassageRow]:
+def passage_rows(articles: list[Article], model_name: str, first_pid: int = 0,
+                 precision: str = "fp32") -> list[PassageRow]:
     rows = []
     pid = first_pid
     for article in articles:
         for passage in split_passages(article.id, article.text):
             model_input, offset = embedding_input(article.title, passage.text)
             rows.append(PassageRow(pid, article, passage.ordinal, passage.start, passage.end,
-                                   cache_key(model_name, model_input), model_input, offset))
+                                   cache_key(model_name, model_input, precision), model_input, offset))
             pid += 1
     return rows
+
+
+def probe_sample(articles: list[Article], count: int = PROBE_TEXTS) -> list[str]:
+    """Model inputs spread over the corpus, for the precision probe."""
+    inputs = []
+    step = max(1, len(articles) // count)
+    for article in articles[::step][:count]:
+        for passage in split_passages(article.id, article.text)[:1]:
+            inputs.append(embedding_input(article.title, passage.text)[0])
+    return inputs
 
 
 def existing_corpus(corpus: Path | str) -> Path:
@@ -184,8 +198,13 @@ class GenerationBuild:
             with self.timer.phase("load_model"):
                 embedder.load()
 
+    def choose_precision(self, setting: str, embedder: Embedder, articles: list[Article]) -> PrecisionChoice:
+        """fp32 or bf16 for this build (``auto`` may load the model and probe, once per machine)."""
+        with self.timer.phase("precision"):
+            return choose_precision(setting, embedder, self.layout.root, probe_sample(articles))
+
     def embed(self, rows: list[PassageRow], embedder: Embedder, cache: EmbeddingCache, progress: Progress | None,
-              found: dict[str, PassageEmbedding]) -> tuple[dict[str, PassageEmbedding], int, int]:
+              found: dict[str, PassageEmbedding], precision: str = "fp32") -> tuple[dict[str, PassageEmbedding], int, int]:
         """Embeddings for every row: ``found`` in the cache, the rest computed (longest first,
         so batches pad little) and cached chunk by chunk. Returns (by key, computed, reused)."""
         found = dict(found)
@@ -202,7 +221,7 @@ class GenerationBuild:
                 progress("embed", 0, len(todo))
             for index in range(0, len(todo), EMBED_CHUNK):
                 chunk = todo[index : index + EMBED_CHUNK]
-                computed = embedder.encode_passages([(row.model_input, row.offset) for row in chunk])
+                computed = embedder.encode_passages([(row.model_input, row.offset) for row in chunk], precision)
                 pairs = list(zip((row.key for row in chunk), computed, strict=True))
                 cache.put_many(pairs)
                 found.update(pairs)
@@ -221,13 +240,14 @@ class GenerationBuild:
                 export_query_encoder(embedder, self.layout.root)
 
     def manifest(self, *, model: str, dimension: int, articles: int, passages: int, fingerprint: str,
-                 faiss_type: str, tombstones: int = 0) -> Manifest:
+                 faiss_type: str, precision: PrecisionChoice, tombstones: int = 0) -> Manifest:
         return Manifest(
             generation=self.generation,
             created_at=datetime.now(UTC).isoformat(timespec="seconds"),
             model=model, dimension=dimension, articles=articles, passages=passages,
             corpus_path=str(self.corpus.resolve()), corpus_fingerprint=fingerprint,
             faiss_type=faiss_type, faiss_parameters=vectors.index_parameters(faiss_type), tombstones=tombstones,
+            precision=precision.precision, precision_reason=precision.reason,
             build_seconds=self.timer.elapsed(),
         )
 

@@ -11,6 +11,7 @@ import numpy as np
 
 from ..index import keyword, vectors
 from ..index.embeddings import Embedder, PassageEmbedding
+from ..index.precision import check_precision
 from ..index.store import STORE_NAME, Store
 from ..index.vocabulary import count_words
 from ..ingest.corpus import CorpusReading, FieldMapping
@@ -80,14 +81,18 @@ def rebuild(
     wait: bool = False,
     progress: Progress | None = None,
     embedder: Embedder | None = None,
+    precision: str = "auto",
 ) -> BuildSummary:
+    """``precision``: auto, fp32 or bf16 (see archive/index/precision.py)."""
+    check_precision(precision)
     with GenerationBuild(index_dir, corpus, wait) as build:
         with build.timer.phase("ingest"):
             reading = read_checked(build.corpus, fields, strict)
             crash_point("ingest")
             articles = reading.articles
             embedder = embedder or Embedder.shared(model_name)  # loads the model only if it must embed
-            rows = passage_rows(articles, embedder.name)
+        choice = build.choose_precision(precision, embedder, articles)
+        rows = passage_rows(articles, embedder.name, precision=choice.precision)
 
         directory = build.new_directory()
         keyword_directory = directory / keyword.KEYWORD_DIRECTORY
@@ -104,7 +109,7 @@ def rebuild(
             writer = KeywordWriter(keyword_directory, rows) if overlap else None
             if writer:
                 writer.start()
-            embeddings, embedded, reused = build.embed(rows, embedder, cache, progress, found)
+            embeddings, embedded, reused = build.embed(rows, embedder, cache, progress, found, choice.precision)
         finally:
             cache.close()
         if progress:
@@ -134,9 +139,10 @@ def rebuild(
         build.publish(build.manifest(
             model=embedder.name, dimension=dimension, articles=len(articles), passages=len(rows),
             fingerprint=corpus_fingerprint({article.id: article.fingerprint() for article in articles}),
-            faiss_type=kind,
+            faiss_type=kind, precision=choice,
         ))
     return build.summary(
         articles=len(articles), passages=len(rows), skipped=[item.to_dict() for item in reading.skipped],
         embedded=embedded, reused=reused, faiss_type=kind, added=len(articles),
+        precision=choice.precision, precision_reason=choice.reason,
     )

@@ -30,6 +30,8 @@ def index_status(index_dir: Path | str, corpus: Path | str | None, fields: Field
             "model": manifest.model,
             "dimension": manifest.dimension,
             "faiss_type": manifest.faiss_type,
+            "precision": manifest.precision,
+            "precision_reason": manifest.precision_reason or "built before precisions were recorded",
             "tombstones": manifest.tombstones,
             "indexed_corpus": manifest.corpus_path,
             "corpus": str(corpus_path),

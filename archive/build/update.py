@@ -23,11 +23,12 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from ..errors import IndexCorruptError, ModelError
+from ..errors import IndexCorruptError, InvalidParameterError, ModelError
 from ..index import keyword, vectors
 from ..index.embedding_cache import EmbeddingCache
 from ..index.embeddings import Embedder
 from ..index.manifest import read_manifest
+from ..index.precision import PrecisionChoice, check_precision
 from ..index.store import STORE_NAME, Store
 from ..index.vocabulary import count_words
 from ..ingest.corpus import FieldMapping
@@ -44,10 +45,19 @@ def update(
     wait: bool = False,
     progress: Progress | None = None,
     embedder: Embedder | None = None,
+    precision: str = "auto",
 ) -> BuildSummary:
+    """``precision``: an update embeds at the index's own precision (``auto`` keeps it; asking
+    for another one is refused, as the index would mix vectors)."""
+    check_precision(precision)
     with GenerationBuild(index_dir, corpus, wait) as build:
         live = build.layout.current_directory()
         manifest = read_manifest(live)
+        if precision not in ("auto", manifest.precision):
+            raise InvalidParameterError(
+                f"the index holds {manifest.precision} vectors; an update adds vectors at the same precision",
+                hint=f"run `indexer rebuild --precision {precision}` to re-embed everything at {precision}")
+        choice = PrecisionChoice(manifest.precision, manifest.precision_reason or "the index's own")
         with build.timer.phase("ingest"):
             live_store = Store(live / STORE_NAME, dimension=manifest.dimension)
             try:
@@ -60,7 +70,8 @@ def update(
                       unchanged=changes.unchanged, skipped=[item.to_dict() for item in reading.skipped])
         if changes.pending == 0:
             summary = build.summary(articles=manifest.articles, passages=manifest.passages,
-                                    faiss_type=manifest.faiss_type, **counts)
+                                    faiss_type=manifest.faiss_type, precision=choice.precision,
+                                    precision_reason=choice.reason, **counts)
             summary.generation = manifest.generation  # nothing changed: the live generation stays
             return summary
 
@@ -83,11 +94,11 @@ def update(
 
         store = Store(directory / STORE_NAME, mode="write", dimension=manifest.dimension)
         try:
-            rows = passage_rows(incoming, embedder.name, first_pid=store.max_pid() + 1)
+            rows = passage_rows(incoming, embedder.name, first_pid=store.max_pid() + 1, precision=choice.precision)
             cache = build.cache()
             try:
                 embeddings, embedded, reused = build.embed(rows, embedder, cache, progress,
-                                                           cache.get_many(row.key for row in rows))
+                                                           cache.get_many(row.key for row in rows), choice.precision)
             finally:
                 cache.close()
             if any(embedding.vector.shape[0] != manifest.dimension for embedding in embeddings.values()):
@@ -151,10 +162,10 @@ def update(
 
         build.publish(build.manifest(
             model=manifest.model, dimension=manifest.dimension, articles=article_count, passages=passage_count,
-            fingerprint=corpus_fingerprint(fingerprints), faiss_type=kind, tombstones=tombstones,
+            fingerprint=corpus_fingerprint(fingerprints), faiss_type=kind, tombstones=tombstones, precision=choice,
         ))
     return build.summary(articles=article_count, passages=passage_count, embedded=embedded, reused=reused,
-                         faiss_type=kind, **counts)
+                         faiss_type=kind, precision=choice.precision, precision_reason=choice.reason, **counts)
 
 
 def link_tree(source: Path, target: Path) -> None:

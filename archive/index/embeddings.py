@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ModelError
+from ..settings import PRECISIONS
 from ..ingest.sentences import SPLITTER_VERSION, split_sentences
 
 BUNDLED_MODEL_NAMES = {"sentence-transformers/all-MiniLM-L6-v2", "all-MiniLM-L6-v2"}
@@ -41,8 +42,11 @@ def embedding_input(title: str, text: str) -> tuple[str, int]:
     return prefix + text, len(prefix)
 
 
-def cache_key(model_name: str, model_input: str) -> str:
-    digest = hashlib.sha256(f"{model_name}\0{SPLITTER_VERSION}\0{model_input}".encode()).hexdigest()
+def cache_key(model_name: str, model_input: str, precision: str = "fp32") -> str:
+    """The cache key of a passage's embedding: model, sentence splitter, precision and text
+    (fp32 keys predate the precision and leave it out, so existing caches stay valid)."""
+    tag = "" if precision == "fp32" else f"\0{precision}"
+    digest = hashlib.sha256(f"{model_name}\0{SPLITTER_VERSION}{tag}\0{model_input}".encode()).hexdigest()
     return digest[:40]
 
 
@@ -118,21 +122,22 @@ class Embedder:
                 cls._shared[name] = cls(name)
             return cls._shared[name]
 
-    def encode_queries(self, queries: Sequence[str]) -> np.ndarray:
-        with self._lock:
+    def encode_queries(self, queries: Sequence[str], precision: str = "fp32") -> np.ndarray:
+        with self._lock, autocast(precision):
             vectors = self.model.encode(
-                list(queries), batch_size=ENCODE_BATCH, normalize_embeddings=True, convert_to_numpy=True
+                list(queries), batch_size=ENCODE_BATCH, normalize_embeddings=True, convert_to_tensor=True
             )
-        return np.asarray(vectors, dtype=np.float32)
+        return vectors.float().numpy()
 
-    def encode_raw(self, texts: Sequence[str]) -> np.ndarray:
+    def encode_raw(self, texts: Sequence[str], precision: str = "fp32") -> np.ndarray:
         """Plain ``encode`` of texts; the benchmark compares the build's throughput with it."""
-        return self.encode_queries(texts)
+        return self.encode_queries(texts, precision)
 
-    def encode_passages(self, inputs: Sequence[tuple[str, int]]) -> list[PassageEmbedding]:
-        """Embed ``(model_input, passage_offset)`` pairs; see ``embedding_input``."""
+    def encode_passages(self, inputs: Sequence[tuple[str, int]], precision: str = "fp32") -> list[PassageEmbedding]:
+        """Embed ``(model_input, passage_offset)`` pairs (see ``embedding_input``) at
+        ``precision``: fp32, or bf16 through torch's CPU autocast."""
         texts = [text for text, _ in inputs]
-        with self._lock:
+        with self._lock, autocast(precision):
             outputs = self.model.encode(texts, batch_size=ENCODE_BATCH, output_value=None, convert_to_numpy=False)
             encodings = self.model.tokenizer(
                 texts, return_offsets_mapping=True, truncation=True, max_length=self.max_tokens
@@ -145,6 +150,17 @@ class Embedder:
             spans, sentence_vectors = pool_sentences(text, offset, tokens, token_offsets)
             results.append(PassageEmbedding(vector.astype(np.float32), spans, sentence_vectors))
         return results
+
+
+def autocast(precision: str):
+    """Run the model's matrix products in bf16 (weights and results stay fp32 outside them)."""
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    if precision != "bf16":
+        raise ValueError(f"unknown precision {precision!r}")
+    import torch
+
+    return torch.autocast("cpu", dtype=torch.bfloat16)
 
 
 def load_model(name: str):

@@ -29,6 +29,8 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse
 
+from .budget import UNLIMITED, Budget
+
 IMPACTS_NAME = "impacts.npz"
 FIELDS = ("body", "title", "source")
 
@@ -180,14 +182,17 @@ class ImpactIndex:
     # Scoring
 
     def search(self, leaves: list[tuple[str, str, float]], depth: int,
-               allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
+               allowed: np.ndarray | None = None, budget: Budget = UNLIMITED) -> list[tuple[int, float]]:
         """The best ``depth`` (docnum, score) for a sum of weighted term leaves
         ``(field, term, weight)``: ``idf * impact * weight`` added up over the leaves in
-        float64, among the documents any leaf matches (and ``allowed``, a docnum mask, lets through)."""
+        float64, among the documents any leaf matches (and ``allowed``, a docnum mask, lets
+        through). Past the ``budget``, the leaves added so far are ranked."""
         scores, matched = self.buffers()
         touched = []
         try:
-            for field, term, weight in leaves:
+            for position, (field, term, weight) in enumerate(leaves):
+                if position and not position % 16 and budget.expired():
+                    break
                 impacts = self.fields[field]
                 row = impacts.row(term)
                 if row is None:

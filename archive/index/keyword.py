@@ -14,6 +14,7 @@ articles that match.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import gc
 import math
@@ -27,13 +28,16 @@ from pathlib import Path
 
 import numpy as np
 from whoosh import index as whoosh_index
-from whoosh import qparser, query, scoring
+from whoosh import qparser, query, scoring, searching
 from whoosh.analysis import StandardAnalyzer, StemmingAnalyzer
 from whoosh.fields import ID, NUMERIC, TEXT, Schema
+from whoosh.matching.wrappers import WrappingMatcher
 
 from ..errors import IndexCorruptError
 from ..ingest.articles import Article
+from .budget import UNLIMITED, Budget, OutOfTime
 from .catalog import Catalog
+from .expansion import Expansion, IndexTerms, expand
 from .impacts import FIELDS as COMPILED_FIELDS
 from .impacts import IMPACTS_NAME, ImpactIndex
 
@@ -151,6 +155,59 @@ def add_document(writer, document: KeywordDocument) -> None:
     )
 
 
+class BudgetedMatcher(WrappingMatcher):
+    """A term's postings that check the running search's budget every few hundred moves:
+    every Whoosh matcher (phrases, unions, intersections) moves through these, so a slow
+    query stops wherever it spends its time."""
+
+    CHECK_EVERY = 256
+
+    def __init__(self, child, budget: Budget, boost: float = 1.0) -> None:
+        super().__init__(child, boost)
+        self.budget = budget
+        self.moves = 0
+
+    def copy(self):
+        return BudgetedMatcher(self.child.copy(), self.budget, self.boost)
+
+    def _replacement(self, newchild):
+        return BudgetedMatcher(newchild, self.budget, self.boost)
+
+    def next(self):
+        self.moves += 1
+        if not self.moves % self.CHECK_EVERY:
+            self.budget.check()
+        return self.child.next()
+
+    def skip_to(self, id):
+        self.moves += 1
+        if not self.moves % self.CHECK_EVERY:
+            self.budget.check()
+        return self.child.skip_to(id)
+
+
+_running = threading.local()  # the budget of the search this thread runs
+
+
+@contextlib.contextmanager
+def running(budget: Budget):
+    previous = getattr(_running, "budget", None)
+    _running.budget = budget
+    try:
+        yield
+    finally:
+        _running.budget = previous
+
+
+class BudgetedSearcher(searching.Searcher):
+    """Whoosh's searcher, with each term's postings checking the running search's budget."""
+
+    def postings(self, fieldname, text, weighting=None, qf=1):
+        matcher = super().postings(fieldname, text, weighting, qf)
+        budget = getattr(_running, "budget", None)
+        return matcher if budget is None or budget.deadline is None else BudgetedMatcher(matcher, budget)
+
+
 @dataclass
 class ParsedQuery:
     query: query.Query  # the whole query, as the user wrote it (NOT made explicit)
@@ -161,9 +218,9 @@ class ParsedQuery:
 
 
 class KeywordIndex:
-    """An open keyword index. Plain term queries are scored on the compiled arrays (no lock);
-    phrases, wildcards, fuzzy terms and ranges go through Whoosh's searcher, one per process,
-    shared across threads with a lock."""
+    """An open keyword index. Plain term queries (and wildcards, fuzzy terms and ranges,
+    rewritten into plain terms) are scored on the compiled arrays; phrases go through Whoosh's
+    searcher. Nothing is locked across a search: each thread has its own Whoosh searcher."""
 
     def __init__(self, directory: Path, catalog: Catalog) -> None:
         failure = None
@@ -173,7 +230,7 @@ class KeywordIndex:
             warnings.simplefilter("ignore", ResourceWarning)
             try:
                 self.index = whoosh_index.open_dir(str(directory), indexname=INDEX_NAME)
-                self.searcher = self.index.searcher(weighting=NewsBM25F(B=BM25_B, K1=BM25_K1))
+                first = self.open_searcher()
             except Exception as problem:  # Whoosh raises bare OSError/EmptyIndexError/struct errors
                 failure = f"keyword index in {directory} cannot be opened: {problem}"
             if failure:
@@ -183,13 +240,19 @@ class KeywordIndex:
         try:
             self.impacts = ImpactIndex.open(directory.parent / IMPACTS_NAME)
         except (OSError, ValueError, KeyError) as problem:
-            self.searcher.close()
+            first.close()
             raise IndexCorruptError(f"compiled keyword arrays {IMPACTS_NAME} in {directory.parent} "
                                     f"cannot be read: {problem}") from None
-        if self.impacts.doc_count_all != self.searcher.doc_count_all():
-            self.searcher.close()
+        if self.impacts.doc_count_all != first.doc_count_all():
+            first.close()
             raise IndexCorruptError(f"{IMPACTS_NAME} covers {self.impacts.doc_count_all} passages, "
-                                    f"the keyword index holds {self.searcher.doc_count_all()}")
+                                    f"the keyword index holds {first.doc_count_all()}")
+        self._document_count = first.doc_count()
+        self._local = threading.local()  # this thread's Whoosh searcher
+        self._local.searcher = first
+        self._searchers = [first]  # every thread's, closed together
+        self._searchers_lock = threading.Lock()
+        self._index_terms: IndexTerms | None = None
         self.pid_of_docnum = np.asarray(self.impacts.pid_of_docnum)
         self.catalog = catalog
         self.article_of_docnum = catalog.articles_of(self.pid_of_docnum)
@@ -199,20 +262,36 @@ class KeywordIndex:
         self._stops, self._shortest, self._longest = stop_filter.stops, stop_filter.min, stop_filter.max
         self._stem = stem_filter.stemfn
         self._index_form = functools.lru_cache(maxsize=200_000)(self._index_form_uncached)
+        self._candidates = functools.lru_cache(maxsize=PARSE_CACHE_SIZE)(self._candidate_tokens)
         self.parser = qparser.QueryParser("body", self.index.schema, group=qparser.OrGroup)
         self.parser.add_plugin(qparser.FuzzyTermPlugin())
         self.plain_parser = qparser.QueryParser("body", self.index.schema, group=qparser.OrGroup)
         self.plain_parser.remove_plugin_class(qparser.WildcardPlugin)
-        self.lock = threading.Lock()
         # Recent parses (per generation: expanded terms depend on the index), shared by a
         # request's search, highlighting and suggestion, and by repeated queries.
         self.parse = functools.lru_cache(maxsize=PARSE_CACHE_SIZE)(self.parse_uncached)
 
+    def open_searcher(self) -> BudgetedSearcher:
+        return BudgetedSearcher(self.index.reader(), fromindex=self.index, weighting=NewsBM25F(B=BM25_B, K1=BM25_K1))
+
+    def searcher(self) -> BudgetedSearcher:
+        """This thread's Whoosh searcher (Whoosh's readers are not safe to share between
+        threads, and sharing one behind a lock made every search wait for the slowest)."""
+        found = getattr(self._local, "searcher", None)
+        if found is None:
+            with self._searchers_lock:
+                found = self._local.searcher = self.open_searcher()
+                self._searchers.append(found)
+        return found
+
     def close(self) -> None:
-        self.searcher.close()
+        with self._searchers_lock:
+            for searcher in self._searchers:
+                searcher.close()
+            self._searchers.clear()
 
     def document_count(self) -> int:
-        return self.searcher.doc_count()
+        return self._document_count
 
     # Text analysis
 
@@ -228,7 +307,18 @@ class KeywordIndex:
         if not terms:
             return []
         index_form = self._index_form
-        return [match.span() for match in self._token.finditer(text) if index_form(match[0]) in terms]
+        pattern = self._candidates(frozenset(terms))
+        return [match.span() for match in pattern.finditer(text) if index_form(match[0]) in terms]
+
+    def _candidate_tokens(self, terms: frozenset[str]) -> re.Pattern:
+        """The tokenizer's pattern, restricted to tokens that begin as one of ``terms`` does:
+        a stem keeps its word's first letters, so only those tokens can match, and the regex
+        engine skips the rest in C (a third of the cost of showing a page). A token starts
+        where no word character, and no word character and a dot, come just before it."""
+        if any(len(term) < 2 or not term.isascii() for term in terms):
+            return self._token
+        heads = "|".join(re.escape(head) for head in sorted({term[:2] for term in terms}))
+        return re.compile(rf"(?<!\w)(?<!\w\.)(?=(?i:{heads})){TOKEN_PATTERN}")
 
     def _index_form_uncached(self, token: str) -> str:
         """A token as the analyzer leaves it: lowercased; stemmed unless it is a stop word or
@@ -254,8 +344,10 @@ class KeywordIndex:
         if parsed is None:
             plain = " ".join(_SYNTAX_CHARACTERS.sub(" ", text).split())
             parsed = self.plain_parser.parse(plain) if plain else query.NullQuery
-        with self.lock:
-            terms = highlight_terms(parsed, self.searcher.reader())
+        expansion = Expansion()
+        parsed = expand(parsed, self.index_terms(), expansion).normalize()  # raises QueryTooBroadError
+        note = "; ".join(([note] if note else []) + expansion.notes) or None
+        terms = highlight_terms(parsed, self.searcher().reader())
         article_level = needs_article_level(parsed)
         positives = list(dict.fromkeys(positive_leaves(parsed)))  # a word in two branches ranks once
         if not article_level:
@@ -266,16 +358,41 @@ class KeywordIndex:
             ranking = positives[0] if len(positives) == 1 else query.Or(positives)
         return ParsedQuery(parsed, note, terms, ranking, article_level)
 
+    def index_terms(self) -> IndexTerms:
+        """The compiled fields' terms, sorted, with their document frequencies (made on the
+        first query that needs expanding)."""
+        if self._index_terms is None:
+            fields = {}
+            for name, impacts in self.impacts.fields.items():
+                order = sorted(range(len(impacts.terms)), key=impacts.terms.__getitem__)
+                frequencies = np.diff(np.asarray(impacts.indptr))
+                fields[name] = ([impacts.terms[row] for row in order], frequencies[order].tolist())
+            self._index_terms = IndexTerms(fields, self.whoosh_candidates)
+        return self._index_terms
+
+    def whoosh_candidates(self, fieldname: str, node: query.Query) -> list[tuple[str, int]]:
+        """(term, frequency) a multi-term query matches in a field that is not compiled (ids,
+        dates), as Whoosh expands it."""
+        reader = self.searcher().reader()
+        if fieldname not in self.index.schema:
+            return []
+        field = self.index.schema[fieldname]
+        found = []
+        for _, btext in node.expanded_terms(reader):
+            text = field.from_bytes(btext) if isinstance(btext, bytes) else btext
+            found.append((text, reader.doc_frequency(fieldname, btext)))
+        return found
+
     def search(self, parsed: ParsedQuery, depth: int, allowed: np.ndarray | None = None,
-               compiled: bool = True) -> list[tuple[int, float]]:
+               compiled: bool = True, budget: Budget = UNLIMITED) -> list[tuple[int, float]]:
         """(pid, BM25F score) best first. ``allowed``: a passage mask (by pid) from the filters.
         Plain term queries are scored on the compiled arrays; others by Whoosh (``compiled=False``
-        forces Whoosh, for the equivalence test)."""
+        forces Whoosh, for the equivalence test). Past the ``budget``, what is ranked so far."""
         if parsed.ranking is query.NullQuery or depth <= 0:
             return []
         docnums = None
         if parsed.article_level:
-            articles = self.articles_matching(parsed.query)
+            articles = self.articles_matching(parsed.query, budget)
             docnums = (self.article_of_docnum >= 0) & articles[np.maximum(self.article_of_docnum, 0)]
         if allowed is not None:
             passes = self.passes_filter(allowed)
@@ -283,14 +400,19 @@ class KeywordIndex:
         leaves = compiled_leaves(parsed.ranking) if compiled else None
         if leaves is not None:
             return [(int(self.pid_of_docnum[docnum]), score)
-                    for docnum, score in self.impacts.search(leaves, depth, docnums)]
+                    for docnum, score in self.impacts.search(leaves, depth, docnums, budget)]
         if docnums is not None:
             if not docnums.any():
                 return []
             docnums = set(np.flatnonzero(docnums).tolist())
-        with self.lock:
-            results = self.searcher.search(parsed.ranking, limit=depth, filter=docnums, terms=False)
-            return [(int(self.pid_of_docnum[hit.docnum]), float(hit.score)) for hit in results]
+        searcher = self.searcher()
+        collector = searcher.collector(limit=depth, filter=docnums)
+        with running(budget):
+            try:
+                searcher.search_with_collector(parsed.ranking, collector)
+            except OutOfTime:  # keep what the collector ranked before the deadline
+                pass
+        return [(int(self.pid_of_docnum[hit.docnum]), float(hit.score)) for hit in collector.results()]
 
     def passes_filter(self, allowed: np.ndarray) -> np.ndarray:
         """The docnum mask of the passages ``allowed`` (a mask by pid) lets through."""
@@ -299,36 +421,42 @@ class KeywordIndex:
         mask[inside] = allowed[self.pid_of_docnum[inside]]
         return mask
 
-    def matching_docnums(self, node: query.Query) -> np.ndarray:
+    def matching_docnums(self, node: query.Query, budget: Budget = UNLIMITED) -> np.ndarray:
         if isinstance(node, query.Term) and node.fieldname in COMPILED_FIELDS:
             return self.impacts.docs_with(node.fieldname, node.text)
-        with self.lock:
-            return np.fromiter(self.searcher.docs_for_query(node), dtype=np.int64)
+        found: list[int] = []
+        with running(budget):
+            try:
+                for docnum in self.searcher().docs_for_query(node):
+                    found.append(docnum)
+            except OutOfTime:  # the documents found before the deadline
+                pass
+        return np.asarray(found, dtype=np.int64)
 
-    def articles_matching(self, node: query.Query) -> np.ndarray:
+    def articles_matching(self, node: query.Query, budget: Budget = UNLIMITED) -> np.ndarray:
         """The article mask of a query decided per article: a word counts wherever in the
         article it is, so ``a AND b`` matches an article with ``a`` and ``b`` in different passages."""
         count = self.catalog.article_count
         if isinstance(node, query.Or | query.DisjunctionMax):
             mask = np.zeros(count, dtype=bool)
             for child in node.children():
-                mask |= self.articles_matching(child)
+                mask |= self.articles_matching(child, budget)
             return mask
         if isinstance(node, query.And | query.Require):
             mask = np.ones(count, dtype=bool)
             for child in node.children():
-                mask &= self.articles_matching(child)
+                mask &= self.articles_matching(child, budget)
             return mask
         if isinstance(node, query.AndNot):
-            return self.articles_matching(node.a) & ~self.articles_matching(node.b)
+            return self.articles_matching(node.a, budget) & ~self.articles_matching(node.b, budget)
         if isinstance(node, query.AndMaybe):
-            return self.articles_matching(node.a)
+            return self.articles_matching(node.a, budget)
         if isinstance(node, query.Not):
-            return ~self.articles_matching(node.query)
+            return ~self.articles_matching(node.query, budget)
         mask = np.zeros(count, dtype=bool)
         if node is query.NullQuery:
             return mask
-        articles = self.article_of_docnum[self.matching_docnums(node)]
+        articles = self.article_of_docnum[self.matching_docnums(node, budget)]
         mask[articles[articles >= 0]] = True
         return mask
 
@@ -337,9 +465,7 @@ class KeywordIndex:
         tokens = self.analyze(word)
         if not tokens:
             return 0
-        with self.lock:
-            reader = self.searcher.reader()
-            return max(reader.doc_frequency("body", tokens[0]), reader.doc_frequency("title", tokens[0]))
+        return max(len(self.impacts.docs_with("body", tokens[0])), len(self.impacts.docs_with("title", tokens[0])))
 
 
 def compiled_leaves(node: query.Query, boost: float = 1.0) -> list[tuple[str, str, float]] | None:

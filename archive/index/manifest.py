@@ -27,6 +27,8 @@ class Manifest:
     faiss_parameters: dict = field(default_factory=dict)
     tombstones: int = 0
     build_seconds: float = 0.0
+    precision: str = "fp32"  # of the passage vectors (manifests before precisions were fp32)
+    precision_reason: str = ""
     schema_version: int = SCHEMA_VERSION
 
     def to_dict(self) -> dict:

@@ -17,6 +17,7 @@ from dataclasses import MISSING, dataclass, field, fields, replace
 from datetime import date
 
 from ..errors import InvalidParameterError, ResultWindowError
+from ..index.expansion import MAX_EDITS, MAX_EXPANSIONS, MAX_QUERY_TERMS, MINIMUM_LITERAL_PREFIX
 
 MODES = ("hybrid", "keyword", "semantic")
 SORTS = ("relevance", "date")
@@ -63,7 +64,10 @@ def parameter(description: str, **specification) -> dict:
 @dataclass(frozen=True)
 class SearchRequest:
     query: str = field(metadata=parameter(
-        "The query: words, \"phrases\", AND/OR/NOT, field:value (title, source), wildcards*, fuzzy~. "
+        "The query: words, \"phrases\", AND/OR/NOT, field:value (title, source), wildcards* and fuzzy~ terms. "
+        f"A wildcard needs {MINIMUM_LITERAL_PREFIX} characters before its first * or ? and is searched as its "
+        f"{MAX_EXPANSIONS} most frequent words (a fuzzy term: the {MAX_EXPANSIONS} closest, at most {MAX_EDITS} edits); "
+        f"a query holds at most {MAX_QUERY_TERMS:,} words after that. "
         f"Control characters are ignored; at most {MAX_QUERY_CHARACTERS} characters.",
         query_name="q", required=True, max_length=MAX_QUERY_CHARACTERS,
         pattern="[^\\s\\x00-\\x1f\\x7f\\x85\\ufeff]"))  # at least one character that is not blank

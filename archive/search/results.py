@@ -52,12 +52,13 @@ class SearchResponse:
     note: str | None
     suggestion: str | None
     results: list[Result] = field(default_factory=list)
+    timed_out: bool = False  # the search stopped at its time budget: results are what it ranked by then
 
     def to_dict(self) -> dict:
         """The documented JSON shape (written out: ``dataclasses.asdict`` cost 0.5 ms a response)."""
         return {
             "query": self.query, "mode": self.mode, "k": self.k, "page": self.page, "total": self.total,
-            "took_ms": self.took_ms, "note": self.note, "suggestion": self.suggestion,
+            "took_ms": self.took_ms, "timed_out": self.timed_out, "note": self.note, "suggestion": self.suggestion,
             "results": [{
                 "id": result.id, "title": result.title, "date": result.date, "source": result.source,
                 "score": result.score,

@@ -13,21 +13,19 @@ from __future__ import annotations
 import functools
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
 
 from ..errors import ModelError
+from ..index.budget import UNLIMITED, Budget
 from ..index.catalog import Catalog
 from ..index.embeddings import Embedder
 from ..index.keyword import KeywordIndex, ParsedQuery
 from ..index.query_encoder import OnnxQueryEncoder
 from ..index.vectors import VectorIndex
 from . import fusion
-
-LEG_WORKERS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="semantic-leg")  # threads start on first use
 
 KEYWORD = "keyword"
 SEMANTIC = "semantic"
@@ -158,12 +156,13 @@ class KeywordSearcher:
         self.index, self.catalog = index, catalog
 
     def search(self, query: str | PreparedQuery, k: int, filters: Filters | None = None,
-               *, allowed: np.ndarray | None = None) -> list[Hit]:
-        """``allowed``: the filters' passage mask, when the caller already decided it."""
+               *, allowed: np.ndarray | None = None, budget: Budget = UNLIMITED) -> list[Hit]:
+        """``allowed``: the filters' passage mask, when the caller already decided it.
+        ``budget``: the search's time budget; past it, what was ranked so far."""
         if allowed is None and filters:
             allowed = filters.passages(self.catalog)
         parsed = query.parsed if isinstance(query, PreparedQuery) else self.index.parse(query)
-        passage_hits = self.index.search(parsed, k * PASSAGES_PER_ARTICLE, allowed)
+        passage_hits = self.index.search(parsed, k * PASSAGES_PER_ARTICLE, allowed, budget=budget)
         return group_by_article(passage_hits, self.catalog, KEYWORD, k)
 
 
@@ -203,7 +202,9 @@ class SemanticSearcher:
             self._checked = True
 
     def search(self, query: str | PreparedQuery, k: int, filters: Filters | None = None,
-               *, allowed: np.ndarray | None = None) -> list[Hit]:
+               *, allowed: np.ndarray | None = None, budget: Budget = UNLIMITED) -> list[Hit]:
+        """``budget`` is accepted for the common interface: a search by meaning costs a fixed,
+        small time (one query embedding and one vector search)."""
         if allowed is None and filters:
             allowed = filters.passages(self.catalog)
         if allowed is None and self.tombstones:
@@ -226,39 +227,26 @@ class HybridSearcher:
 
     def __init__(self, keyword: KeywordSearcher, semantic: SemanticSearcher, settings: FusionSettings) -> None:
         self.keyword, self.semantic, self.settings = keyword, semantic, settings
-        self._running = 0
-        self._running_lock = threading.Lock()
 
     def search(self, query: str | PreparedQuery, k: int, filters: Filters | None = None,
-               alpha: float | None = None) -> list[Hit]:
-        return self.pool(query, max(self.settings.depth, k), filters, alpha)[:k]
+               alpha: float | None = None, budget: Budget = UNLIMITED) -> list[Hit]:
+        return self.pool(query, max(self.settings.depth, k), filters, alpha, budget)[:k]
 
     def prepare(self, query: str) -> PreparedQuery:
         return PreparedQuery(query, self.keyword.index.parse, self.semantic.encode_query)
 
     def pool(self, query: str | PreparedQuery, depth: int, filters: Filters | None = None,
-             alpha: float | None = None) -> list[Hit]:
-        """Every article either leg found within ``depth``, fused and ranked. The semantic leg
-        (query embedding and FAISS, which release the interpreter) runs in a worker thread
-        while the keyword leg runs here, so a query costs about the slower leg."""
+             alpha: float | None = None, budget: Budget = UNLIMITED) -> list[Hit]:
+        """Every article either leg found within ``depth``, fused and ranked. The legs run one
+        after the other: the keyword leg takes about 1.5 ms and the query embedding uses every
+        core it is given, so a second thread only added hand-over time (measured, side by side:
+        9.8 ms median in parallel against 9.6 ms in turn)."""
         query = query if isinstance(query, PreparedQuery) else self.prepare(query)
+        query.parsed  # a query refused as too broad is refused before either leg starts
         allowed = filters.passages(self.keyword.catalog) if filters else None
-        with self._running_lock:
-            self._running += 1
-            alone = self._running == 1
-        try:
-            if alone:  # an idle process: the two legs side by side, on two cores
-                semantic = LEG_WORKERS.submit(self.semantic.search, query, depth, allowed=allowed)
-                keyword = self.keyword.search(query, depth, allowed=allowed)
-                return fuse({KEYWORD: keyword, SEMANTIC: semantic.result()}, self.settings, alpha)
-            # Other searches are running: the cores are busy anyway, and handing a leg to
-            # another thread would only add waiting (measured under 8 concurrent clients).
-            keyword = self.keyword.search(query, depth, allowed=allowed)
-            semantic = self.semantic.search(query, depth, allowed=allowed)
-            return fuse({KEYWORD: keyword, SEMANTIC: semantic}, self.settings, alpha)
-        finally:
-            with self._running_lock:
-                self._running -= 1
+        keyword = self.keyword.search(query, depth, allowed=allowed, budget=budget)
+        semantic = self.semantic.search(query, depth, allowed=allowed)
+        return fuse({KEYWORD: keyword, SEMANTIC: semantic}, self.settings, alpha)
 
 
 def fuse(legs: dict[str, list[Hit]], settings: FusionSettings, alpha: float | None = None) -> list[Hit]:

@@ -1,0 +1,38 @@
+"""A search's time budget.
+
+A search gets a fixed allowance (``ARCHIVE_QUERY_BUDGET_MS``, 1 s by default). The slow
+parts check it as they go: the compiled keyword path between terms, Whoosh's matchers (for
+phrases and ranges) every few hundred postings. Past the deadline they stop, the search
+returns what it has ranked so far, and the response says ``timed_out``.
+"""
+
+from __future__ import annotations
+
+import time
+
+from ..settings import DEFAULT_BUDGET_MS
+
+
+class OutOfTime(Exception):
+    """Raised inside a leg when its budget is spent; caught in the index layer, never shown."""
+
+
+class Budget:
+    def __init__(self, milliseconds: float | None = DEFAULT_BUDGET_MS) -> None:
+        """``None``: no limit (builds and tests that compare whole rankings)."""
+        self.milliseconds = milliseconds
+        self.deadline = None if milliseconds is None else time.monotonic() + milliseconds / 1000
+        self.timed_out = False
+
+    def expired(self) -> bool:
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            self.timed_out = True
+        return self.timed_out
+
+    def check(self) -> None:
+        """Raise ``OutOfTime`` once the deadline has passed."""
+        if self.expired():
+            raise OutOfTime
+
+
+UNLIMITED = Budget(None)
