@@ -23,6 +23,7 @@ from bench.report import SHARED, WORK, command_line, header, write_section  # no
 
 from archive import Archive  # noqa: E402
 from archive.build.rebuild import rebuild  # noqa: E402
+from archive.settings import PRECISIONS  # noqa: E402
 from archive.index.embeddings import Embedder  # noqa: E402
 from archive.search.fusion import convex_combination, rank, reciprocal_rank_fusion  # noqa: E402
 from archive.index.layout import IndexLayout  # noqa: E402
@@ -128,11 +129,18 @@ def main() -> None:
     parser.add_argument("--dataset", type=Path, default=SHARED / "scifact")
     parser.add_argument("--index", type=Path, default=WORK / "scifact-index")
     parser.add_argument("--no-sweep", action="store_true")
+    parser.add_argument("--precision", choices=PRECISIONS, default="auto", help="embedding precision of the build")
+    parser.add_argument("--compare-precisions", action="store_true",
+                        help="only compare fp32 and bf16 passages on the product path (the precision quality gate)")
     arguments = parser.parse_args()
 
     embedder = Embedder.shared(DEFAULT_MODEL)
+    if arguments.compare_precisions:
+        compare_precisions(arguments, embedder)
+        return
     started = time.perf_counter()
-    summary = rebuild(arguments.dataset / "corpus.jsonl", arguments.index, DEFAULT_MODEL, embedder=embedder)
+    summary = rebuild(arguments.dataset / "corpus.jsonl", arguments.index, DEFAULT_MODEL, embedder=embedder,
+                      precision=arguments.precision)
     build_seconds = time.perf_counter() - started
     print(f"indexed {summary.articles} docs / {summary.passages} passages in {build_seconds:.0f}s "
           f"({summary.embedded} embedded, {summary.reused} cached)", flush=True)
@@ -168,7 +176,8 @@ def main() -> None:
         product[mode] = evaluate(rankings, splits["test"])
         print(f"product {mode}: nDCG@10 {product[mode][0]:.4f}  Recall@100 {product[mode][1]:.4f}", flush=True)
 
-    lines = [header(command_line()), f"SciFact: {summary.articles} documents indexed as {summary.passages} passages; "
+    lines = [header(command_line()), f"SciFact: {summary.articles} documents indexed as {summary.passages} passages "
+             f"(vectors {summary.precision}: {summary.precision_reason}); "
              f"{len(splits['test'])} test queries, {len(splits['train'])} train queries.\n",
              "### The product (`Archive.search`, default settings), test split\n",
              "| mode | nDCG@10 | Recall@100 | mean ms/query (k=100, with highlighting) |", "|---|---|---|---|"]
@@ -191,6 +200,46 @@ def main() -> None:
         train, test = score(default, "train"), score(default, "test")
         lines.append(f"| customary RRF k=60, depth 100, max | {train[0]:.4f} | {test[0]:.4f} | {test[1]:.4f} |")
     write_section("quality", "## Retrieval quality (BEIR SciFact)\n\n" + "\n".join(lines))
+    print("\n".join(lines))
+
+
+def product_rankings(archive: Archive, queries: dict[str, str], qrels: dict, mode: str) -> dict[str, list[str]]:
+    return {query_id: [result.id for result in archive.search(queries[query_id][:1000], mode=mode, k=100).results]
+            for query_id in qrels}
+
+
+def compare_precisions(arguments, embedder: Embedder) -> None:
+    """The product path on SciFact's test queries with fp32 and with bf16 passage vectors (the
+    same index directory; the cache keeps both), queries embedded as the product does (ONNX, fp32)."""
+    queries = load_queries(arguments.dataset / "queries.jsonl")
+    test = load_qrels(arguments.dataset / "qrels" / "test.tsv")
+    scores, tops, builds = {}, {}, {}
+    for precision in ("fp32", "bf16"):
+        started = time.perf_counter()
+        summary = rebuild(arguments.dataset / "corpus.jsonl", arguments.index, DEFAULT_MODEL, embedder=embedder,
+                          precision=precision)
+        builds[precision] = (summary.embedded, summary.seconds.get("embed", 0.0), time.perf_counter() - started)
+        print(precision, "built", builds[precision], flush=True)
+        archive = Archive.open(arguments.index, embedder=embedder)
+        for mode in ("keyword", "semantic", "hybrid"):
+            rankings = product_rankings(archive, queries, test, mode)
+            scores[precision, mode] = evaluate(rankings, test)
+            tops[precision, mode] = {query_id: ranking[:10] for query_id, ranking in rankings.items()}
+        archive.close()
+    lines = [header(command_line()),
+             f"SciFact test split ({len(test)} queries), `Archive.search` with its defaults; the passages embedded at "
+             "fp32 and at bf16 (torch CPU autocast), queries embedded as the product embeds them (ONNX, fp32) in both.\n",
+             "| mode | nDCG@10 fp32 | nDCG@10 bf16 | difference | within ±0.003 | top-10 overlap |", "|---|---|---|---|---|---|"]
+    for mode in ("keyword", "semantic", "hybrid"):
+        fp32, bf16 = scores["fp32", mode][0], scores["bf16", mode][0]
+        overlap = sum(len(set(tops["fp32", mode][query]) & set(tops["bf16", mode][query])) / max(len(tops["fp32", mode][query]), 1)
+                      for query in test) / len(test)
+        lines.append(f"| {mode} | {fp32:.4f} | {bf16:.4f} | {bf16 - fp32:+.4f} | {'yes' if abs(bf16 - fp32) <= 0.003 else 'NO'} "
+                     f"| {overlap:.3f} |")
+    lines.append("\nEmbedding in these builds (passages already in the cache at that precision are not embedded "
+                 "again): " + "; ".join(
+                     f"{precision}: {embedded} passages embedded in {embed:.0f} s" for precision, (embedded, embed, _) in builds.items()) + ".")
+    write_section("precision-quality", "## Embedding precision: quality gate (BEIR SciFact)\n\n" + "\n".join(lines))
     print("\n".join(lines))
 
 

@@ -45,12 +45,12 @@ REUTERS = SHARED / "reuters21578" / "reuters21578.jsonl.gz"
 MODES = ("keyword", "semantic", "hybrid")
 
 
-def run_build(corpus: Path, index: Path, command: str = "rebuild") -> tuple[dict, float, float]:
+def run_build(corpus: Path, index: Path, command: str = "rebuild", extra: tuple = ()) -> tuple[dict, float, float]:
     """(summary, wall seconds, peak RSS MB) of an indexer child process."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     started = time.perf_counter()
     completed = subprocess.run([sys.executable, "-m", "indexer", command, "--corpus", str(corpus), "--index", str(index),
-                                "--json"], cwd=ROOT, capture_output=True, text=True, check=True)
+                                "--json", *extra], cwd=ROOT, capture_output=True, text=True, check=True)
     wall = time.perf_counter() - started
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     return json.loads(completed.stdout), wall, max(peak, before) / 1024
@@ -172,9 +172,14 @@ def main() -> None:
                         help="reuse the index of an earlier full run; measure and rewrite only the latency section")
     parser.add_argument("--scale", action="store_true", help="measure the scale curve and FAISS index types only")
     parser.add_argument("--scales", default="1,3,10")
+    parser.add_argument("--precisions", action="store_true",
+                        help="cold Reuters builds with --precision fp32 and auto, and raw encode at each precision")
     arguments = parser.parse_args()
     if arguments.scale:
         measure_scale(arguments)
+        return
+    if arguments.precisions:
+        measure_precisions(arguments)
         return
     if not arguments.latency_only:
         measure_builds(arguments)
@@ -275,6 +280,57 @@ def measure_latency(arguments) -> None:
               f"worker {', '.join(f'{value:.0f}' for value in memory['workers_rss'])} MB; PSS of all processes "
               f"{memory['pss_total']:.0f} MB."]
     write_section("latency", "## Query latency (Reuters-21578)\n\n" + "\n".join(lines))
+    print("\n".join(lines))
+
+
+def measure_precisions(arguments) -> None:
+    """Two cold builds of all of Reuters (empty embedding caches), ``--precision fp32`` and
+    ``--precision auto``, one after the other in one session; then raw ``encode`` of the same
+    512 passages at each precision, and how close the two precisions' vectors are."""
+    import numpy as np
+
+    builds = {}
+    for precision in ("fp32", "auto"):
+        index = WORK / f"reuters-cold-{precision}-index"
+        shutil.rmtree(index, ignore_errors=True)
+        summary, wall, peak = run_build(REUTERS, index, extra=("--precision", precision))
+        shutil.rmtree(index, ignore_errors=True)  # 29k embeddings; only the timings are kept
+        builds[precision] = (summary, wall, peak)
+        print("cold build", precision, summary["precision"], summary["seconds"], flush=True)
+    embedder = Embedder.shared(DEFAULT_MODEL)
+    rows = passage_rows(read_corpus(REUTERS).articles, embedder.name)
+    unique = list({row.key: row.model_input for row in rows}.values())
+    sample = sorted(unique[:: max(1, len(unique) // 512)][:512], key=len, reverse=True)
+    raw, vectors = {}, {}
+    for precision in ("fp32", "bf16"):
+        embedder.encode_raw(sample[:32], precision)  # warm-up
+        started = time.perf_counter()
+        vectors[precision] = np.concatenate([embedder.encode_raw(sample[index : index + 256], precision)
+                                             for index in range(0, len(sample), 256)])
+        raw[precision] = len(sample) / (time.perf_counter() - started)
+    cosines = np.sum(vectors["fp32"] * vectors["bf16"], axis=1)
+    fp32, auto = builds["fp32"][0], builds["auto"][0]
+    lines = [header(command_line()),
+             f"All of Reuters-21578 ({fp32['passages']:,} passages), each build from an empty embedding cache, "
+             "one after the other; `auto` chose "
+             f"**{auto['precision']}** ({auto['precision_reason']}).\n",
+             "| build | embed s | total s | wall s (incl. start-up) | passages/s in the embed phase | peak RSS MB |",
+             "|---|---|---|---|---|---|"]
+    for precision, (summary, wall, peak) in builds.items():
+        embed = summary["seconds"]["embed"]
+        lines.append(f"| --precision {precision} ({summary['precision']}) | {embed:.0f} | {summary['seconds']['total']:.0f} | "
+                     f"{wall:.0f} | {summary['embedded'] / embed:.1f} | {peak:.0f} |")
+    lines += ["",
+              f"* Embed phase: auto is **{fp32['seconds']['embed'] / auto['seconds']['embed']:.2f}×** as fast as fp32 "
+              f"(target ≥ 1.8×); whole build {fp32['seconds']['total'] / auto['seconds']['total']:.2f}×.",
+              f"* Raw `encode` of the same {len(sample)} passages (longest first, batches of 256): fp32 "
+              f"{raw['fp32']:.1f}/s, bf16 {raw['bf16']:.1f}/s ({raw['bf16'] / raw['fp32']:.2f}×). The builds' embed "
+              f"phase against raw `encode` at their precision: fp32 "
+              f"{fp32['embedded'] / fp32['seconds']['embed'] / raw['fp32']:.2f}, {auto['precision']} "
+              f"{auto['embedded'] / auto['seconds']['embed'] / raw[auto['precision']]:.2f} (the sample's passages are "
+              "a spread of lengths; the build's are all).",
+              f"* bf16 against fp32 vectors of those passages: cosine min {cosines.min():.5f}, mean {cosines.mean():.6f}."]
+    write_section("precision-speed", "## Embedding precision: cold build speed (Reuters-21578)\n\n" + "\n".join(lines))
     print("\n".join(lines))
 
 
