@@ -50,12 +50,17 @@ bench: bench-quality bench-speed bench-peer bench-load
 
 bench-quality: install
 	$(BIN)/python bench/quality.py
+	$(BIN)/python bench/quality.py --compare-precisions
 
 bench-speed: install
 	$(BIN)/python bench/speed.py
+	$(BIN)/python bench/speed.py --scale
+	$(BIN)/python bench/speed.py --precisions
 
 bench-load: install
 	$(BIN)/python bench/load.py
+	$(BIN)/python bench/load.py --steady --seconds 25
+	$(BIN)/python bench/load.py --attack --seconds 25
 
 bench-marks: install
 	$(BIN)/python bench/semantic_marks.py

@@ -266,3 +266,29 @@ def test_budget_expires_once_its_time_is_spent():
     time.sleep(0.03)
     assert budget.expired() and budget.timed_out
     assert not Budget(None).expired()
+
+
+def test_whoosh_searchers_are_few_and_only_for_what_needs_them(seed_index, embedder, slow_whoosh):
+    """Each Whoosh searcher holds tens of megabytes: plain queries (scored on the compiled
+    arrays) open none, and concurrent phrase searches share at most WHOOSH_SEARCHERS."""
+    opened = Archive.open(seed_index, embedder=embedder, query_budget_ms=300)
+    try:
+        index = opened.current().snapshot.keyword
+        plain = [threading.Thread(target=opened.search, args=(f"potash belarus {number}",), kwargs={"mode": "keyword"})
+                 for number in range(8)]
+        for thread in plain:
+            thread.start()
+        for thread in plain:
+            thread.join(10)
+        assert len(index._searchers) == 1  # the one opened with the index, to check it
+        responses = []
+        phrases = [threading.Thread(target=lambda: responses.append(opened.search('"belarus russia"', mode="keyword")))
+                   for _ in range(8)]
+        for thread in phrases:
+            thread.start()
+        for thread in phrases:
+            thread.join(10)
+        assert len(responses) == 8 and all(response.timed_out for response in responses)
+        assert len(index._searchers) == keyword.WHOOSH_SEARCHERS
+    finally:
+        opened.close()

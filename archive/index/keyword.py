@@ -19,10 +19,11 @@ import functools
 import gc
 import math
 import os
+import queue
 import re
 import threading
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -42,6 +43,7 @@ from .impacts import FIELDS as COMPILED_FIELDS
 from .impacts import IMPACTS_NAME, ImpactIndex
 
 KEYWORD_DIRECTORY = "keyword"
+WHOOSH_SEARCHERS = 4  # per generation; a Whoosh searcher holds about 45 MB
 INDEX_NAME = "passages"
 TOKEN_PATTERN = r"\w+(\.?\w+)*"  # the classic Whoosh pattern; the fork's default keeps "*" in tokens
 BM25_K1 = 0.9  # Anserini's BEIR settings
@@ -248,9 +250,11 @@ class KeywordIndex:
             raise IndexCorruptError(f"{IMPACTS_NAME} covers {self.impacts.doc_count_all} passages, "
                                     f"the keyword index holds {first.doc_count_all()}")
         self._document_count = first.doc_count()
-        self._local = threading.local()  # this thread's Whoosh searcher
-        self._local.searcher = first
-        self._searchers = [first]  # every thread's, closed together
+        # Whoosh searchers, lent to one search at a time: its readers are not safe to share,
+        # and each holds about 45 MB, so there are at most WHOOSH_SEARCHERS, opened as needed.
+        self._searchers = [first]
+        self._idle: queue.LifoQueue = queue.LifoQueue()
+        self._idle.put(first)
         self._searchers_lock = threading.Lock()
         self._index_terms: IndexTerms | None = None
         self.pid_of_docnum = np.asarray(self.impacts.pid_of_docnum)
@@ -274,15 +278,30 @@ class KeywordIndex:
     def open_searcher(self) -> BudgetedSearcher:
         return BudgetedSearcher(self.index.reader(), fromindex=self.index, weighting=NewsBM25F(B=BM25_B, K1=BM25_K1))
 
-    def searcher(self) -> BudgetedSearcher:
-        """This thread's Whoosh searcher (Whoosh's readers are not safe to share between
-        threads, and sharing one behind a lock made every search wait for the slowest)."""
-        found = getattr(self._local, "searcher", None)
-        if found is None:
+    @contextlib.contextmanager
+    def searcher(self, budget: Budget = UNLIMITED) -> Iterator[BudgetedSearcher]:
+        """A Whoosh searcher of one's own for the block: an idle one, or a new one while there
+        are fewer than WHOOSH_SEARCHERS, or else the first one returned (one lock over a shared
+        searcher made every search wait for the slowest). Plain queries never need one: they
+        are scored on the compiled arrays. Raises OutOfTime if the budget ends while waiting."""
+        try:
+            searcher = self._idle.get_nowait()
+        except queue.Empty:
+            searcher = None
             with self._searchers_lock:
-                found = self._local.searcher = self.open_searcher()
-                self._searchers.append(found)
-        return found
+                if len(self._searchers) < WHOOSH_SEARCHERS:
+                    searcher = self.open_searcher()
+                    self._searchers.append(searcher)
+            if searcher is None:
+                try:
+                    searcher = self._idle.get(timeout=budget.remaining())
+                except queue.Empty:
+                    budget.timed_out = True
+                    raise OutOfTime from None
+        try:
+            yield searcher
+        finally:
+            self._idle.put(searcher)
 
     def close(self) -> None:
         with self._searchers_lock:
@@ -347,7 +366,7 @@ class KeywordIndex:
         expansion = Expansion()
         parsed = expand(parsed, self.index_terms(), expansion).normalize()  # raises QueryTooBroadError
         note = "; ".join(([note] if note else []) + expansion.notes) or None
-        terms = highlight_terms(parsed, self.searcher().reader())
+        terms = highlight_terms(parsed, self.searcher)
         article_level = needs_article_level(parsed)
         positives = list(dict.fromkeys(positive_leaves(parsed)))  # a word in two branches ranks once
         if not article_level:
@@ -373,14 +392,15 @@ class KeywordIndex:
     def whoosh_candidates(self, fieldname: str, node: query.Query) -> list[tuple[str, int]]:
         """(term, frequency) a multi-term query matches in a field that is not compiled (ids,
         dates), as Whoosh expands it."""
-        reader = self.searcher().reader()
         if fieldname not in self.index.schema:
             return []
         field = self.index.schema[fieldname]
         found = []
-        for _, btext in node.expanded_terms(reader):
-            text = field.from_bytes(btext) if isinstance(btext, bytes) else btext
-            found.append((text, reader.doc_frequency(fieldname, btext)))
+        with self.searcher() as searcher:
+            reader = searcher.reader()
+            for _, btext in node.expanded_terms(reader):
+                text = field.from_bytes(btext) if isinstance(btext, bytes) else btext
+                found.append((text, reader.doc_frequency(fieldname, btext)))
         return found
 
     def search(self, parsed: ParsedQuery, depth: int, allowed: np.ndarray | None = None,
@@ -405,14 +425,16 @@ class KeywordIndex:
             if not docnums.any():
                 return []
             docnums = set(np.flatnonzero(docnums).tolist())
-        searcher = self.searcher()
-        collector = searcher.collector(limit=depth, filter=docnums)
-        with running(budget):
-            try:
-                searcher.search_with_collector(parsed.ranking, collector)
-            except OutOfTime:  # keep what the collector ranked before the deadline
-                pass
-        return [(int(self.pid_of_docnum[hit.docnum]), float(hit.score)) for hit in collector.results()]
+        try:
+            with self.searcher(budget) as searcher, running(budget):
+                collector = searcher.collector(limit=depth, filter=docnums)
+                try:
+                    searcher.search_with_collector(parsed.ranking, collector)
+                except OutOfTime:  # keep what the collector ranked before the deadline
+                    pass
+                return [(int(self.pid_of_docnum[hit.docnum]), float(hit.score)) for hit in collector.results()]
+        except OutOfTime:  # the budget ended while waiting for a searcher
+            return []
 
     def passes_filter(self, allowed: np.ndarray) -> np.ndarray:
         """The docnum mask of the passages ``allowed`` (a mask by pid) lets through."""
@@ -425,12 +447,12 @@ class KeywordIndex:
         if isinstance(node, query.Term) and node.fieldname in COMPILED_FIELDS:
             return self.impacts.docs_with(node.fieldname, node.text)
         found: list[int] = []
-        with running(budget):
-            try:
-                for docnum in self.searcher().docs_for_query(node):
+        try:
+            with self.searcher(budget) as searcher, running(budget):
+                for docnum in searcher.docs_for_query(node):
                     found.append(docnum)
-            except OutOfTime:  # the documents found before the deadline
-                pass
+        except OutOfTime:  # the documents found before the deadline
+            pass
         return np.asarray(found, dtype=np.int64)
 
     def articles_matching(self, node: query.Query, budget: Budget = UNLIMITED) -> np.ndarray:
@@ -492,13 +514,22 @@ def needs_article_level(node: query.Query) -> bool:
     return not node.is_leaf() and any(needs_article_level(child) for child in node.children())
 
 
-def highlight_terms(parsed: query.Query, reader) -> set[str]:
-    """Analysed title/body terms of the query, wildcards and fuzzy terms expanded.
-    (Query.existing_terms would do, but it rebinds its ``fieldname`` argument in its loop
+def highlight_terms(parsed: query.Query, searcher) -> set[str]:
+    """Analysed title/body terms of the (expanded) query. Terms and phrases are read off the
+    query; any other leaf asks Whoosh, through ``searcher()`` (a context manager). (Query.existing_terms would do, but it rebinds its ``fieldname`` argument in its loop
     and so skips every field after the first.)"""
     terms: set[str] = set()
     for leaf in positive_leaves(parsed):
-        for fieldname, text in leaf.expanded_terms(reader, phrases=True):
+        if leaf.field() not in ("title", "body"):
+            continue
+        if isinstance(leaf, query.Term):
+            pairs = [(leaf.fieldname, leaf.text)]
+        elif isinstance(leaf, query.Phrase):
+            pairs = [(leaf.fieldname, word) for word in leaf.words]
+        else:
+            with searcher() as whoosh:
+                pairs = list(leaf.expanded_terms(whoosh.reader(), phrases=True))
+        for fieldname, text in pairs:
             if fieldname in ("title", "body"):
                 terms.add(text.decode("utf-8") if isinstance(text, bytes) else str(text))
     return terms
