@@ -197,7 +197,7 @@ class Archive:
             query_vector = query.vector if request.mode != "keyword" and page_hits else None
             results = make_results(snapshot, page_hits, parsed.terms if parsed else set(), query_vector)
             suggestion = None
-            if parsed is not None and parsed.note is None and not budget.expired():
+            if parsed is not None and parsed.note is None and not budget.spent():
                 found = sum(1 for hit in ranked if hit.explain.get(KEYWORD))
                 if found < SUGGEST_BELOW:
                     suggestion = self.better_query(searchers, request, filters, found, budget)

@@ -292,3 +292,24 @@ def test_whoosh_searchers_are_few_and_only_for_what_needs_them(seed_index, embed
         assert len(index._searchers) == keyword.WHOOSH_SEARCHERS
     finally:
         opened.close()
+
+
+def test_a_query_holds_a_limited_number_of_patterns(keyword_index, monkeypatch):
+    monkeypatch.setattr(expansion, "MAX_PATTERNS", 2)
+    parsed = keyword_index.parse_uncached("pot* bel* minsk~1 lith*")
+    assert parsed.note.endswith("minsk~1 was left out: a query holds at most 2 wildcards, fuzzy terms and ranges; "
+                                "lith* was left out: a query holds at most 2 wildcards, fuzzy terms and ranges")
+    started = time.perf_counter()
+    keyword_index.parse_uncached(" ".join(["[a TO z]"] * 60)[:1000])  # each range a slice of the whole vocabulary
+    assert time.perf_counter() - started < 0.5
+
+
+def test_a_negation_cut_short_lets_nothing_in(seed_index, embedder, slow_whoosh):
+    """Out of time while deciding what NOT excludes, a search returns nothing rather than
+    articles it should have excluded."""
+    opened = Archive.open(seed_index, embedder=embedder, query_budget_ms=100)
+    try:
+        response = opened.search('potash NOT "belarus russia"', mode="keyword")
+        assert response.timed_out is True and response.results == []
+    finally:
+        opened.close()

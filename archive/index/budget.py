@@ -33,6 +33,10 @@ class Budget:
             self.timed_out = True
         return self.timed_out
 
+    def spent(self) -> bool:
+        """Whether the deadline has passed (without marking the search as timed out)."""
+        return self.deadline is not None and time.monotonic() > self.deadline
+
     def remaining(self) -> float | None:
         """Seconds left (None: no limit)."""
         return None if self.deadline is None else max(0.0, self.deadline - time.monotonic())

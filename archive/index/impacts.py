@@ -191,7 +191,7 @@ class ImpactIndex:
         touched = []
         try:
             for position, (field, term, weight) in enumerate(leaves):
-                if position and not position % 16 and budget.expired():
+                if not position % 16 and budget.expired():
                     break
                 impacts = self.fields[field]
                 row = impacts.row(term)

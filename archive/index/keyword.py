@@ -257,6 +257,7 @@ class KeywordIndex:
         self._idle.put(first)
         self._searchers_lock = threading.Lock()
         self._index_terms: IndexTerms | None = None
+        self._index_terms_lock = threading.Lock()
         self.pid_of_docnum = np.asarray(self.impacts.pid_of_docnum)
         self.catalog = catalog
         self.article_of_docnum = catalog.articles_of(self.pid_of_docnum)
@@ -308,6 +309,7 @@ class KeywordIndex:
             for searcher in self._searchers:
                 searcher.close()
             self._searchers.clear()
+            self._idle = queue.LifoQueue()
 
     def document_count(self) -> int:
         return self._document_count
@@ -380,13 +382,14 @@ class KeywordIndex:
     def index_terms(self) -> IndexTerms:
         """The compiled fields' terms, sorted, with their document frequencies (made on the
         first query that needs expanding)."""
-        if self._index_terms is None:
-            fields = {}
-            for name, impacts in self.impacts.fields.items():
-                order = sorted(range(len(impacts.terms)), key=impacts.terms.__getitem__)
-                frequencies = np.diff(np.asarray(impacts.indptr))
-                fields[name] = ([impacts.terms[row] for row in order], frequencies[order].tolist())
-            self._index_terms = IndexTerms(fields, self.whoosh_candidates)
+        with self._index_terms_lock:  # made once, not by every request that arrives meanwhile
+            if self._index_terms is None:
+                fields = {}
+                for name, impacts in self.impacts.fields.items():
+                    order = sorted(range(len(impacts.terms)), key=impacts.terms.__getitem__)
+                    frequencies = np.diff(np.asarray(impacts.indptr))
+                    fields[name] = ([impacts.terms[row] for row in order], frequencies[order])
+                self._index_terms = IndexTerms(fields, self.whoosh_candidates)
         return self._index_terms
 
     def whoosh_candidates(self, fieldname: str, node: query.Query) -> list[tuple[str, int]]:
@@ -412,7 +415,10 @@ class KeywordIndex:
             return []
         docnums = None
         if parsed.article_level:
-            articles = self.articles_matching(parsed.query, budget)
+            try:
+                articles = self.articles_matching(parsed.query, budget)
+            except OutOfTime:  # a partial NOT would let excluded articles in: nothing rather than wrong
+                return []
             docnums = (self.article_of_docnum >= 0) & articles[np.maximum(self.article_of_docnum, 0)]
         if allowed is not None:
             passes = self.passes_filter(allowed)
@@ -446,14 +452,8 @@ class KeywordIndex:
     def matching_docnums(self, node: query.Query, budget: Budget = UNLIMITED) -> np.ndarray:
         if isinstance(node, query.Term) and node.fieldname in COMPILED_FIELDS:
             return self.impacts.docs_with(node.fieldname, node.text)
-        found: list[int] = []
-        try:
-            with self.searcher(budget) as searcher, running(budget):
-                for docnum in searcher.docs_for_query(node):
-                    found.append(docnum)
-        except OutOfTime:  # the documents found before the deadline
-            pass
-        return np.asarray(found, dtype=np.int64)
+        with self.searcher(budget) as searcher, running(budget):  # OutOfTime goes to search()
+            return np.fromiter(searcher.docs_for_query(node), dtype=np.int64)
 
     def articles_matching(self, node: query.Query, budget: Budget = UNLIMITED) -> np.ndarray:
         """The article mask of a query decided per article: a word counts wherever in the
