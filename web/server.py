@@ -54,10 +54,19 @@ def serve(create_app, prepare, host: str, port: int, threads: int, workers: int,
             except ProcessLookupError:
                 pass
 
+    def start_worker(number: int) -> None:
+        # SIGTERM and SIGINT wait until the new worker is in ``children`` (so that stop()
+        # reaches it) and until the worker has its own handlers (not a copy of stop()).
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})
+        try:
+            children[fork_worker(create_app, prepare, sock, threads)] = number
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     for number in range(workers):
-        children[fork_worker(create_app, prepare, sock, threads)] = number
+        start_worker(number)
     while children:
         try:
             pid, status = os.wait()
@@ -69,7 +78,8 @@ def serve(create_app, prepare, host: str, port: int, threads: int, workers: int,
         if number is not None and not stopping:
             log.warning("worker %s (pid %s) exited with status %s; starting another", number, pid, status)
             time.sleep(0.5)  # do not spin if workers die at once
-            children[fork_worker(create_app, prepare, sock, threads)] = number
+            if not stopping:  # a stop may have come during the pause
+                start_worker(number)
     sock.close()
 
 
@@ -82,6 +92,7 @@ def fork_worker(create_app, prepare, sock: socket.socket, threads: int) -> int:
         die_with_parent()
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})  # blocked by start_worker
         run_worker(create_app, prepare, sock, threads)
     except SystemExit as exit_:
         code = exit_.code if isinstance(exit_.code, int) else 0
