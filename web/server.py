@@ -90,8 +90,11 @@ def fork_worker(create_app, prepare, sock: socket.socket, threads: int) -> int:
     code = 0
     try:
         die_with_parent()
+        # Until the server runs, a stop simply ends the worker: an exception raised into
+        # start-up code (imports, opening the index) can be swallowed by a library's bare
+        # `except`, and the worker would then run on and keep the parent waiting.
         signal.signal(signal.SIGINT, signal.SIG_DFL)
-        signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})  # blocked by start_worker
         run_worker(create_app, prepare, sock, threads)
     except SystemExit as exit_:
@@ -109,7 +112,10 @@ def run_worker(create_app, prepare, sock: socket.socket, threads: int) -> None:
     note = prepare(app)
     if note:
         log.warning("index not ready: %s; the site explains how to build it", note)
-    create_server(app, sockets=[sock], threads=threads, ident="news-archive").run()
+    server = create_server(app, sockets=[sock], threads=threads, ident="news-archive")
+    # From here a stop is graceful: waitress's loop turns SystemExit into a shutdown.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
+    server.run()
 
 
 def die_with_parent() -> None:
