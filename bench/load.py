@@ -14,6 +14,7 @@ The short CI version of the same run is tests/test_reliability.py::test_load_dur
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -169,12 +170,36 @@ class QueryPool:
             self.position += 1
             return query
 
+    def path(self, client: int = 0) -> str:
+        """The next query as a hybrid search request."""
+        return "/api/search?" + urllib.parse.urlencode({"q": self.next()})
+
+
+@contextlib.contextmanager
+def reuters_server(arguments):
+    """``indexer serve`` over a Reuters index, warmed with 40 queries of a fresh pool of
+    distinct ones; yields (index, pool, base URL) and stops the server after."""
+    from bench.report import WORK
+    from bench.speed import make_queries
+
+    index = arguments.index or WORK / "reuters-index"
+    pool = QueryPool(make_queries(15000))
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    server = start_server(index, port)
+    try:
+        for _ in range(40):
+            urllib.request.urlopen(base + pool.path()).read()
+        yield index, pool, base
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
 
 def steady_load(base: str, pool: QueryPool, clients: int, seconds: float, keep_alive: bool) -> LoadResult:
     """``clients`` threads sending hybrid queries back to back, each over one kept-alive
     connection (as wrk and browsers do) or a new connection per request."""
-    return hammer(base, lambda number: "/api/search?" + urllib.parse.urlencode({"q": pool.next()}), clients, seconds,
-                  keep_alive)
+    return hammer(base, pool.path, clients, seconds, keep_alive)
 
 
 def hammer(base: str, make_path, clients: int, seconds: float, keep_alive: bool = True) -> LoadResult:
@@ -246,14 +271,8 @@ HOSTILE = [
 
 def measure_attack(arguments) -> None:
     """Normal clients alone, then the same with hostile clients beside them."""
-    from bench.report import WORK, command_line, header, median, percentile, write_section
-    from bench.speed import make_queries
+    from bench.report import command_line, header, median, percentile, write_section
 
-    index = arguments.index or WORK / "reuters-index"
-    pool = QueryPool(make_queries(15000))
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    server = start_server(index, port)
     counter = {"next": 0}
     counter_lock = threading.Lock()
 
@@ -264,25 +283,17 @@ def measure_attack(arguments) -> None:
         mode = ("keyword", "hybrid")[counter["next"] // len(HOSTILE) % 2]
         return "/api/search?" + urllib.parse.urlencode({"q": query, "mode": mode})
 
-    def normal_path(number: int) -> str:
-        return "/api/search?" + urllib.parse.urlencode({"q": pool.next()})
-
-    try:
-        for _ in range(40):
-            urllib.request.urlopen(base + normal_path(0)).read()
-        quiet = hammer(base, normal_path, arguments.clients, arguments.seconds)
+    with reuters_server(arguments) as (index, pool, base):
+        quiet = hammer(base, pool.path, arguments.clients, arguments.seconds)
         print("quiet", quiet.requests, flush=True)
         outcome: dict[str, LoadResult] = {}
         attackers = threading.Thread(target=lambda: outcome.update(
             hostile=hammer(base, hostile_path, arguments.attackers, arguments.seconds)))
         attackers.start()
-        attacked = hammer(base, normal_path, arguments.clients, arguments.seconds)
+        attacked = hammer(base, pool.path, arguments.clients, arguments.seconds)
         attackers.join()
         hostile = outcome["hostile"]
         print("attack", attacked.requests, hostile.requests, flush=True)
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
     budget = int(os.environ.get("ARCHIVE_QUERY_BUDGET_MS") or 1000)
     slowest = max(hostile.latencies_ms)
     quiet_p95, attacked_p95 = percentile(quiet.latencies_ms, 0.95), percentile(attacked.latencies_ms, 0.95)
@@ -317,18 +328,10 @@ def busy_cores() -> tuple[int, int]:
 
 
 def measure_steady(arguments) -> None:
-    from bench.report import WORK, command_line, header, median, percentile, write_section
-    from bench.speed import make_queries
+    from bench.report import command_line, header, median, percentile, write_section
 
-    index = arguments.index or WORK / "reuters-index"
-    pool = QueryPool(make_queries(15000))
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    server = start_server(index, port)
     rows = []
-    try:
-        for _ in range(40):
-            urllib.request.urlopen(f"{base}/api/search?" + urllib.parse.urlencode({"q": pool.next()})).read()
+    with reuters_server(arguments) as (index, pool, base):
         for keep_alive in (True, False):
             before = busy_cores()
             result = steady_load(base, pool, arguments.clients, arguments.seconds, keep_alive)
@@ -336,9 +339,6 @@ def measure_steady(arguments) -> None:
             busy = 2 * (after[0] - before[0] - (after[1] - before[1])) / max(after[0] - before[0], 1)
             rows.append((keep_alive, result, busy))
             print("steady", keep_alive, result.requests, flush=True)
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
     lines = [header(command_line()),
              f"{arguments.clients} clients, {arguments.seconds:.0f} s each, hybrid queries made as in the latency section, "
              f"each distinct and sent once ({pool.position:,} sent, {pool.repeated:,} of them repeats, so the server's "

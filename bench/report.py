@@ -11,20 +11,12 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+from archive.index.precision import cpu_name
+
 ROOT = Path(__file__).resolve().parent.parent
 REPORT = ROOT / "docs" / "benchmarks.md"
 SHARED = ROOT.parent / "shared" / "datasets"
 WORK = ROOT / "bench" / ".work"
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def commit() -> str:
@@ -40,7 +32,7 @@ def commit() -> str:
 def header(command: str) -> str:
     return (
         f"Command: `{command}`  \n"
-        f"Machine: {os.cpu_count()} cores, {cpu_model()}, Python {platform.python_version()}  \n"
+        f"Machine: {os.cpu_count()} cores, {cpu_name()}, Python {platform.python_version()}  \n"
         f"Commit: {commit()}; run {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}\n"
     )
 

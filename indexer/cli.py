@@ -345,4 +345,5 @@ def serve(index_dir, host, port, threads, workers) -> None:
         click.echo(f"Serving the news archive at {address} (index {index}, {count} worker"
                    f"{'s' if count != 1 else ''} × {threads} threads)")
 
+    create_app()  # a wrong ARCHIVE_* setting is reported here, once, not by every worker it would stop
     server.serve(create_app, state.warm_up, host, port, threads, workers, announce)

@@ -220,3 +220,12 @@ def test_serve_runs_a_worker_per_requested_process_and_stops_them_all(seed_index
     for pid in now:
         status = Path(f"/proc/{pid}/status")
         assert not status.exists() or "zombie" in status.read_text().lower()
+
+
+def test_serve_reports_a_wrong_setting_once_without_starting_workers(seed_index):
+    from tests.test_build import run_indexer
+
+    completed = run_indexer("serve", "--index", str(seed_index), "--port", "0", "--workers", "2",
+                            env_extra={"ARCHIVE_QUERY_BUDGET_MS": "0"})
+    assert completed.returncode == 2
+    assert completed.stderr == "error: ARCHIVE_QUERY_BUDGET_MS must be a whole number, at least 1, not 0\n"

@@ -3,8 +3,9 @@
     create_app()                      settings from ARCHIVE_* environment variables
     create_app({"INDEX_DIR": path})   explicit settings (tests)
 
-``ARCHIVE_INDEX_DIR`` sets ``INDEX_DIR``; ``ARCHIVE_QUERY_THREADS`` the threads that embed a
-query (default: every core; ``indexer serve`` gives each worker its share). The archive opens once per process, on first use.
+``ARCHIVE_INDEX_DIR`` sets ``INDEX_DIR``; ``ARCHIVE_QUERY_BUDGET_MS`` each search's time budget
+(default 1000); ``ARCHIVE_QUERY_THREADS`` the threads that embed a query (default: every core;
+``indexer serve`` gives each worker its share). The archive opens once per process, on first use.
 """
 
 from __future__ import annotations

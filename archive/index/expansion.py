@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_left, bisect_right
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -120,9 +121,10 @@ def fuzzy_matches(terms: list[str], frequencies: np.ndarray, text: str, edits: i
     return [(term, int(distance), int(frequencies[low + position])) for term, distance, position in found]
 
 
-def expand(node: query.Query, index_terms: IndexTerms, expansion: Expansion) -> query.Query:
+def expand(node: query.Query, index_terms: Callable[[], IndexTerms], expansion: Expansion) -> query.Query:
     """The query with every multi-term part replaced by an OR of its chosen terms; raises
-    ``QueryTooBroadError`` for a pattern too broad to search."""
+    ``QueryTooBroadError`` for a pattern too broad to search. ``index_terms()`` is called only
+    for a query that has such a part (plain queries never pay for sorting the vocabulary)."""
     if isinstance(node, query.Every):
         raise QueryTooBroadError(f"{shown(node)} would match every passage", hint=ALLOWED)
     if isinstance(node, query.Prefix | query.Wildcard) and len(literal_prefix(node)) < MINIMUM_LITERAL_PREFIX:
@@ -135,7 +137,7 @@ def expand(node: query.Query, index_terms: IndexTerms, expansion: Expansion) -> 
     return node.apply(lambda child: expand(child, index_terms, expansion))
 
 
-def expand_one(node: query.Query, index_terms: IndexTerms, expansion: Expansion) -> query.Query:
+def expand_one(node: query.Query, index_terms: Callable[[], IndexTerms], expansion: Expansion) -> query.Query:
     room = min(MAX_EXPANSIONS, MAX_QUERY_TERMS - expansion.terms)
     if isinstance(node, query.FuzzyTerm) and node.maxdist > MAX_EDITS:
         expansion.other.append(f"{shown(node)} was searched with {MAX_EDITS} edits, the most allowed")
@@ -147,7 +149,7 @@ def expand_one(node: query.Query, index_terms: IndexTerms, expansion: Expansion)
         expansion.other.append(f"{shown(node)} was left out: a query holds at most {MAX_PATTERNS} wildcards, "
                                "fuzzy terms and ranges")
         return query.NullQuery
-    chosen, matching = index_terms.choose(node, room)
+    chosen, matching = index_terms().choose(node, room)
     if matching > len(chosen):
         kept = f"the {len(chosen)} {'closest' if isinstance(node, query.FuzzyTerm) else 'most frequent'} words"
         if room < MAX_EXPANSIONS:

@@ -221,8 +221,8 @@ class ParsedQuery:
 
 class KeywordIndex:
     """An open keyword index. Plain term queries (and wildcards, fuzzy terms and ranges,
-    rewritten into plain terms) are scored on the compiled arrays; phrases go through Whoosh's
-    searcher. Nothing is locked across a search: each thread has its own Whoosh searcher."""
+    rewritten into plain terms) are scored on the compiled arrays; phrases go through Whoosh,
+    on a searcher borrowed from a small pool. Nothing is locked across a search."""
 
     def __init__(self, directory: Path, catalog: Catalog) -> None:
         failure = None
@@ -366,7 +366,7 @@ class KeywordIndex:
             plain = " ".join(_SYNTAX_CHARACTERS.sub(" ", text).split())
             parsed = self.plain_parser.parse(plain) if plain else query.NullQuery
         expansion = Expansion()
-        parsed = expand(parsed, self.index_terms(), expansion).normalize()  # raises QueryTooBroadError
+        parsed = expand(parsed, self.index_terms, expansion).normalize()  # raises QueryTooBroadError
         note = "; ".join(([note] if note else []) + expansion.notes) or None
         terms = highlight_terms(parsed, self.searcher)
         article_level = needs_article_level(parsed)
@@ -516,8 +516,9 @@ def needs_article_level(node: query.Query) -> bool:
 
 def highlight_terms(parsed: query.Query, searcher) -> set[str]:
     """Analysed title/body terms of the (expanded) query. Terms and phrases are read off the
-    query; any other leaf asks Whoosh, through ``searcher()`` (a context manager). (Query.existing_terms would do, but it rebinds its ``fieldname`` argument in its loop
-    and so skips every field after the first.)"""
+    query; any other leaf asks Whoosh, through ``searcher()`` (a context manager).
+    (Query.existing_terms would do, but it rebinds its ``fieldname`` argument in its loop and
+    so skips every field after the first.)"""
     terms: set[str] = set()
     for leaf in positive_leaves(parsed):
         if leaf.field() not in ("title", "body"):
