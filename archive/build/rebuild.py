@@ -3,8 +3,6 @@ cache, keyword and vector indexes, store), published atomically."""
 
 from __future__ import annotations
 
-import threading
-import time
 from pathlib import Path
 
 import numpy as np
@@ -26,36 +24,10 @@ from .generation import (
     read_checked,
 )
 
-OVERLAP_MIN_FRACTION = 0.05  # share of passages to embed above which keyword writing overlaps embedding
-
 
 def keyword_documents(rows: list[PassageRow]):
     for row in rows:
         yield keyword.KeywordDocument.of(row.pid, row.article, row.start, row.end)
-
-
-class KeywordWriter(threading.Thread):
-    """Writes the Whoosh index while the model embeds: the build stays embedding-bound."""
-
-    def __init__(self, directory: Path, rows: list[PassageRow]) -> None:
-        super().__init__(name="keyword-index", daemon=True)  # one process: the model has the cores
-        self.directory, self.rows = directory, rows
-        self.error: BaseException | None = None
-        self.seconds = 0.0
-
-    def run(self) -> None:
-        started = time.perf_counter()
-        try:
-            keyword.write_keyword_index(self.directory, keyword_documents(self.rows))
-        except BaseException as problem:  # re-raised in the building thread
-            self.error = problem
-        self.seconds = time.perf_counter() - started
-
-    def finish(self) -> float:
-        self.join()
-        if self.error:
-            raise self.error
-        return self.seconds
 
 
 def write_store(path: Path, reading: CorpusReading, rows: list[PassageRow],
@@ -100,26 +72,16 @@ def rebuild(
         try:
             with build.timer.phase("embed"):
                 found = cache.get_many(row.key for row in rows)
-            to_embed = len({row.key for row in rows if row.key not in found})
-            # Much to embed: write the keyword index meanwhile, in a thread, so the build stays
-            # embedding-bound. Little: write it afterwards with every core, without contention.
-            overlap = to_embed >= OVERLAP_MIN_FRACTION * len(rows)
-            if to_embed:
-                build.load_model(embedder)  # before the keyword thread starts: imports would contend with it
-            writer = KeywordWriter(keyword_directory, rows) if overlap else None
-            if writer:
-                writer.start()
             embeddings, embedded, reused = build.embed(rows, embedder, cache, progress, found, choice.precision)
         finally:
             cache.close()
+        # After embedding, not beside it: a writer thread beside the model cost the embed phase
+        # more than Whoosh's multi-process writer takes afterwards on every core (docs/design.md).
         if progress:
             progress("keyword", 0, 1)
-        if writer:
-            build.timer.add("keyword", writer.finish())
-        else:
-            with build.timer.phase("keyword"):
-                keyword.write_keyword_index(keyword_directory, keyword_documents(rows),
-                                            keyword.writer_processes(len(rows)))
+        with build.timer.phase("keyword"):
+            keyword.write_keyword_index(keyword_directory, keyword_documents(rows),
+                                        keyword.writer_processes(len(rows)))
         with build.timer.phase("impacts"):
             keyword.write_impacts(keyword_directory, directory / keyword.IMPACTS_NAME)
         crash_point("keyword")
