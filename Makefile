@@ -7,7 +7,7 @@ PORT ?= 8000
 INDEX_DIR ?= var/index
 export HF_HUB_OFFLINE := 1
 
-.PHONY: run test test-fast check-install install index serve bench bench-quality bench-speed bench-peer bench-load bench-marks browser clean
+.PHONY: run test test-fast check-install install index serve bench bench-quality bench-speed bench-peer bench-load bench-ingest bench-marks browser clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -46,7 +46,7 @@ test-fast: install
 check-install:
 	bash .ci/check-install
 
-bench: bench-quality bench-speed bench-peer bench-load
+bench: bench-quality bench-speed bench-peer bench-load bench-ingest
 
 bench-quality: install
 	$(BIN)/python bench/quality.py
@@ -61,6 +61,9 @@ bench-load: install
 	$(BIN)/python bench/load.py
 	$(BIN)/python bench/load.py --steady --seconds 25
 	$(BIN)/python bench/load.py --attack --seconds 25
+
+bench-ingest: install
+	$(BIN)/python bench/ingest.py
 
 bench-marks: install
 	$(BIN)/python bench/semantic_marks.py

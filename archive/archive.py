@@ -235,7 +235,7 @@ class Archive:
             spans = store.passages(store.article_passage_ids(article_id))
         return ArticleResponse(
             id=article.id, title=article.title, date=article.date, source=article.source, url=article.url,
-            text=article.text,
+            text=article.text, author=article.author, date_kind=article.date_kind,
             passages=[{"start": passage.start, "end": passage.end}
                       for passage in sorted(spans.values(), key=lambda passage: passage.ordinal)],
         )

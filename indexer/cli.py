@@ -54,7 +54,8 @@ class ArchiveGroup(click.Group):
 def corpus_option(function):
     return click.option(
         "--corpus", type=click.Path(path_type=Path), default=None,
-        help="Folder or file of articles [env ARCHIVE_CORPUS; default corpus/].",
+        help="Folder or file of articles: text, HTML, JSON(L), WARC crawls, RSS/Atom feeds "
+             "[env ARCHIVE_CORPUS; default corpus/].",
     )(function)
 
 
@@ -109,20 +110,23 @@ def progress_reporter(enabled: bool):
     """A progress bar on a terminal; silence otherwise (and with --json)."""
     if not enabled:
         return None, lambda: None
-    bars: dict[str, object] = {}
+
+    labels = {"crawl": "reading WARC records", "embed": "embedding passages"}
+    open_bars: dict[str, object] = {}  # one bar at a time: a new phase ends the one before
 
     def report(phase: str, done: int, total: int) -> None:
-        if phase != "embed" or total == 0:
+        if phase not in labels or total == 0:
             return
-        bar = bars.get(phase)
+        bar = open_bars.get(phase)
         if bar is None:
-            bar = bars[phase] = click.progressbar(length=total, label="embedding passages", file=sys.stderr)
+            close()
+            bar = open_bars[phase] = click.progressbar(length=total, label=labels[phase], file=sys.stderr)
             bar.__enter__()
         bar.update(done - bar.pos)
 
     def close() -> None:
-        for bar in bars.values():
-            bar.__exit__(None, None, None)
+        while open_bars:
+            open_bars.popitem()[1].__exit__(None, None, None)
 
     return report, close
 
@@ -138,6 +142,11 @@ def print_build_summary(summary: dict, as_json: bool, changes: bool = False) -> 
                    f" {summary['unchanged']} unchanged")
     click.echo(f"embeddings: {summary['embedded']} computed, {summary['reused']} reused from the cache; "
                f"{summary['precision']} ({summary['precision_reason']})")
+    for kind, counts in summary.get("records", {}).items():
+        label = "crawl records" if kind == "crawl" else "feed entries"
+        passed_over = ", ".join(f"{count} {reason}" for reason, count in counts["skipped"].items())
+        click.echo(f"{label}: {counts['read']} read, {counts['kept']} kept as articles"
+                   + (f"; passed over: {passed_over}" if passed_over else ""))
     phases = ", ".join(f"{phase} {seconds:.1f}s" for phase, seconds in summary["seconds"].items())
     click.echo(f"time: {phases}")
     if summary["skipped"]:
@@ -313,7 +322,8 @@ def print_search_response(response: archive.SearchResponse, color: bool) -> None
     for position, result in enumerate(response.results, start=first):
         why = " · ".join(f"{'meaning' if leg == 'semantic' else leg} #{evidence.rank}"
                          for leg, evidence in result.explain.items() if evidence)
-        meta = " · ".join(part for part in (result.date, result.source) if part)
+        date = f"crawled {result.date}" if result.date and result.date_kind == "crawled" else result.date
+        meta = " · ".join(part for part in (date, result.source) if part)
         click.echo(f"\n{position}. {click.style(result.title, bold=True) if color else result.title}")
         click.echo(f"   {result.id}{' · ' + meta if meta else ''} · score {result.score:.4f} · {why}")
         for passage in result.passages:

@@ -285,7 +285,7 @@ def test_response_serialises_to_the_documented_shape(archive):
     data = archive.search("potash exports", k=2).to_dict()
     assert set(data) == {"query", "mode", "k", "page", "total", "took_ms", "timed_out", "note", "suggestion", "results"}
     result = data["results"][0]
-    assert set(result) == {"id", "title", "date", "source", "score", "explain", "passages"}
+    assert set(result) == {"id", "title", "date", "date_kind", "source", "score", "explain", "passages"}
     assert set(result["explain"]) == {"keyword", "semantic"}
     assert set(result["explain"]["keyword"]) == {"rank", "score"}
     assert set(result["passages"][0]) == {"text", "start", "end", "matched", "marks"}

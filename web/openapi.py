@@ -6,6 +6,9 @@ from __future__ import annotations
 from archive import MAX_K, MODES, SIMILAR_K, Parameter, QueryTooBroadError, ResultWindowError, SearchRequest
 
 NULLABLE_STRING = {"type": ["string", "null"]}
+DATE_KIND = {"type": ["string", "null"], "enum": ["published", "crawled", None],
+             "description": "published: the article states its date; crawled: a crawled page without a date of "
+                            "its own, dated by when the crawler fetched it; null: no date."}
 JSON_TYPES = {str: "string", int: "integer", float: "number"}
 SEARCH_REJECTIONS = (
     "Invalid parameter: the message says what to fix. Besides each parameter's own schema, two rules "
@@ -126,10 +129,11 @@ def document() -> dict:
                                        "html": {"type": "string",
                                                 "description": "text, HTML-escaped, with <mark class=\"KIND\"> around each mark "
                                                                "(the site's own rendering)"}}},
-            "Result": {"type": "object", "required": ["id", "title", "date", "source", "score", "explain", "passages"],
+            "Result": {"type": "object",
+                       "required": ["id", "title", "date", "date_kind", "source", "score", "explain", "passages"],
                        "additionalProperties": False, "properties": {
                            "id": {"type": "string"}, "title": {"type": "string"}, "date": NULLABLE_STRING,
-                           "source": NULLABLE_STRING, "score": {"type": "number"},
+                           "date_kind": DATE_KIND, "source": NULLABLE_STRING, "score": {"type": "number"},
                            "explain": {"type": "object", "required": ["keyword", "semantic"], "additionalProperties": False,
                                        "properties": {"keyword": leg, "semantic": leg}},
                            "passages": {"type": "array", "minItems": 1, "maxItems": 3, "items": ref("Passage")}}},
@@ -154,9 +158,11 @@ def document() -> dict:
                                    "suggestion": NULLABLE_STRING,
                                    "results": {"type": "array", "items": ref("Result")}}},
             "Article": {"type": "object", "additionalProperties": False,
-                        "required": ["id", "title", "date", "source", "url", "text", "passages"], "properties": {
+                        "required": ["id", "title", "date", "date_kind", "source", "url", "author", "text", "passages"],
+                        "properties": {
                             "id": {"type": "string"}, "title": {"type": "string"}, "date": NULLABLE_STRING,
-                            "source": NULLABLE_STRING, "url": NULLABLE_STRING, "text": {"type": "string"},
+                            "date_kind": DATE_KIND, "source": NULLABLE_STRING, "url": NULLABLE_STRING,
+                            "author": NULLABLE_STRING, "text": {"type": "string"},
                             "passages": {"type": "array", "items": {"type": "object", "required": ["start", "end"],
                                                                     "properties": {"start": {"type": "integer"}, "end": {"type": "integer"}}}}}},
             "Similar": {"type": "object", "additionalProperties": False, "required": ["id", "results"], "properties": {

@@ -71,6 +71,7 @@ class BuildSummary:
     articles: int = 0
     passages: int = 0
     skipped: list[dict] = field(default_factory=list)
+    records: dict[str, dict] = field(default_factory=dict)  # crawls and feeds: read, kept, skipped by reason
     embedded: int = 0
     reused: int = 0
     seconds: dict[str, float] = field(default_factory=dict)
@@ -150,8 +151,9 @@ def existing_corpus(corpus: Path | str) -> Path:
     return corpus
 
 
-def read_checked(corpus: Path, fields: FieldMapping | None, strict: bool, known=None) -> CorpusReading:
-    reading = read_corpus(corpus, fields, known)
+def read_checked(corpus: Path, fields: FieldMapping | None, strict: bool, known=None,
+                 progress: Progress | None = None) -> CorpusReading:
+    reading = read_corpus(corpus, fields, known, progress)
     if strict and reading.skipped:
         first = reading.skipped[0]
         raise CorpusError(
@@ -160,7 +162,7 @@ def read_checked(corpus: Path, fields: FieldMapping | None, strict: bool, known=
         )
     if not reading.articles and not reading.unchanged_files:
         raise CorpusError(f"no articles found in {corpus}",
-                          hint="supported: .txt .md .html .htm .json .jsonl, optionally .gz")
+                          hint="supported: .txt .md .html .htm .json .jsonl .warc .rss .atom .xml, optionally .gz")
     return reading
 
 

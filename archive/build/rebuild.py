@@ -59,7 +59,7 @@ def rebuild(
     check_precision(precision)
     with GenerationBuild(index_dir, corpus, wait) as build:
         with build.timer.phase("ingest"):
-            reading = read_checked(build.corpus, fields, strict)
+            reading = read_checked(build.corpus, fields, strict, progress=progress)
             crash_point("ingest")
             articles = reading.articles
             embedder = embedder or Embedder.shared(model_name)  # loads the model only if it must embed
@@ -104,7 +104,7 @@ def rebuild(
             faiss_type=kind, precision=choice,
         ))
     return build.summary(
-        articles=len(articles), passages=len(rows), skipped=[item.to_dict() for item in reading.skipped],
+        articles=len(articles), passages=len(rows), skipped=[item.to_dict() for item in reading.skipped], records=reading.records_dict(),
         embedded=embedded, reused=reused, faiss_type=kind, added=len(articles),
         precision=choice.precision, precision_reason=choice.reason,
     )

@@ -64,10 +64,11 @@ def update(
                 known, indexed = live_store.known_files(), live_store.fingerprints()
             finally:
                 live_store.close()
-            reading = read_checked(build.corpus, fields, strict, known)
+            reading = read_checked(build.corpus, fields, strict, known, progress)
             changes = compare(reading.articles, indexed, unchanged_ids(reading, known))
         counts = dict(added=len(changes.added), changed=len(changes.changed), removed=len(changes.removed),
-                      unchanged=changes.unchanged, skipped=[item.to_dict() for item in reading.skipped])
+                      unchanged=changes.unchanged, skipped=[item.to_dict() for item in reading.skipped],
+                      records=reading.records_dict())
         if changes.pending == 0:
             summary = build.summary(articles=manifest.articles, passages=manifest.passages,
                                     faiss_type=manifest.faiss_type, precision=choice.precision,

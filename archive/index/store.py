@@ -20,10 +20,11 @@ from ..ingest.articles import Article
 from .sql import select_in
 
 STORE_NAME = "store.sqlite"
+ARTICLE_COLUMNS = "id, title, text, date, source, url, path, author, date_kind"  # Article's fields, in order
 SCHEMA = """
 CREATE TABLE articles (
     id TEXT PRIMARY KEY, title TEXT NOT NULL, text TEXT NOT NULL, date TEXT, source TEXT,
-    url TEXT, path TEXT, fingerprint TEXT NOT NULL, file TEXT);
+    url TEXT, path TEXT, author TEXT, date_kind TEXT, fingerprint TEXT NOT NULL, file TEXT);
 CREATE TABLE files (path TEXT PRIMARY KEY, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL);
 CREATE TABLE vocabulary (word TEXT PRIMARY KEY, count INTEGER NOT NULL);
 CREATE INDEX articles_date ON articles(date);
@@ -114,10 +115,10 @@ class Store:
     def add_articles(self, articles: Iterable[Article], files: dict[str, str]) -> None:
         """``files`` maps article id to the corpus file it came from."""
         self.connection.executemany(
-            "INSERT INTO articles (id, title, text, date, source, url, path, fingerprint, file)"
-            " VALUES (?,?,?,?,?,?,?,?,?)",
+            f"INSERT INTO articles ({ARTICLE_COLUMNS}, fingerprint, file) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
             [
-                (a.id, a.title, a.text, a.date, a.source, a.url, a.path, a.fingerprint(), files.get(a.id))
+                (a.id, a.title, a.text, a.date, a.source, a.url, a.path, a.author, a.date_kind, a.fingerprint(),
+                 files.get(a.id))
                 for a in articles
             ],
         )
@@ -179,12 +180,11 @@ class Store:
     # Reading
 
     def article(self, article_id: str) -> Article | None:
-        rows = self.rows("SELECT id, title, text, date, source, url, path FROM articles WHERE id = ?", (article_id,))
+        rows = self.rows(f"SELECT {ARTICLE_COLUMNS} FROM articles WHERE id = ?", (article_id,))
         return Article(*rows[0]) if rows else None
 
     def articles(self, article_ids: Sequence[str]) -> dict[str, Article]:
-        rows = self.rows_in("SELECT id, title, text, date, source, url, path FROM articles WHERE id IN ({placeholders})",
-                            article_ids)
+        rows = self.rows_in(f"SELECT {ARTICLE_COLUMNS} FROM articles WHERE id IN ({{placeholders}})", article_ids)
         return {row[0]: Article(*row) for row in rows}
 
     def passages(self, pids: Sequence[int]) -> dict[int, StoredPassage]:
@@ -212,8 +212,8 @@ class Store:
     def live_passages(self) -> Iterator[LivePassage]:
         """Every live passage with its article, in pid order."""
         rows = self.connection.execute(
-            'SELECT p.pid, p.start, p."end", a.id, a.title, a.text, a.date, a.source, a.url, a.path FROM passages p'
-            " JOIN articles a ON a.id = p.article_id WHERE p.deleted = 0 ORDER BY p.pid"
+            'SELECT p.pid, p.start, p."end", ' + ", ".join(f"a.{name}" for name in ARTICLE_COLUMNS.split(", "))
+            + " FROM passages p JOIN articles a ON a.id = p.article_id WHERE p.deleted = 0 ORDER BY p.pid"
         )
         for pid, start, end, *article in rows:
             yield LivePassage(pid, Article(*article), start, end)

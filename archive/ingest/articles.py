@@ -16,12 +16,19 @@ class Article:
     source: str | None = None
     url: str | None = None
     path: str | None = None  # where in the corpus it came from
+    author: str | None = None
+    # "published": the article states its date; "crawled": only when a crawler fetched the page
+    date_kind: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "date_kind", (self.date_kind or "published") if self.date else None)
 
     def fingerprint(self) -> str:
-        """Content fingerprint: changes whenever anything that is indexed changes."""
-        payload = json.dumps(
-            [self.id, self.title, self.text, self.date, self.source, self.url], ensure_ascii=False
-        )
+        """Content fingerprint: changes whenever anything that is indexed or shown changes."""
+        fields = [self.id, self.title, self.text, self.date, self.source, self.url]
+        if self.author or self.date_kind == "crawled":  # older articles keep their fingerprints
+            fields += [self.author, self.date_kind]
+        payload = json.dumps(fields, ensure_ascii=False)
         return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:32]
 
     def to_dict(self) -> dict:

@@ -1,28 +1,39 @@
 """Reading a corpus: a folder walked recursively, or a single file, in any supported format.
 
 Supported: ``.txt``, ``.md``, ``.html``/``.htm``, ``.json`` (one record or a list),
-``.jsonl``, and ``.gz`` versions of each. Each good item becomes an ``Article``; each bad
-one becomes a ``Skipped`` with its reason, and the build goes on.
+``.jsonl``, web crawls (``.warc``, see crawls.py), RSS and Atom feeds (``.rss``, ``.atom``,
+and ``.xml`` files that are feeds, see feeds.py), and ``.gz`` versions of each. Each good item
+becomes an ``Article``; each bad one becomes a ``Skipped`` with its reason, and the build goes
+on. Crawls and feeds also count their records (read, kept, passed over by reason).
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import gzip
 import json
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from . import cleaning, metadata
 from .articles import Article
+from .crawls import read_crawl
+from .extraction import article_from_html, article_from_text
+from .feeds import read_feed
+from .records import RecordCounts, Skipped
 from ..errors import BadArticleError, CorpusNotFoundError, InvalidParameterError
 
 TEXT_SUFFIXES = {".txt", ".md", ".markdown"}
 HTML_SUFFIXES = {".html", ".htm"}
 RECORD_SUFFIXES = {".json", ".jsonl", ".ndjson"}
-SUPPORTED_SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES | RECORD_SUFFIXES
+CRAWL_SUFFIXES = {".warc"}
+FEED_SUFFIXES = {".rss", ".atom", ".xml"}
+SUPPORTED_SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES | RECORD_SUFFIXES | CRAWL_SUFFIXES | FEED_SUFFIXES
+MAX_FEED_BYTES = 100 * 1024 * 1024
 MAX_ARTICLE_BYTES = 5 * 1024 * 1024  # larger single articles are skipped, not truncated
 MAX_FILE_BYTES = 2 * 1024 * 1024 * 1024  # record files (JSONL) may be big; they stream
 
@@ -58,15 +69,6 @@ class FieldMapping:
         return cls(**overrides)
 
 
-@dataclass
-class Skipped:
-    path: str
-    reason: str
-
-    def to_dict(self) -> dict:
-        return {"path": self.path, "reason": self.reason}
-
-
 Signature = tuple[int, int]  # (size, mtime in ns): a file with the same signature is taken as unchanged
 
 
@@ -80,16 +82,28 @@ class CorpusReading:
     files: dict[str, Signature] = field(default_factory=dict)
     article_files: dict[str, str] = field(default_factory=dict)
     unchanged_files: list[str] = field(default_factory=list)  # known files not read again
+    records: dict[str, RecordCounts] = field(default_factory=dict)  # "crawl", "feed": what they held
+
+    def counts(self, kind: str) -> RecordCounts:
+        return self.records.setdefault(kind, RecordCounts())
+
+    def records_dict(self) -> dict[str, dict]:
+        return {kind: counts.to_dict() for kind, counts in sorted(self.records.items())}
+
+
+Progress = Callable[[str, int, int], None]  # (phase, done, total)
 
 
 def read_corpus(
     path: Path | str,
     fields: FieldMapping | None = None,
     known: dict[str, tuple[Signature, list[str]]] | None = None,
+    progress: Progress | None = None,
 ) -> CorpusReading:
     """Read every supported file. ``known`` maps a file to its signature and article ids at
     the last build: a file whose signature still matches is not read again (its articles
-    count as unchanged), which keeps ``indexer update`` fast on large corpora."""
+    count as unchanged), which keeps ``indexer update`` fast on large corpora. ``progress``
+    hears ("crawl", bytes read, bytes in all crawls) while WARC files are read."""
     root = Path(path)
     if not root.exists():
         raise CorpusNotFoundError(f"corpus not found: {root}")
@@ -97,7 +111,10 @@ def read_corpus(
     known = known or {}
     reading = CorpusReading()
     seen: dict[str, str] = {}
-    for file_path, relative in walk(root, reading.skipped):
+    copies = WebCopies(reading)
+    files = list(walk(root, reading.skipped))
+    crawl_progress = CrawlProgress(files, known, progress)
+    for file_path, relative in files:
         try:
             status = file_path.stat()
         except OSError as problem:
@@ -111,24 +128,107 @@ def read_corpus(
                 seen.setdefault(article_id, relative)
                 reading.article_files[article_id] = relative
             continue
+        kind = web_kind(file_path)
         try:
-            articles, skipped = read_file(file_path, relative, fields)
+            articles, skipped = read_file(file_path, relative, fields, reading.counts(kind) if kind else None,
+                                          crawl_progress.for_file(file_path) if kind == "crawl" else None)
         except BadArticleError as problem:
             reading.skipped.append(Skipped(relative, problem.message))
             continue
         except OSError as problem:
             reading.skipped.append(Skipped(relative, f"unreadable: {problem.strerror or problem}"))
             continue
+        finally:
+            crawl_progress.done_with(file_path)
         reading.skipped.extend(skipped)
         for article in articles:
             where = article.path or relative
             if article.id in seen:
+                if kind and copies.merge(article, relative, reading.counts(kind)):
+                    continue
                 reading.skipped.append(Skipped(where, f"duplicate id {article.id!r} (first in {seen[article.id]})"))
                 continue
             seen[article.id] = where
+            if kind:
+                copies.add(article)
             reading.articles.append(article)
             reading.article_files[article.id] = relative
     return reading
+
+
+def web_kind(path: Path) -> str | None:
+    """"crawl" or "feed" for the files whose articles are named by their URLs, else None."""
+    suffix = format_suffix(path)
+    return "crawl" if suffix in CRAWL_SUFFIXES else "feed" if suffix in FEED_SUFFIXES else None
+
+
+class WebCopies:
+    """One article per URL across crawls and feeds: a second copy of a page (a feed entry of a
+    crawled page, or the page in a later crawl) is merged into the first, not added."""
+
+    SAME_URL = "same URL as an article in another file (merged)"
+
+    def __init__(self, reading: CorpusReading) -> None:
+        self.reading = reading
+        self.positions: dict[str, int] = {}  # article id -> index in reading.articles (read this run)
+
+    def add(self, article: Article) -> None:
+        self.positions[article.id] = len(self.reading.articles)
+
+    def merge(self, article: Article, relative: str, counts: RecordCounts) -> bool:
+        """Merge ``article`` into the copy read before; False if that copy is not a web copy
+        read in this run (an unchanged file's article stays as it is and this copy is dropped)."""
+        position = self.positions.get(article.id)
+        first_file = self.reading.article_files.get(article.id)
+        if position is None and first_file not in self.reading.unchanged_files:
+            return False  # the first is no web copy: an ordinary duplicate id
+        counts.kept -= 1
+        counts.skip(self.SAME_URL)
+        if position is None:
+            return True  # the first copy is in the index already (its file is unchanged)
+        first = self.reading.articles[position]
+        richer, other = (article, first) if len(article.text) > len(first.text) else (first, article)
+        self.reading.articles[position] = fill_in(richer, other)
+        if richer is article:
+            self.reading.article_files[article.id] = relative
+        return True
+
+
+def fill_in(article: Article, other: Article) -> Article:
+    """``article`` with what only ``other`` knows: an author, or a published date in place of a crawl date."""
+    changes: dict[str, str | None] = {}
+    if not article.author and other.author:
+        changes["author"] = other.author
+    if other.date and other.date_kind == "published" and article.date_kind != "published":
+        changes.update(date=other.date, date_kind="published")
+    return dataclasses.replace(article, **changes) if changes else article
+
+
+class CrawlProgress:
+    """Bytes read over all the crawls to read, reported as one bar."""
+
+    def __init__(self, files: list[tuple[Path, str]], known: dict, progress: Progress | None) -> None:
+        self.progress = progress
+        self.before = 0
+        self.sizes = {}
+        if progress is None:
+            return
+        for file_path, relative in files:
+            if web_kind(file_path) == "crawl":
+                with contextlib.suppress(OSError):
+                    self.sizes[file_path] = file_path.stat().st_size
+        self.total = sum(self.sizes.values())
+
+    def for_file(self, file_path: Path) -> Callable[[int], None] | None:
+        if self.progress is None or file_path not in self.sizes:
+            return None
+        self.progress("crawl", self.before, self.total)
+        return lambda position: self.progress("crawl", min(self.before + position, self.total), self.total)
+
+    def done_with(self, file_path: Path) -> None:
+        if self.progress is not None and file_path in self.sizes:
+            self.before += self.sizes.pop(file_path)
+            self.progress("crawl", self.before, self.total)
 
 
 def format_suffix(path: Path) -> str:
@@ -210,11 +310,19 @@ def looks_binary(data: bytes) -> bool:
     return bool(sample) and control / len(sample) > 0.05
 
 
-def read_file(path: Path, relative: str, fields: FieldMapping) -> tuple[list[Article], list[Skipped]]:
-    """The file's good articles and its skipped records; raises BadArticleError for a bad file."""
+def read_file(path: Path, relative: str, fields: FieldMapping, counts: RecordCounts | None = None,
+              progress: Callable[[int], None] | None = None) -> tuple[list[Article], list[Skipped]]:
+    """The file's good articles and its skipped records; raises BadArticleError for a bad file.
+    ``counts`` gains the records of a crawl or a feed."""
     suffix = format_suffix(path)
+    counts = counts if counts is not None else RecordCounts()
     if suffix in RECORD_SUFFIXES:
         return read_records(path, relative, fields, suffix)
+    if suffix in CRAWL_SUFFIXES:
+        return read_crawl(path, relative, counts, progress)
+    if suffix in FEED_SUFFIXES:
+        return read_feed(read_bytes(path, MAX_FEED_BYTES), relative, article_id_for(relative), counts,
+                         named_as_feed=suffix != ".xml")
     text = decode(read_bytes(path, MAX_ARTICLE_BYTES))
     if not text.strip():
         raise BadArticleError("empty file")
@@ -224,57 +332,6 @@ def read_file(path: Path, relative: str, fields: FieldMapping) -> tuple[list[Art
     if suffix in (".md", ".markdown"):
         text = strip_markdown(text)
     return [article_from_text(text, article_id, relative)], []
-
-
-def article_from_text(text: str, article_id: str, path: str | None = None, **known: str | None) -> Article:
-    """Plain text with no metadata: the headline, a stated date and a source come from the text."""
-    raw_lines = cleaning.normalise(text).split("\n")
-    stated_date = known.get("date") or metadata.find_date(raw_lines)
-    lines, signed = cleaning.clean_lines(text)
-    source, lines = metadata.find_source(lines)
-    title = known.get("title")
-    if not title:
-        title, lines = metadata.split_headline(lines)
-    elif lines and lines[0].strip() == title.strip():
-        lines = lines[1:]
-    body = cleaning.join_paragraphs(lines)
-    if not body and not title:
-        raise BadArticleError("no text left after cleaning")
-    if not title:
-        title = metadata.derive_title(body)
-    source = known.get("source") or source or ("Reuters" if signed else None)
-    return Article(
-        id=article_id,
-        title=" ".join(title.split()),
-        text=body or title,
-        date=stated_date,
-        source=source,
-        url=known.get("url"),
-        path=path,
-    )
-
-
-def article_from_html(html: str, article_id: str, path: str) -> Article:
-    import trafilatura
-
-    extracted = trafilatura.extract(
-        html, output_format="json", with_metadata=True, include_comments=False, include_tables=False
-    )
-    if not extracted:
-        raise BadArticleError("no main text found in the HTML")
-    found = json.loads(extracted)
-    text = found.get("raw_text") or found.get("text") or ""
-    if not text.strip():
-        raise BadArticleError("no main text found in the HTML")
-    return article_from_text(
-        text,
-        article_id,
-        path,
-        title=found.get("title"),
-        date=metadata.parse_date(found.get("date")),
-        source=found.get("sitename") or found.get("hostname"),
-        url=found.get("source") or found.get("url"),
-    )
 
 
 _FRONT_MATTER = re.compile(r"\A---\n(?P<body>.*?)\n---\n", re.S)

@@ -39,6 +39,7 @@ class Result:
     score: float
     explain: dict[str, LegExplanation | None]
     passages: list[PassageResult]
+    date_kind: str | None = None  # "published", or "crawled" when the date is only the crawl's
 
 
 @dataclass
@@ -60,8 +61,8 @@ class SearchResponse:
             "query": self.query, "mode": self.mode, "k": self.k, "page": self.page, "total": self.total,
             "took_ms": self.took_ms, "timed_out": self.timed_out, "note": self.note, "suggestion": self.suggestion,
             "results": [{
-                "id": result.id, "title": result.title, "date": result.date, "source": result.source,
-                "score": result.score,
+                "id": result.id, "title": result.title, "date": result.date, "date_kind": result.date_kind,
+                "source": result.source, "score": result.score,
                 "explain": {leg: ({"rank": evidence.rank, "score": evidence.score} if evidence else None)
                             for leg, evidence in result.explain.items()},
                 "passages": [{
@@ -81,6 +82,8 @@ class ArticleResponse:
     url: str | None
     text: str
     passages: list[dict]  # {"start", "end"} of each passage, for linking to a span
+    author: str | None = None
+    date_kind: str | None = None  # "published", or "crawled" when the date is only the crawl's
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -163,7 +166,7 @@ def make_results(snapshot: Snapshot, hits: list[Hit], terms: set[str], query_vec
             passages.append(PassageResult(text, passage.start, passage.end, matched,
                                           sorted(marks, key=lambda mark: (mark.start, mark.end, mark.kind))))
         results.append(Result(
-            id=article.id, title=article.title, date=article.date, source=article.source,
+            id=article.id, title=article.title, date=article.date, source=article.source, date_kind=article.date_kind,
             score=round(hit.score, 6),
             explain={leg: (LegExplanation(evidence.rank, round(evidence.score, 4)) if evidence else None)
                      for leg, evidence in ((leg, hit.explain.get(leg)) for leg in (KEYWORD, SEMANTIC))},

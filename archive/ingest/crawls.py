@@ -1,0 +1,149 @@
+"""Web crawls: WARC files (ISO 28500), plain or gzipped, read with warcio as a stream.
+
+Each ``response`` record with HTTP status 200 and an HTML payload is a candidate article;
+trafilatura extracts its main text, title, date, author and site name. Everything else is
+counted by reason (see ``RecordCounts``). Damage (a truncated or corrupt gzip member, a record
+cut short) keeps every article before it and reports the rest of the file as unread.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import zlib
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from .articles import Article
+from .extraction import article_from_page, extract_page
+from .links import article_id_from_url, host_of
+from .metadata import parse_date
+from .records import RecordCounts, Skipped
+from ..errors import BadArticleError
+
+HTML_TYPES = {"text/html", "application/xhtml+xml"}
+MAX_PAGE_BYTES = 5 * 1024 * 1024  # larger payloads are counted as too large, not read
+MIN_WORDS = 30  # a page with less main text than this is navigation, an error page or a stub
+PROGRESS_EVERY = 64  # records between progress reports
+
+Progress = Callable[[int], None]  # bytes of the file read so far
+
+
+class CrawlDamage(Exception):
+    def __init__(self, offset: int, message: str) -> None:
+        super().__init__(message)
+        self.offset, self.message = offset, message
+
+
+def read_crawl(path: Path, relative: str, counts: RecordCounts,
+               progress: Progress | None = None) -> tuple[list[Article], list[Skipped]]:
+    """The crawl's articles, and a ``Skipped`` only for damage. ``counts`` gains every record."""
+    articles: list[Article] = []
+    seen_ids: set[str] = set()
+    seen_digests: set[str] = set()
+    with open(path, "rb") as stream:
+        try:
+            for offset, record in records_of(stream, progress):
+                counts.read += 1
+                try:
+                    article = article_from_record(record, relative, offset, seen_ids, seen_digests)
+                except BadArticleError as problem:
+                    counts.skip(problem.message)
+                    continue
+                counts.kept += 1
+                articles.append(article)
+        except CrawlDamage as damage:
+            counts.skip("damaged: rest of file unread")
+            return articles, [Skipped(relative, f"damaged at byte {damage.offset}: {damage.message}; "
+                                                f"{len(articles)} article(s) before it kept, the rest unread")]
+    return articles, []
+
+
+def records_of(stream, progress: Progress | None) -> Iterator[tuple[int, object]]:
+    """(offset, record) of each WARC record; damage raises ``CrawlDamage``."""
+    from warcio.archiveiterator import ArchiveIterator
+    from warcio.exceptions import ArchiveLoadFailed
+
+    iterator = ArchiveIterator(stream)
+    previous, offset, count = None, 0, 0
+    while True:
+        try:
+            with contextlib.redirect_stderr(io.StringIO()):  # warcio prints its warnings; damage is ours to report
+                record = next(iterator, None)  # reads the previous record to its end first
+        except (ArchiveLoadFailed, zlib.error, EOFError, OSError, ValueError) as problem:
+            raise CrawlDamage(stream_position(stream, offset), first_line(problem)) from None
+        if previous is not None and cut_short(previous):
+            url = previous.rec_headers.get_header("WARC-Target-URI") or "a record"
+            raise CrawlDamage(offset, f"the record for {url} is cut short")
+        if record is None:
+            return
+        if iterator.known_format != "warc":
+            raise BadArticleError("not a WARC file (no WARC/1.x record at its start)")
+        previous, offset = record, iterator.offset  # where this record starts (get_record_offset would read it)
+        yield offset, record
+        count += 1
+        if progress and count % PROGRESS_EVERY == 0:
+            progress(stream_position(stream, offset))
+
+
+def article_from_record(record, relative: str, offset: int, seen_ids: set[str], seen_digests: set[str]) -> Article:
+    """The record's article, or BadArticleError with the reason it is passed over (a count)."""
+    kind = record.rec_type
+    if kind == "revisit":
+        raise BadArticleError("revisit record")
+    if kind != "response":
+        raise BadArticleError(f"{kind} record")
+    url = record.rec_headers.get_header("WARC-Target-URI") or ""
+    headers = record.http_headers
+    status = headers.get_statuscode() if headers is not None else None
+    if status != "200":
+        raise BadArticleError(f"HTTP status {status}" if status else "no HTTP response")
+    media_type = (headers.get_header("Content-Type") or "").split(";")[0].strip().lower()
+    if media_type not in HTML_TYPES:
+        raise BadArticleError(f"not HTML ({media_type or 'no content type'})")
+    article_id = article_id_from_url(url)
+    if article_id is None:
+        raise BadArticleError("no http(s) URL")
+    if article_id in seen_ids:
+        raise BadArticleError("same URL as an earlier record")
+    digest = record.rec_headers.get_header("WARC-Payload-Digest")
+    if digest and digest in seen_digests:
+        raise BadArticleError("same payload as an earlier record")
+    payload = record.content_stream().read(MAX_PAGE_BYTES + 1)
+    if len(payload) > MAX_PAGE_BYTES:
+        raise BadArticleError("too large")
+    if cut_short(record):  # damage, not a page: the file ends (or breaks) inside this record
+        raise CrawlDamage(offset, f"the record for {url} is cut short")
+    digest = digest or "sha1-of-content:" + hashlib.sha1(payload).hexdigest()
+    if digest in seen_digests:
+        raise BadArticleError("same payload as an earlier record")
+    try:
+        page = extract_page(payload, url)
+    except BadArticleError:
+        raise BadArticleError("too little text") from None
+    if len(page["text"].split()) < MIN_WORDS:
+        raise BadArticleError("too little text")
+    crawl_date = parse_date(record.rec_headers.get_header("WARC-Date"))
+    article = article_from_page(page, article_id, f"{relative}@{offset}", url=url, crawl_date=crawl_date,
+                                source=host_of(url))
+    seen_ids.add(article_id)
+    seen_digests.add(digest)
+    return article
+
+
+def cut_short(record) -> bool:
+    """Whether the stream ended before the record's Content-Length (read it to the end first)."""
+    return record.raw_stream is not None and record.raw_stream.limit > 0
+
+
+def stream_position(stream, fallback: int) -> int:
+    try:
+        return stream.tell()
+    except (OSError, ValueError):
+        return fallback
+
+
+def first_line(problem: BaseException) -> str:
+    text = str(problem).strip().splitlines()
+    return text[0][:200] if text else type(problem).__name__
