@@ -262,7 +262,8 @@ class Archive:
             top = list(best.items())[:k]
             articles = snapshot.store.articles([owner for owner, _ in top])
         return SimilarResponse(article_id, [
-            SimilarArticle(owner, articles[owner].title, articles[owner].date, articles[owner].source, round(score, 4))
+            SimilarArticle(owner, articles[owner].title, articles[owner].date, articles[owner].source, round(score, 4),
+                           articles[owner].date_kind)
             for owner, score in top
         ])
 

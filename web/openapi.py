@@ -167,9 +167,10 @@ def document() -> dict:
                                                                     "properties": {"start": {"type": "integer"}, "end": {"type": "integer"}}}}}},
             "Similar": {"type": "object", "additionalProperties": False, "required": ["id", "results"], "properties": {
                 "id": {"type": "string"}, "results": {"type": "array", "items": {
-                    "type": "object", "additionalProperties": False, "required": ["id", "title", "date", "source", "score"],
+                    "type": "object", "additionalProperties": False,
+                    "required": ["id", "title", "date", "date_kind", "source", "score"],
                     "properties": {"id": {"type": "string"}, "title": {"type": "string"}, "date": NULLABLE_STRING,
-                                   "source": NULLABLE_STRING, "score": {"type": "number"}}}}}},
+                                   "date_kind": DATE_KIND, "source": NULLABLE_STRING, "score": {"type": "number"}}}}}},
             "Stats": {"type": "object", "additionalProperties": False, "required": [
                 "generation", "created_at", "articles", "passages", "date_from", "date_to", "sources", "model",
                 "dimension", "faiss_type", "corpus_path", "corpus_fingerprint"], "properties": {

@@ -35,7 +35,7 @@ def write_store(path: Path, reading: CorpusReading, rows: list[PassageRow],
     store = Store(path, mode="create", dimension=dimension)
     try:
         store.add_articles(reading.articles, reading.article_files)
-        store.set_files(reading.files, reading.article_files)
+        store.set_files(reading.files, reading.article_files, reading.copies)
         store.set_vocabulary(count_words(reading.articles))
         store.add_passages(row.record(embeddings[row.key]) for row in rows)
         store.commit()

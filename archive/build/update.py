@@ -114,7 +114,7 @@ def update(
                 store.set_vocabulary(words)
                 removed_pids = store.remove_articles(outgoing, tombstone=tombstoning)
                 store.add_articles(incoming, reading.article_files)
-                store.set_files(reading.files, reading.article_files)
+                store.set_files(reading.files, reading.article_files, reading.copies)
                 store.add_passages(row.record(embeddings[row.key]) for row in rows)
                 store.commit()
 

@@ -26,6 +26,7 @@ CREATE TABLE articles (
     id TEXT PRIMARY KEY, title TEXT NOT NULL, text TEXT NOT NULL, date TEXT, source TEXT,
     url TEXT, path TEXT, author TEXT, date_kind TEXT, fingerprint TEXT NOT NULL, file TEXT);
 CREATE TABLE files (path TEXT PRIMARY KEY, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL);
+CREATE TABLE copies (file TEXT NOT NULL, article_id TEXT NOT NULL, PRIMARY KEY (file, article_id));
 CREATE TABLE vocabulary (word TEXT PRIMARY KEY, count INTEGER NOT NULL);
 CREATE INDEX articles_date ON articles(date);
 CREATE INDEX articles_source ON articles(source COLLATE NOCASE);
@@ -123,8 +124,10 @@ class Store:
             ],
         )
 
-    def set_files(self, signatures: dict[str, tuple[int, int]], article_files: dict[str, str]) -> None:
-        """Record the corpus files as read now (replacing the old list), and each article's file."""
+    def set_files(self, signatures: dict[str, tuple[int, int]], article_files: dict[str, str],
+                  copies: dict[str, set[str]] | None = None) -> None:
+        """Record the corpus files as read now (replacing the old list), each article's file, and
+        which files hold a second copy of an article (a page in a crawl and in a feed)."""
         self.connection.execute("DELETE FROM files")
         self.connection.executemany(
             "INSERT INTO files (path, size, mtime_ns) VALUES (?,?,?)",
@@ -132,6 +135,9 @@ class Store:
         )
         self.connection.executemany("UPDATE articles SET file = ? WHERE id = ?",
                                     [(file, article_id) for article_id, file in article_files.items()])
+        self.connection.execute("DELETE FROM copies")
+        self.connection.executemany("INSERT INTO copies (file, article_id) VALUES (?, ?)",
+                                    [(file, article_id) for file, ids in (copies or {}).items() for article_id in ids])
 
     def set_vocabulary(self, counts: dict[str, int]) -> None:
         self.connection.execute("DELETE FROM vocabulary")
@@ -141,12 +147,17 @@ class Store:
     def vocabulary(self) -> dict[str, int]:
         return dict(self.rows("SELECT word, count FROM vocabulary"))
 
-    def known_files(self) -> dict[str, tuple[tuple[int, int], list[str]]]:
-        """file -> ((size, mtime_ns), article ids), as recorded at the last build or update."""
-        known = {path: ((size, mtime), []) for path, size, mtime in self.rows("SELECT path, size, mtime_ns FROM files")}
+    def known_files(self) -> dict[str, tuple[tuple[int, int], list[str], list[str]]]:
+        """file -> ((size, mtime_ns), its articles' ids, ids of articles it holds a second copy
+        of), as recorded at the last build or update."""
+        known = {path: ((size, mtime), [], [])
+                 for path, size, mtime in self.rows("SELECT path, size, mtime_ns FROM files")}
         for article_id, file in self.rows("SELECT id, file FROM articles WHERE file IS NOT NULL"):
             if file in known:
                 known[file][1].append(article_id)
+        for file, article_id in self.rows("SELECT file, article_id FROM copies"):
+            if file in known:
+                known[file][2].append(article_id)
         return known
 
     def add_passages(self, records: Iterable[PassageRecord]) -> None:

@@ -21,7 +21,7 @@ from pathlib import Path, PurePosixPath
 
 from . import cleaning, metadata
 from .articles import Article
-from .crawls import read_crawl
+from .crawls import PayloadsSeen, read_crawl
 from .extraction import article_from_html, article_from_text
 from .feeds import read_feed
 from .records import RecordCounts, Skipped
@@ -83,6 +83,8 @@ class CorpusReading:
     article_files: dict[str, str] = field(default_factory=dict)
     unchanged_files: list[str] = field(default_factory=list)  # known files not read again
     records: dict[str, RecordCounts] = field(default_factory=dict)  # "crawl", "feed": what they held
+    copies: dict[str, set[str]] = field(default_factory=dict)  # file -> articles it holds a second copy of
+    payloads: PayloadsSeen = field(default_factory=PayloadsSeen)  # crawled pages' payload digests
 
     def counts(self, kind: str) -> RecordCounts:
         return self.records.setdefault(kind, RecordCounts())
@@ -97,41 +99,49 @@ Progress = Callable[[str, int, int], None]  # (phase, done, total)
 def read_corpus(
     path: Path | str,
     fields: FieldMapping | None = None,
-    known: dict[str, tuple[Signature, list[str]]] | None = None,
+    known: dict[str, tuple[Signature, list[str], list[str]]] | None = None,
     progress: Progress | None = None,
 ) -> CorpusReading:
-    """Read every supported file. ``known`` maps a file to its signature and article ids at
-    the last build: a file whose signature still matches is not read again (its articles
-    count as unchanged), which keeps ``indexer update`` fast on large corpora. ``progress``
-    hears ("crawl", bytes read, bytes in all crawls) while WARC files are read."""
+    """Read every supported file. ``known`` maps a file to its signature, the ids of its
+    articles and the ids of the articles it holds a second copy of (crawls and feeds), as at
+    the last build: a file whose signature still matches is not read again (its articles count
+    as unchanged), which keeps ``indexer update`` fast on large corpora; but one that shares an
+    article with a file that changed or went is read again, so that the article comes out as a
+    rebuild would make it. ``progress`` hears ("crawl", bytes read, bytes of crawls to read)."""
     root = Path(path)
     if not root.exists():
         raise CorpusNotFoundError(f"corpus not found: {root}")
     fields = fields or FieldMapping()
     known = known or {}
     reading = CorpusReading()
-    seen: dict[str, str] = {}
-    copies = WebCopies(reading)
-    files = list(walk(root, reading.skipped))
-    crawl_progress = CrawlProgress(files, known, progress)
-    for file_path, relative in files:
+    files = []
+    for file_path, relative in walk(root, reading.skipped):
         try:
             status = file_path.stat()
         except OSError as problem:
             reading.skipped.append(Skipped(relative, f"unreadable: {problem.strerror or problem}"))
             continue
-        signature = (status.st_size, status.st_mtime_ns)
-        reading.files[relative] = signature
-        if relative in known and known[relative][0] == signature:
-            reading.unchanged_files.append(relative)
-            for article_id in known[relative][1]:
-                seen.setdefault(article_id, relative)
-                reading.article_files[article_id] = relative
-            continue
+        reading.files[relative] = (status.st_size, status.st_mtime_ns)
+        files.append((file_path, relative))
+    unchanged = unchanged_files(reading.files, known)
+    seen: dict[str, str] = {}
+    for relative in (relative for _, relative in files if relative in unchanged):
+        reading.unchanged_files.append(relative)
+        _, owned, copies = known[relative]
+        for article_id in owned:
+            seen.setdefault(article_id, relative)
+            reading.article_files[article_id] = relative
+        for article_id in copies:
+            reading.copies.setdefault(relative, set()).add(article_id)
+    to_read = [(file_path, relative) for file_path, relative in files if relative not in unchanged]
+    web_copies = WebCopies(reading)
+    crawl_progress = CrawlProgress(to_read, progress)
+    for file_path, relative in to_read:
         kind = web_kind(file_path)
+        counts = reading.counts(kind) if kind else None
         try:
-            articles, skipped = read_file(file_path, relative, fields, reading.counts(kind) if kind else None,
-                                          crawl_progress.for_file(file_path) if kind == "crawl" else None)
+            articles, skipped = read_file(file_path, relative, fields, counts, crawl_progress.for_file(file_path),
+                                          reading.payloads)
         except BadArticleError as problem:
             reading.skipped.append(Skipped(relative, problem.message))
             continue
@@ -144,16 +154,42 @@ def read_corpus(
         for article in articles:
             where = article.path or relative
             if article.id in seen:
-                if kind and copies.merge(article, relative, reading.counts(kind)):
+                if kind and web_copies.merge(article, relative, counts):
                     continue
+                if counts is not None:
+                    counts.kept -= 1
+                    counts.skip("same id as an article in another file")
                 reading.skipped.append(Skipped(where, f"duplicate id {article.id!r} (first in {seen[article.id]})"))
                 continue
             seen[article.id] = where
             if kind:
-                copies.add(article)
+                web_copies.add(article)
             reading.articles.append(article)
             reading.article_files[article.id] = relative
+    for relative, article_ids in reading.payloads.copies.items():
+        reading.copies.setdefault(relative, set()).update(article_ids)
     return reading
+
+
+def unchanged_files(signatures: dict[str, Signature], known: dict) -> set[str]:
+    """Known files with their old signature, less those that share an article with a file that
+    changed, is new or went (and so on, until no more are drawn in)."""
+    unchanged = {relative for relative, signature in signatures.items()
+                 if relative in known and known[relative][0] == signature}
+    holders: dict[str, set[str]] = {}  # article id -> known files that hold it
+    for relative, (_, owned, copies) in known.items():
+        for article_id in (*owned, *copies):
+            holders.setdefault(article_id, set()).add(relative)
+    touched = [relative for relative in known if relative not in unchanged]
+    while touched:
+        relative = touched.pop()
+        _, owned, copies = known[relative]
+        for article_id in (*owned, *copies):
+            for other in holders.get(article_id, ()):
+                if other in unchanged:
+                    unchanged.discard(other)
+                    touched.append(other)
+    return unchanged
 
 
 def web_kind(path: Path) -> str | None:
@@ -164,7 +200,8 @@ def web_kind(path: Path) -> str | None:
 
 class WebCopies:
     """One article per URL across crawls and feeds: a second copy of a page (a feed entry of a
-    crawled page, or the page in a later crawl) is merged into the first, not added."""
+    crawled page, or the page in another crawl) is merged into the first, not added. Which
+    files hold a second copy is kept (``CorpusReading.copies``), for updates."""
 
     SAME_URL = "same URL as an article in another file (merged)"
 
@@ -176,21 +213,26 @@ class WebCopies:
         self.positions[article.id] = len(self.reading.articles)
 
     def merge(self, article: Article, relative: str, counts: RecordCounts) -> bool:
-        """Merge ``article`` into the copy read before; False if that copy is not a web copy
-        read in this run (an unchanged file's article stays as it is and this copy is dropped)."""
+        """Merge ``article`` into the copy read before; False if that copy is no web copy (an
+        ordinary duplicate id). A copy in an unchanged file stays as it is; this one is dropped."""
+        reading = self.reading
         position = self.positions.get(article.id)
-        first_file = self.reading.article_files.get(article.id)
-        if position is None and first_file not in self.reading.unchanged_files:
-            return False  # the first is no web copy: an ordinary duplicate id
+        first_file = reading.article_files.get(article.id)
+        if position is None and (first_file not in reading.unchanged_files or web_kind(Path(first_file)) is None):
+            return False
         counts.kept -= 1
         counts.skip(self.SAME_URL)
         if position is None:
-            return True  # the first copy is in the index already (its file is unchanged)
-        first = self.reading.articles[position]
+            reading.copies.setdefault(relative, set()).add(article.id)
+            return True
+        first = reading.articles[position]
         richer, other = (article, first) if len(article.text) > len(first.text) else (first, article)
-        self.reading.articles[position] = fill_in(richer, other)
+        reading.articles[position] = fill_in(richer, other)
         if richer is article:
-            self.reading.article_files[article.id] = relative
+            reading.copies.setdefault(first_file, set()).add(article.id)
+            reading.article_files[article.id] = relative
+        else:
+            reading.copies.setdefault(relative, set()).add(article.id)
         return True
 
 
@@ -207,13 +249,13 @@ def fill_in(article: Article, other: Article) -> Article:
 class CrawlProgress:
     """Bytes read over all the crawls to read, reported as one bar."""
 
-    def __init__(self, files: list[tuple[Path, str]], known: dict, progress: Progress | None) -> None:
+    def __init__(self, files: list[tuple[Path, str]], progress: Progress | None) -> None:
         self.progress = progress
         self.before = 0
-        self.sizes = {}
+        self.sizes: dict[Path, int] = {}
         if progress is None:
             return
-        for file_path, relative in files:
+        for file_path, _ in files:
             if web_kind(file_path) == "crawl":
                 with contextlib.suppress(OSError):
                     self.sizes[file_path] = file_path.stat().st_size
@@ -311,15 +353,16 @@ def looks_binary(data: bytes) -> bool:
 
 
 def read_file(path: Path, relative: str, fields: FieldMapping, counts: RecordCounts | None = None,
-              progress: Callable[[int], None] | None = None) -> tuple[list[Article], list[Skipped]]:
+              progress: Callable[[int], None] | None = None,
+              payloads: PayloadsSeen | None = None) -> tuple[list[Article], list[Skipped]]:
     """The file's good articles and its skipped records; raises BadArticleError for a bad file.
-    ``counts`` gains the records of a crawl or a feed."""
+    ``counts`` gains the records of a crawl or a feed; ``payloads``: crawled pages kept before."""
     suffix = format_suffix(path)
     counts = counts if counts is not None else RecordCounts()
     if suffix in RECORD_SUFFIXES:
         return read_records(path, relative, fields, suffix)
     if suffix in CRAWL_SUFFIXES:
-        return read_crawl(path, relative, counts, progress)
+        return read_crawl(path, relative, counts, progress, payloads)
     if suffix in FEED_SUFFIXES:
         return read_feed(read_bytes(path, MAX_FEED_BYTES), relative, article_id_for(relative), counts,
                          named_as_feed=suffix != ".xml")

@@ -25,7 +25,8 @@ DROPPED_TAGS = {"script", "style", "noscript"}
 def read_feed(data: bytes, relative: str, base_id: str, counts: RecordCounts,
               named_as_feed: bool) -> tuple[list[Article], list[Skipped]]:
     """The feed's articles; entries without text are counted. ``named_as_feed``: the file is
-    ``.rss``/``.atom`` (a ``.xml`` file that is not a feed is passed over with its reason)."""
+    ``.rss``/``.atom``; a ``.xml`` file that is no feed (a sitemap, NITF) is left out quietly,
+    as a file of any other type is."""
     import feedparser
 
     parsed = feedparser.parse(io.BytesIO(data), sanitize_html=True, resolve_relative_uris=True)
@@ -33,7 +34,7 @@ def read_feed(data: bytes, relative: str, base_id: str, counts: RecordCounts,
         if named_as_feed:
             problem = parsed.get("bozo_exception")
             raise BadArticleError(f"not a readable RSS or Atom feed{f': {problem}' if problem else ''}")
-        raise BadArticleError("XML, but not an RSS or Atom feed")
+        return [], []
     feed = parsed.get("feed", {})
     source = text_of(feed.get("title", "")).strip() or host_of(feed.get("link", "")) or None
     articles: list[Article] = []
@@ -79,6 +80,12 @@ def entry_text(entry) -> str:
 
 
 def entry_date(entry) -> str | None:
+    """The date as the feed states it (feedparser's parsed forms are in UTC, which would move an
+    evening entry of a feed at -05:00 to the next day); the parsed forms only as a fallback."""
+    for key in ("published", "updated", "created"):
+        stated = parse_date(entry.get(key))
+        if stated:
+            return stated
     for key in ("published_parsed", "updated_parsed", "created_parsed"):
         parsed = entry.get(key)
         if isinstance(parsed, time.struct_time):
@@ -86,7 +93,7 @@ def entry_date(entry) -> str | None:
                 return date(parsed.tm_year, parsed.tm_mon, parsed.tm_mday).isoformat()
             except ValueError:
                 continue
-    return parse_date(entry.get("published") or entry.get("updated"))
+    return None
 
 
 def text_of(value: str, media_type: str = "text/html") -> str:

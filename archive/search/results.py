@@ -96,6 +96,7 @@ class SimilarArticle:
     date: str | None
     source: str | None
     score: float
+    date_kind: str | None = None
 
 
 @dataclass
