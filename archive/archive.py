@@ -195,7 +195,8 @@ class Archive:
 
             parsed = query.parsed if request.mode != "semantic" else None
             query_vector = query.vector if request.mode != "keyword" and page_hits else None
-            results = make_results(snapshot, page_hits, parsed.terms if parsed else set(), query_vector)
+            results = make_results(snapshot, page_hits, parsed.terms if parsed else set(), query_vector,
+                                   parsed.variants if parsed else None)
             suggestion = None
             if parsed is not None and parsed.note is None and not budget.spent():
                 found = sum(1 for hit in ranked if hit.explain.get(KEYWORD))

@@ -278,8 +278,9 @@ def search(index_dir, as_json, **parameters) -> None:
 
 
 # How marks look on a terminal: with colour, or with brackets when output is plain text.
-MARK_STYLES = {"keyword": {"bold": True, "fg": "yellow"}, "semantic": {"underline": True}}
-MARK_BRACKETS = {"keyword": ("[", "]"), "semantic": ("⟨", "⟩")}
+MARK_STYLES = {"keyword": {"bold": True, "fg": "yellow"}, "variant": {"bold": True, "fg": "magenta"},
+               "semantic": {"underline": True}}
+MARK_BRACKETS = {"keyword": ("[", "]"), "variant": ("[≈", "]"), "semantic": ("⟨", "⟩")}
 
 
 def styled(snippet: archive.Snippet, color: bool) -> str:
@@ -321,6 +322,7 @@ def print_search_response(response: archive.SearchResponse, color: bool) -> None
         click.echo("no results")
     for position, result in enumerate(response.results, start=first):
         why = " · ".join(f"{'meaning' if leg == 'semantic' else leg} #{evidence.rank}"
+                         + (f" ({', '.join(evidence.variants)})" if evidence.variants else "")
                          for leg, evidence in result.explain.items() if evidence)
         date = f"crawled {result.date}" if result.date and result.date_kind == "crawled" else result.date
         meta = " · ".join(part for part in (date, result.source) if part)

@@ -53,17 +53,21 @@ def test_a_query_with_no_shared_words_finds_its_article_by_meaning(archive):
 
 
 def test_meaning_finds_articles_that_spell_a_name_otherwise(archive):
-    # Only one article spells it "Lukashenka": keywords find that one, meaning finds the others.
-    assert ids(archive.search("Lukashenka", mode="keyword")) == [LUKASHENKA]
-    hybrid = archive.search("Lukashenka", mode="hybrid", k=3).results
+    # Only one article spells it "Lukashenka": asked for exactly, keywords find that one, and
+    # meaning finds the others.
+    assert ids(archive.search("=Lukashenka", mode="keyword")) == [LUKASHENKA]
+    hybrid = archive.search("=Lukashenka", mode="hybrid", k=3).results
     assert hybrid[0].id == LUKASHENKA and hybrid[0].explain["keyword"].rank == 1
     for result in hybrid[1:]:
         assert result.id in LUKASHENKO_ONLY
         assert result.explain["keyword"] is None and result.explain["semantic"] is not None
     # Likewise the commander: Naev / Nayev / Naiev. Keywords find the one "Naiev" article only.
-    assert ids(archive.search("Naiev", mode="keyword")) == [REPUBLIC]
-    by_meaning = archive.search("general Naiev warning", mode="hybrid", k=4).results
+    assert ids(archive.search('"Naiev"', mode="keyword")) == [REPUBLIC]
+    by_meaning = archive.search('general "Naiev" warning', mode="hybrid", k=4).results
     assert {result.id for result in by_meaning if result.explain["keyword"] is None} & {"000_a579cd71521fd787", LUKASHENKA}
+    # Without asking for one spelling, keywords find every spelling, the one asked for first.
+    assert ids(archive.search("Lukashenka", mode="keyword"))[0] == LUKASHENKA
+    assert len(ids(archive.search("Lukashenka", mode="keyword"))) == 5
 
 
 def test_phrase_boolean_field_wildcard_and_fuzzy_queries(archive):
@@ -71,12 +75,14 @@ def test_phrase_boolean_field_wildcard_and_fuzzy_queries(archive):
     assert ids(archive.search('"operation ground"', mode="keyword")) == []
     assert set(ids(archive.search("potash AND sanctions", mode="keyword"))) == {BELARUS_POTASH}
     assert BELARUS_POTASH not in ids(archive.search("Belarus NOT potash", mode="keyword"))
-    assert set(ids(archive.search("title:lukashenko", mode="keyword"))) == {"000_a579cd71521fd787", REPUBLIC, "004_223d587e292dbf6e"}
+    assert set(ids(archive.search("title:=lukashenko", mode="keyword"))) == {"000_a579cd71521fd787", REPUBLIC, "004_223d587e292dbf6e"}
+    assert set(ids(archive.search("title:lukashenko", mode="keyword"))) == {"000_a579cd71521fd787", REPUBLIC,
+                                                                           "004_223d587e292dbf6e", LUKASHENKA}
     wildcard = archive.search("lukash*", mode="keyword")
     assert len(wildcard.results) == 5
     assert "Lukashenka" in [word for result in wildcard.results for passage in result.passages
                             for word in marked(passage, "keyword")]
-    assert ids(archive.search("lukashenka", mode="keyword")) == [LUKASHENKA]
+    assert ids(archive.search("=lukashenka", mode="keyword")) == [LUKASHENKA]
     assert len(ids(archive.search("lukashenka~", mode="keyword"))) == 5  # one edit reaches "lukashenko"
 
 

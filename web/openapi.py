@@ -71,12 +71,16 @@ FIRST_RESULT_LINKS = {
 
 def document() -> dict:
     leg = {"type": ["object", "null"], "required": ["rank", "score"], "additionalProperties": False,
-           "properties": {"rank": {"type": "integer", "minimum": 1}, "score": {"type": "number"}}}
+           "properties": {"rank": {"type": "integer", "minimum": 1}, "score": {"type": "number"},
+                          "variants": {"type": "array", "items": {"type": "string"},
+                                       "description": "Keyword leg only, when it matched other spellings of a "
+                                                      "name in the query: \"Naiev ≈ Naev\"."}}}
     mark = {"type": "object", "required": ["start", "end", "kind"], "additionalProperties": False,
             "properties": {"start": {"type": "integer", "minimum": 0}, "end": {"type": "integer", "minimum": 0},
-                           "kind": {"type": "string", "enum": ["keyword", "semantic"],
-                                    "description": "keyword: a word matching the query's words; "
-                                                   "semantic: a sentence clearly closest in meaning to the query"}}}
+                           "kind": {"type": "string", "enum": ["keyword", "variant", "semantic"],
+                                    "description": "keyword: a word matching the query's words; variant: another "
+                                                   "spelling of a name in the query; semantic: a sentence clearly "
+                                                   "closest in meaning to the query"}}}
     return {
         "openapi": "3.1.0",
         "info": {"title": "News archive API", "version": "2",

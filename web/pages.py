@@ -36,7 +36,10 @@ def home():
 
 
 def why(explain: dict) -> str:
-    return " · ".join(f"{LEG_NAMES[leg]} #{evidence.rank}" for leg, evidence in explain.items() if evidence)
+    """"keyword #2 (Naiev ≈ Naev) · meaning #1": each leg's rank, and the name spellings it matched."""
+    return " · ".join(f"{LEG_NAMES[leg]} #{evidence.rank}"
+                      + (f" ({', '.join(evidence.variants)})" if getattr(evidence, "variants", None) else "")
+                      for leg, evidence in explain.items() if evidence)
 
 
 def page_link(arguments: dict, **changes) -> str:

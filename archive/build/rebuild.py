@@ -11,6 +11,7 @@ from ..index import keyword, vectors
 from ..index.embeddings import Embedder, PassageEmbedding
 from ..index.precision import check_precision
 from ..index.store import STORE_NAME, Store
+from ..index.names import count_name_evidence
 from ..index.vocabulary import count_words
 from ..ingest.corpus import CorpusReading, FieldMapping
 from .generation import (
@@ -37,6 +38,7 @@ def write_store(path: Path, reading: CorpusReading, rows: list[PassageRow],
         store.add_articles(reading.articles, reading.article_files)
         store.set_files(reading.files, reading.article_files, reading.copies)
         store.set_vocabulary(count_words(reading.articles))
+        store.set_name_evidence(count_name_evidence(reading.articles))
         store.add_passages(row.record(embeddings[row.key]) for row in rows)
         store.commit()
     finally:

@@ -30,6 +30,7 @@ from ..index.embeddings import Embedder
 from ..index.manifest import read_manifest
 from ..index.precision import PrecisionChoice, check_precision
 from ..index.store import STORE_NAME, Store
+from ..index.names import count_name_evidence
 from ..index.vocabulary import count_words
 from ..ingest.corpus import FieldMapping
 from .changes import compare, unchanged_ids
@@ -108,10 +109,15 @@ def update(
 
             with build.timer.phase("store"):
                 tombstoning = manifest.faiss_type == "hnsw"
+                leaving = list(store.articles(outgoing).values())
                 words = Counter(store.vocabulary())
-                words.subtract(count_words(store.articles(outgoing).values()))
+                words.subtract(count_words(leaving))
                 words.update(count_words(incoming))
                 store.set_vocabulary(words)
+                evidence = store.name_evidence()
+                evidence.remove(count_name_evidence(leaving))
+                evidence.add(count_name_evidence(incoming))
+                store.set_name_evidence(evidence)
                 removed_pids = store.remove_articles(outgoing, tombstone=tombstoning)
                 store.add_articles(incoming, reading.article_files)
                 store.set_files(reading.files, reading.article_files, reading.copies)

@@ -23,7 +23,7 @@ import queue
 import re
 import threading
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,6 +41,7 @@ from .catalog import Catalog
 from .expansion import Expansion, IndexTerms, expand
 from .impacts import FIELDS as COMPILED_FIELDS
 from .impacts import IMPACTS_NAME, ImpactIndex
+from .names import NameEvidence, NameVariants
 
 KEYWORD_DIRECTORY = "keyword"
 WHOOSH_SEARCHERS = 4  # per generation; a Whoosh searcher holds about 45 MB
@@ -217,6 +218,9 @@ class ParsedQuery:
     terms: set[str] = field(default_factory=set)  # analysed terms to highlight
     ranking: query.Query = query.NullQuery  # what ranks passages
     article_level: bool = False  # AND/NOT must be decided per article before ranking
+    # name variants searched besides the query's names: variant's index term -> (the name's index
+    # term, the name as the query wrote it), e.g. "naiev" -> ("naev", "Naev")
+    variants: dict[str, tuple[str, str]] = field(default_factory=dict)
 
 
 class KeywordIndex:
@@ -224,7 +228,9 @@ class KeywordIndex:
     rewritten into plain terms) are scored on the compiled arrays; phrases go through Whoosh,
     on a searcher borrowed from a small pool. Nothing is locked across a search."""
 
-    def __init__(self, directory: Path, catalog: Catalog) -> None:
+    def __init__(self, directory: Path, catalog: Catalog,
+                 name_evidence: Callable[[], NameEvidence] | None = None) -> None:
+        """``name_evidence``: loads the archive's name counts, for name variants (none without)."""
         failure = None
         # Whoosh leaves a half-opened segment's file to the garbage collector when opening
         # fails; let it be closed here, quietly, rather than warn later somewhere else.
@@ -258,6 +264,8 @@ class KeywordIndex:
         self._searchers_lock = threading.Lock()
         self._index_terms: IndexTerms | None = None
         self._index_terms_lock = threading.Lock()
+        self._name_evidence = name_evidence
+        self._name_variants: NameVariants | None = None
         self.pid_of_docnum = np.asarray(self.impacts.pid_of_docnum)
         self.catalog = catalog
         self.article_of_docnum = catalog.articles_of(self.pid_of_docnum)
@@ -331,6 +339,10 @@ class KeywordIndex:
         pattern = self._candidates(frozenset(terms))
         return [match.span() for match in pattern.finditer(text) if index_form(match[0]) in terms]
 
+    def index_form(self, token: str) -> str:
+        """A token's index term, as the analyzer makes it."""
+        return self._index_form(token)
+
     def _candidate_tokens(self, terms: frozenset[str]) -> re.Pattern:
         """The tokenizer's pattern, restricted to tokens that begin as one of ``terms`` does:
         a stem keeps its word's first letters, so only those tokens can match, and the regex
@@ -352,7 +364,10 @@ class KeywordIndex:
     # Queries
 
     def parse_uncached(self, text: str) -> ParsedQuery:
-        """Whoosh syntax; on malformed syntax, the same words searched plainly, with a note."""
+        """Whoosh syntax; on malformed syntax, the same words searched plainly, with a note.
+        A name also finds its variant spellings, unless it is quoted or written ``=Name``."""
+        exact = self.exact_terms(text)
+        text = EXACT_MARK.sub("", text)
         note = None
         parsed = None
         if syntax_is_balanced(text):
@@ -367,6 +382,7 @@ class KeywordIndex:
             parsed = self.plain_parser.parse(plain) if plain else query.NullQuery
         expansion = Expansion()
         parsed = expand(parsed, self.index_terms, expansion).normalize()  # raises QueryTooBroadError
+        parsed, variants = with_name_variants(parsed, self.name_variants(), exact, self.query_spellings(text))
         note = "; ".join(([note] if note else []) + expansion.notes) or None
         terms = highlight_terms(parsed, self.searcher)
         article_level = needs_article_level(parsed)
@@ -377,7 +393,26 @@ class KeywordIndex:
             ranking = query.NullQuery
         else:
             ranking = positives[0] if len(positives) == 1 else query.Or(positives)
-        return ParsedQuery(parsed, note, terms, ranking, article_level)
+        return ParsedQuery(parsed, note, terms, ranking, article_level, variants)
+
+    def name_variants(self) -> NameVariants | None:
+        """The archive's names and their variants (made on the first query)."""
+        if self._name_evidence is None:
+            return None
+        with self._index_terms_lock:
+            if self._name_variants is None:
+                self._name_variants = NameVariants(self._name_evidence(), self._index_form)
+        return self._name_variants
+
+    def exact_terms(self, text: str) -> set[str]:
+        """Index terms of the words the query wants spelled as written: quoted, or ``=Word``."""
+        words = [match[0] for quoted in QUOTED.findall(text) for match in self._token.finditer(quoted)]
+        words += [match[1] for match in EXACT_WORD.finditer(text)]
+        return {self._index_form(word) for word in words}
+
+    def query_spellings(self, text: str) -> dict[str, str]:
+        """Index term -> the word as the query wrote it (for "Naiev ≈ Naev")."""
+        return {self._index_form(match[0]): match[0] for match in reversed(list(self._token.finditer(text)))}
 
     def index_terms(self) -> IndexTerms:
         """The compiled fields' terms, sorted, with their document frequencies (made on the
@@ -506,6 +541,39 @@ def compiled_leaves(node: query.Query, boost: float = 1.0) -> list[tuple[str, st
             leaves += found
         return leaves
     return None
+
+
+VARIANT_WEIGHT = 0.8  # a variant spelling counts a little less than the spelling asked for
+QUOTED = re.compile(r'"([^"]*)"')
+EXACT_WORD = re.compile(r"(?<![\w=])=(\w+)")
+EXACT_MARK = re.compile(r"(?<![\w=])=(?=\w)")
+
+
+def with_name_variants(node: query.Query, names: NameVariants | None, exact: set[str],
+                       spellings: dict[str, str]) -> tuple[query.Query, dict[str, tuple[str, str]]]:
+    """Each title/body term that is a name, not asked for exactly and not excluded, becomes an
+    OR of itself and its variants (weighted ``VARIANT_WEIGHT``). Returns the query and the
+    variants added (variant term -> (name term, the name as written))."""
+    found: dict[str, tuple[str, str]] = {}
+    if not names:
+        return node, found
+    asked = {leaf.text for leaf in node.leaves() if type(leaf) is query.Term}  # a wildcard's words included
+
+    def rewrite(node: query.Query) -> query.Query:
+        if type(node) is query.Term:
+            others = names.of(node.text) if node.fieldname in ("title", "body") and node.text not in exact else []
+            others = [other for other in others if other not in asked]
+            if not others:
+                return node
+            for other in others:
+                found.setdefault(other, (node.text, spellings.get(node.text, node.text)))
+            return query.Or([node] + [query.Term(node.fieldname, other, boost=node.boost * VARIANT_WEIGHT)
+                                      for other in others])
+        if isinstance(node, query.Not) or node.is_leaf():
+            return node  # what is excluded stays as written; phrases and patterns are not names
+        return node.apply(rewrite)
+
+    return rewrite(node), found
 
 
 def needs_article_level(node: query.Query) -> bool:

@@ -38,7 +38,7 @@ class Snapshot:
             self.generation = self.manifest.generation
             self.store = Store(directory / STORE_NAME, dimension=self.manifest.dimension)
             self.catalog = Catalog.from_store(self.store)
-            self.keyword = KeywordIndex(directory / KEYWORD_DIRECTORY, self.catalog)
+            self.keyword = KeywordIndex(directory / KEYWORD_DIRECTORY, self.catalog, self.store.name_evidence)
             self.vectors = VectorIndex(directory / VECTORS_NAME, self.manifest.dimension, self.manifest.faiss_type)
             self.check_counts()
         except BaseException:

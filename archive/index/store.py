@@ -17,6 +17,7 @@ import numpy as np
 
 from ..errors import IndexCorruptError
 from ..ingest.articles import Article
+from .names import NameEvidence
 from .sql import select_in
 
 STORE_NAME = "store.sqlite"
@@ -28,6 +29,7 @@ CREATE TABLE articles (
 CREATE TABLE files (path TEXT PRIMARY KEY, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL);
 CREATE TABLE copies (file TEXT NOT NULL, article_id TEXT NOT NULL, PRIMARY KEY (file, article_id));
 CREATE TABLE vocabulary (word TEXT PRIMARY KEY, count INTEGER NOT NULL);
+CREATE TABLE name_evidence (word TEXT PRIMARY KEY, capitalised INTEGER NOT NULL, lowercase INTEGER NOT NULL);
 CREATE INDEX articles_date ON articles(date);
 CREATE INDEX articles_source ON articles(source COLLATE NOCASE);
 CREATE TABLE passages (
@@ -146,6 +148,18 @@ class Store:
 
     def vocabulary(self) -> dict[str, int]:
         return dict(self.rows("SELECT word, count FROM vocabulary"))
+
+    def set_name_evidence(self, evidence: NameEvidence) -> None:
+        self.connection.execute("DELETE FROM name_evidence")
+        self.connection.executemany("INSERT INTO name_evidence (word, capitalised, lowercase) VALUES (?, ?, ?)",
+                                    evidence.rows())
+
+    def name_evidence(self) -> NameEvidence:
+        evidence = NameEvidence()
+        for word, capitalised, lowercase in self.rows("SELECT word, capitalised, lowercase FROM name_evidence"):
+            evidence.capitalised[word] = capitalised
+            evidence.lowercase[word] = lowercase
+        return evidence
 
     def known_files(self) -> dict[str, tuple[tuple[int, int], list[str], list[str]]]:
         """file -> ((size, mtime_ns), its articles' ids, ids of articles it holds a second copy

@@ -22,9 +22,10 @@ from typing import NamedTuple
 import numpy as np
 
 KEYWORD = "keyword"
+VARIANT = "variant"  # a variant spelling of a name in the query (Naiev for Naev)
 SEMANTIC = "semantic"
 PASSAGE = "passage"
-LEVELS = {PASSAGE: 0, SEMANTIC: 1, KEYWORD: 2}  # outer kinds first
+LEVELS = {PASSAGE: 0, SEMANTIC: 1, KEYWORD: 2, VARIANT: 2}  # outer kinds first
 
 # Semantic marks: at most this many sentences, each within SEMANTIC_MARGIN of the passage's
 # best sentence and at least SEMANTIC_FLOOR itself (cosine to the query). Chosen on
@@ -66,8 +67,8 @@ class Snippet:
     cut_after: bool = False
 
 
-def keyword_marks(spans: list[tuple[int, int]]) -> list[Mark]:
-    return [Mark(start, end, KEYWORD) for start, end in spans]
+def keyword_marks(spans: list[tuple[int, int]], kind: str = KEYWORD) -> list[Mark]:
+    return [Mark(start, end, kind) for start, end in spans]
 
 
 def semantic_marks(sentence_spans: np.ndarray, sentence_vectors: np.ndarray, query_vector: np.ndarray,

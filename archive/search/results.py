@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from ..index.snapshot import Snapshot
-from .highlight import Mark, keyword_marks, semantic_marks
+from .highlight import VARIANT, Mark, keyword_marks, semantic_marks
 from .searchers import KEYWORD, SEMANTIC, Hit
 
 PASSAGES_PER_RESULT = 3
@@ -19,6 +19,7 @@ SEMANTIC_PASSAGE_MARGIN = 0.05  # further passages of a semantic hit shown when 
 class LegExplanation:
     rank: int
     score: float
+    variants: list[str] = field(default_factory=list)  # keyword leg: "Naiev ≈ Naev", spellings it matched
 
 
 @dataclass
@@ -63,7 +64,7 @@ class SearchResponse:
             "results": [{
                 "id": result.id, "title": result.title, "date": result.date, "date_kind": result.date_kind,
                 "source": result.source, "score": result.score,
-                "explain": {leg: ({"rank": evidence.rank, "score": evidence.score} if evidence else None)
+                "explain": {leg: (explanation_dict(evidence) if evidence else None)
                             for leg, evidence in result.explain.items()},
                 "passages": [{
                     "text": passage.text, "start": passage.start, "end": passage.end, "matched": list(passage.matched),
@@ -71,6 +72,13 @@ class SearchResponse:
                 } for passage in result.passages],
             } for result in self.results],
         }
+
+
+def explanation_dict(evidence: LegExplanation) -> dict:
+    shown = {"rank": evidence.rank, "score": evidence.score}
+    if evidence.variants:
+        shown["variants"] = list(evidence.variants)
+    return shown
 
 
 @dataclass
@@ -146,8 +154,12 @@ def choose_passages(hit: Hit) -> list[int]:
     return chosen
 
 
-def make_results(snapshot: Snapshot, hits: list[Hit], terms: set[str], query_vector: np.ndarray | None) -> list[Result]:
-    """Results for one page of hits, with the passages that justify each and their marks."""
+def make_results(snapshot: Snapshot, hits: list[Hit], terms: set[str], query_vector: np.ndarray | None,
+                 variants: dict[str, tuple[str, str]] | None = None) -> list[Result]:
+    """Results for one page of hits, with the passages that justify each and their marks.
+    ``variants``: name variants the keyword leg searched (variant term -> (name term, as written))."""
+    variants = variants or {}
+    exact = terms - variants.keys()
     articles = snapshot.store.articles([hit.article_id for hit in hits])
     shown = {hit.article_id: choose_passages(hit) for hit in hits}
     stored = snapshot.store.passages([pid for pids in shown.values() for pid in pids])
@@ -155,22 +167,29 @@ def make_results(snapshot: Snapshot, hits: list[Hit], terms: set[str], query_vec
     for hit in hits:
         article = articles[hit.article_id]
         passages = []
+        spellings: dict[str, str] = {}  # "Naiev" -> "Naev": what this result matched for a name
         for pid in shown[hit.article_id]:
             passage = stored[pid]
             text = article.text[passage.start : passage.end]
             matched = [leg for leg in (KEYWORD, SEMANTIC) if leg in hit.passages[pid]]
             marks: list[Mark] = []
             if KEYWORD in matched:
-                marks += keyword_marks(snapshot.keyword.term_spans(text, terms))
+                marks += keyword_marks(snapshot.keyword.term_spans(text, exact))
+                if variants:
+                    found = snapshot.keyword.term_spans(text, set(variants))
+                    marks += keyword_marks(found, VARIANT)
+                    for start, end in found:
+                        spellings.setdefault(text[start:end], variants[snapshot.keyword.index_form(text[start:end])][1])
             if SEMANTIC in matched and query_vector is not None:
                 marks += semantic_marks(passage.sentence_spans, passage.sentence_vectors, query_vector)
             passages.append(PassageResult(text, passage.start, passage.end, matched,
                                           sorted(marks, key=lambda mark: (mark.start, mark.end, mark.kind))))
+        explain = {leg: (LegExplanation(evidence.rank, round(evidence.score, 4)) if evidence else None)
+                   for leg, evidence in ((leg, hit.explain.get(leg)) for leg in (KEYWORD, SEMANTIC))}
+        if explain[KEYWORD] is not None and spellings:
+            explain[KEYWORD].variants = [f"{spelling} ≈ {name}" for spelling, name in sorted(spellings.items())]
         results.append(Result(
             id=article.id, title=article.title, date=article.date, source=article.source, date_kind=article.date_kind,
-            score=round(hit.score, 6),
-            explain={leg: (LegExplanation(evidence.rank, round(evidence.score, 4)) if evidence else None)
-                     for leg, evidence in ((leg, hit.explain.get(leg)) for leg in (KEYWORD, SEMANTIC))},
-            passages=passages,
+            score=round(hit.score, 6), explain=explain, passages=passages,
         ))
     return results
