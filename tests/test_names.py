@@ -110,3 +110,20 @@ def test_the_api_page_and_cli_show_the_variant(client, seed_index):
     assert "keyword #2 (Naiev ≈ Naev)" in page or "(Naiev ≈ Naev)" in page
     printed = CliRunner().invoke(main, ["search", "Naev", "--index", str(seed_index), "--mode", "keyword"])
     assert printed.exit_code == 0 and "[≈Naiev]" in printed.output and "(Naiev ≈ Naev)" in printed.output
+
+
+def test_excluded_names_and_patterns_are_searched_as_written(archive):
+    kept = {result.id for result in archive.search("Belarus NOT Naev", mode="keyword", k=10).results}
+    assert "000_a579cd71521fd787" not in kept and set(QUOTING) - {"000_a579cd71521fd787"} <= kept
+    assert [result.id for result in archive.search("nae*", mode="keyword").results] == ["000_a579cd71521fd787"]
+    # a word the query asks for itself (in a phrase here) is its own evidence, not a variant
+    response = archive.search('Naev "Naiev"', mode="keyword", k=10)
+    republic = next(result for result in response.results if result.id == "002_e11880221c40fa9a")
+    assert republic.explain["keyword"].variants == []
+    assert {mark.kind for passage in republic.passages for mark in passage.marks} == {"keyword"}
+
+
+def test_a_common_word_sharing_a_names_stem_does_not_expand():
+    variants = variants_of(["The envoy, Naev, spoke. Later Nayev spoke again."])
+    assert variants.is_name("Naev") and variants.is_name("nayev")
+    assert not variants.is_name("naevs") and not variants.is_name("knife")

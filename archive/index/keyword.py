@@ -38,7 +38,7 @@ from ..errors import IndexCorruptError
 from ..ingest.articles import Article
 from .budget import UNLIMITED, Budget, OutOfTime
 from .catalog import Catalog
-from .expansion import Expansion, IndexTerms, expand
+from .expansion import MAX_QUERY_TERMS, Expansion, IndexTerms, expand
 from .impacts import FIELDS as COMPILED_FIELDS
 from .impacts import IMPACTS_NAME, ImpactIndex
 from .names import NameEvidence, NameVariants
@@ -266,6 +266,7 @@ class KeywordIndex:
         self._index_terms_lock = threading.Lock()
         self._name_evidence = name_evidence
         self._name_variants: NameVariants | None = None
+        self._name_variants_lock = threading.Lock()
         self.pid_of_docnum = np.asarray(self.impacts.pid_of_docnum)
         self.catalog = catalog
         self.article_of_docnum = catalog.articles_of(self.pid_of_docnum)
@@ -381,8 +382,10 @@ class KeywordIndex:
             plain = " ".join(_SYNTAX_CHARACTERS.sub(" ", text).split())
             parsed = self.plain_parser.parse(plain) if plain else query.NullQuery
         expansion = Expansion()
+        literal = {leaf.text for leaf in parsed.leaves() if type(leaf) is query.Term}
         parsed = expand(parsed, self.index_terms, expansion).normalize()  # raises QueryTooBroadError
-        parsed, variants = with_name_variants(parsed, self.name_variants(), exact, self.query_spellings(text))
+        parsed, variants = with_name_variants(parsed, self.name_variants(), exact, self.query_spellings(text),
+                                              expansion, literal)
         note = "; ".join(([note] if note else []) + expansion.notes) or None
         terms = highlight_terms(parsed, self.searcher)
         article_level = needs_article_level(parsed)
@@ -399,7 +402,7 @@ class KeywordIndex:
         """The archive's names and their variants (made on the first query)."""
         if self._name_evidence is None:
             return None
-        with self._index_terms_lock:
+        with self._name_variants_lock:
             if self._name_variants is None:
                 self._name_variants = NameVariants(self._name_evidence(), self._index_form)
         return self._name_variants
@@ -550,30 +553,48 @@ EXACT_MARK = re.compile(r"(?<![\w=])=(?=\w)")
 
 
 def with_name_variants(node: query.Query, names: NameVariants | None, exact: set[str],
-                       spellings: dict[str, str]) -> tuple[query.Query, dict[str, tuple[str, str]]]:
-    """Each title/body term that is a name, not asked for exactly and not excluded, becomes an
-    OR of itself and its variants (weighted ``VARIANT_WEIGHT``). Returns the query and the
-    variants added (variant term -> (name term, the name as written))."""
+                       spellings: dict[str, str], expansion: Expansion,
+                       literal: set[str]) -> tuple[query.Query, dict[str, tuple[str, str]]]:
+    """Each title/body term the query wrote as a word (``literal``: not one a wildcard or fuzzy
+    term produced), written as a name, not asked for exactly and not excluded, becomes an OR of
+    itself and its variants (weighted ``VARIANT_WEIGHT``); variants count toward the query's term
+    cap. Returns the query and the variants added (variant term -> (name term, as written))."""
     found: dict[str, tuple[str, str]] = {}
     if not names:
         return node, found
-    asked = {leaf.text for leaf in node.leaves() if type(leaf) is query.Term}  # a wildcard's words included
+    asked = set()  # every word the query searches already, in terms, phrases and expansions
+    for leaf in node.leaves():
+        asked.update(leaf.words if isinstance(leaf, query.Phrase) else [leaf.text] if type(leaf) is query.Term else [])
+    cut = []
 
     def rewrite(node: query.Query) -> query.Query:
         if type(node) is query.Term:
-            others = names.of(node.text) if node.fieldname in ("title", "body") and node.text not in exact else []
-            others = [other for other in others if other not in asked]
+            written = spellings.get(node.text, "")
+            if node.fieldname not in ("title", "body") or node.text in exact or node.text not in literal \
+                    or not names.is_name(written):
+                return node
+            others = [other for other in names.of(node.text) if other not in asked]
+            room = MAX_QUERY_TERMS - expansion.terms
+            if len(others) > room:
+                cut.append(written)
+                others = others[: max(room, 0)]
             if not others:
                 return node
+            expansion.terms += len(others)
             for other in others:
-                found.setdefault(other, (node.text, spellings.get(node.text, node.text)))
+                found.setdefault(other, (node.text, written))
             return query.Or([node] + [query.Term(node.fieldname, other, boost=node.boost * VARIANT_WEIGHT)
                                       for other in others])
+        if isinstance(node, query.AndNot):
+            return query.AndNot(rewrite(node.a), node.b)  # what is excluded stays as written
         if isinstance(node, query.Not) or node.is_leaf():
-            return node  # what is excluded stays as written; phrases and patterns are not names
+            return node  # phrases and patterns are not names
         return node.apply(rewrite)
 
-    return rewrite(node), found
+    rewritten = rewrite(node)
+    if cut:
+        expansion.other.append(f"variant spellings of {', '.join(cut)} cut at the {MAX_QUERY_TERMS:,}-word limit")
+    return rewritten, found
 
 
 def needs_article_level(node: query.Query) -> bool:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ..errors import IndexCorruptError, IndexVersionError
 
-SCHEMA_VERSION = 3  # 2: compiled keyword arrays (impacts.npz); 3: articles' author and date kind, name evidence
+SCHEMA_VERSION = 4  # 2: compiled keyword arrays (impacts.npz); 3: articles' author and date kind; 4: name evidence
 MANIFEST_NAME = "manifest.json"
 
 

@@ -109,16 +109,26 @@ class NameVariants:
                     if fuzz.ratio(first, second) >= MIN_SIMILARITY:
                         variants.setdefault(first, set()).add(second)
                         variants.setdefault(second, set()).add(first)
-        self.by_term: dict[str, list[str]] = {}  # index term -> index terms of its variants
+        self.names = set(names)
+        chosen: dict[str, dict[str, int]] = {}  # index term -> its variants' index terms, by frequency
         for name, others in variants.items():
             term = index_form(name)
-            chosen = sorted(others, key=lambda other: (-names[other], other))[:MAX_VARIANTS]
-            terms = list(dict.fromkeys(index_form(other) for other in chosen))
-            if any(other != term for other in terms):
-                self.by_term[term] = [other for other in terms if other != term]
+            for other in others:
+                other_term = index_form(other)
+                if other_term != term:  # names sharing a stem (Naev, Naev's) pool their variants
+                    counts = chosen.setdefault(term, {})
+                    counts[other_term] = counts.get(other_term, 0) + names[other]
+        self.by_term: dict[str, list[str]] = {
+            term: sorted(counts, key=lambda other: (-counts[other], other))[:MAX_VARIANTS]
+            for term, counts in chosen.items()}
 
     def of(self, term: str) -> list[str]:
         return self.by_term.get(term, [])
+
+    def is_name(self, word: str) -> bool:
+        """Whether a word as written is one of the names (a common word that shares a name's
+        stem, "bushes" beside Bush, is not)."""
+        return word.lower() in self.names
 
     def __len__(self) -> int:
         return len(self.by_term)
