@@ -29,6 +29,7 @@ from .index.embeddings import Embedder
 from .index.layout import IndexLayout
 from .index.query_encoder import EncoderStatus, OnnxQueryEncoder, open_query_encoder
 from .index.snapshot import Snapshot
+from .search.facets import count_facets
 from .search.request import SIMILAR_K, SearchRequest
 from .search.results import (
     ArticleResponse,
@@ -206,7 +207,7 @@ class Archive:
             query=request.query, mode=request.mode, k=request.k, page=request.page, total=len(ranked),
             took_ms=round((time.perf_counter() - started) * 1000, 2),
             note=parsed.note if parsed else None, suggestion=suggestion, results=results,
-            timed_out=budget.timed_out,
+            timed_out=budget.timed_out, facets=count_facets(ranked, snapshot.catalog),
         )
 
     def rank(self, searchers: Searchers, request: SearchRequest, query: PreparedQuery, filters: Filters,

@@ -361,6 +361,9 @@ def test_the_site_shows_a_crawled_page_with_its_author_and_crawl_date(tmp_path, 
     assert re.search(r'class="crawled"[^>]*>crawled </span><time datetime="2024-06-03">', page)
     found = json.loads(client.get("/api/search?q=grain+harvest&mode=keyword").get_data(as_text=True))
     assert found["results"][0]["date_kind"] == "crawled"
+    assert found["facets"]["sources"] == {"buckets": [{"source": "news.example.org", "count": 1}], "unsourced": 0, "other": 0}
+    page = client.get("/search?q=grain+harvest&mode=keyword").get_data(as_text=True)
+    assert '<a href="/search?q=grain+harvest&amp;mode=keyword&amp;source=news.example.org">news.example.org</a>' in page
 
 
 def test_update_keeps_an_article_whose_fuller_copy_went(tmp_path, fresh_index, embedder):

@@ -289,7 +289,8 @@ def test_article_and_stats(archive):
 
 def test_response_serialises_to_the_documented_shape(archive):
     data = archive.search("potash exports", k=2).to_dict()
-    assert set(data) == {"query", "mode", "k", "page", "total", "took_ms", "timed_out", "note", "suggestion", "results"}
+    assert set(data) == {"query", "mode", "k", "page", "total", "took_ms", "timed_out", "note", "suggestion", "facets",
+                         "results"}
     result = data["results"][0]
     assert set(result) == {"id", "title", "date", "date_kind", "source", "score", "explain", "passages"}
     assert set(result["explain"]) == {"keyword", "semantic"}
@@ -343,3 +344,24 @@ def test_the_three_searchers_share_one_interface(archive):
     fused = searchers.hybrid.search("potash exports", 3)
     assert fused[0].article_id == BELARUS_POTASH
     assert fused[0].explain["keyword"].rank == 1 and fused[0].explain["semantic"] is not None
+
+
+def test_facets_add_up_to_the_honest_total(archive):
+    for query, mode in (("Putin Belarus", "hybrid"), ("potash", "keyword"), ("military exercises", "semantic")):
+        response = archive.search(query, mode=mode)
+        facets = response.facets.to_dict()
+        dates, sources = facets["dates"], facets["sources"]
+        assert sum(bucket["count"] for bucket in dates["buckets"]) + dates["undated"] == response.total, query
+        assert sum(bucket["count"] for bucket in sources["buckets"]) + sources["unsourced"] + sources["other"] \
+            == response.total, query
+    # the seed corpus: one dated article (2022-12-19), so a span of one day, bucketed by day
+    facets = archive.search("Putin Belarus", mode="hybrid").facets
+    assert (facets.unit, facets.dates, facets.undated) == ("day", [{"key": "2022-12-19", "count": 1}], 4)
+
+
+def test_date_buckets_follow_the_span():
+    from archive.search.facets import date_unit
+
+    assert date_unit("2022-12-01", "2023-01-31") == "day"
+    assert date_unit("2022-01-01", "2024-12-31") == "month"
+    assert date_unit("1987-02-26", "1990-10-19") == "year"

@@ -276,3 +276,13 @@ def test_corpus_and_query_strings_are_escaped_on_pages(client):
 def test_the_app_is_read_only(app):
     writing = [rule for rule in app.url_map.iter_rules() if rule.methods - {"GET", "HEAD", "OPTIONS"}]
     assert writing == []
+
+
+def test_the_results_page_draws_the_timeline_and_links_each_bar(client):
+    page = client.get("/search?q=Putin+Belarus").get_data(as_text=True)
+    assert '<section class="facet timeline"' in page
+    assert 'href="/search?q=Putin+Belarus&amp;date_from=2022-12-19&amp;date_to=2022-12-19"' in page
+    assert "<title>2022-12-19: 1 article</title>" in page and "By day · 4 undated." in page
+    assert "4 undated, listed last" in client.get("/search?q=Putin+Belarus&sort=date").get_data(as_text=True)
+    filtered = client.get("/search?q=Putin+Belarus&date_from=2022-12-19&date_to=2022-12-19").get_data(as_text=True)
+    assert "1 article found" in filtered

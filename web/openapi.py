@@ -143,7 +143,7 @@ def document() -> dict:
                            "passages": {"type": "array", "minItems": 1, "maxItems": 3, "items": ref("Passage")}}},
             "SearchResponse": {"type": "object", "additionalProperties": False,
                                "required": ["query", "mode", "k", "page", "total", "took_ms", "timed_out", "note",
-                                            "suggestion", "results"],
+                                            "suggestion", "facets", "results"],
                                "properties": {
                                    "query": {"type": "string"}, "mode": {"type": "string", "enum": list(MODES)},
                                    "k": {"type": "integer"}, "page": {"type": "integer"},
@@ -160,7 +160,32 @@ def document() -> dict:
                                                            "searched as plain words, wildcards cut to their most frequent "
                                                            "words."},
                                    "suggestion": NULLABLE_STRING,
+                                   "facets": ref("Facets"),
                                    "results": {"type": "array", "items": ref("Result")}}},
+            "Facets": {
+                "type": "object", "additionalProperties": False, "required": ["dates", "sources"],
+                "description": "How the candidate pool that total counts spreads over time and sources (articles; "
+                               "each facet adds up to total).",
+                "properties": {
+                    "dates": {"type": "object", "additionalProperties": False, "required": ["unit", "buckets", "undated"],
+                              "properties": {
+                                  "unit": {"type": ["string", "null"], "enum": ["day", "month", "year", None],
+                                           "description": "Bucket size, chosen from the span of the dated matches: "
+                                                          "day up to 62 days, month up to 36 months, else year."},
+                                  "buckets": {"type": "array", "items": {
+                                      "type": "object", "additionalProperties": False, "required": ["key", "count"],
+                                      "properties": {"key": {"type": "string", "description": "YYYY-MM-DD, YYYY-MM or YYYY"},
+                                                     "count": {"type": "integer", "minimum": 1}}}},
+                                  "undated": {"type": "integer", "minimum": 0}}},
+                    "sources": {"type": "object", "additionalProperties": False, "required": ["buckets", "unsourced", "other"],
+                                "properties": {
+                                    "buckets": {"type": "array", "maxItems": 20, "items": {
+                                        "type": "object", "additionalProperties": False, "required": ["source", "count"],
+                                        "properties": {"source": {"type": "string"},
+                                                       "count": {"type": "integer", "minimum": 1}}}},
+                                    "unsourced": {"type": "integer", "minimum": 0},
+                                    "other": {"type": "integer", "minimum": 0,
+                                              "description": "Articles of sources past the first 20."}}}}},
             "Article": {"type": "object", "additionalProperties": False,
                         "required": ["id", "title", "date", "date_kind", "source", "url", "author", "text", "passages"],
                         "properties": {

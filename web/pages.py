@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import calendar
 from urllib.parse import urlencode, urlsplit
 
 from flask import Blueprint, redirect, render_template, request, url_for
@@ -47,6 +48,36 @@ def page_link(arguments: dict, **changes) -> str:
     return url_for("pages.search") + "?" + urlencode(merged)
 
 
+TIMELINE_HEIGHT = 48  # the timeline's drawing units; it scales to the side column's width
+BAR_WIDTH, BAR_GAP = 10, 2
+
+
+def bucket_range(key: str) -> tuple[str, str]:
+    """The first and last day of a date facet's bucket ("2022-12" -> 2022-12-01, 2022-12-31)."""
+    if len(key) == 4:
+        return f"{key}-01-01", f"{key}-12-31"
+    if len(key) == 7:
+        year, month = int(key[:4]), int(key[5:])
+        return f"{key}-01", f"{key}-{calendar.monthrange(year, month)[1]:02d}"
+    return key, key
+
+
+def timeline(facets, links: dict) -> dict | None:
+    """Bars of the date facet for a server-drawn SVG: each links to the results of its bucket."""
+    if not facets.dates:
+        return None
+    tallest = max(bucket["count"] for bucket in facets.dates)
+    bars = []
+    for position, bucket in enumerate(facets.dates):
+        height = max(2, round(TIMELINE_HEIGHT * bucket["count"] / tallest))
+        first, last = bucket_range(bucket["key"])
+        bars.append({"x": position * (BAR_WIDTH + BAR_GAP), "y": TIMELINE_HEIGHT - height, "height": height,
+                     "label": f"{bucket['key']}: {bucket['count']} article{'s' if bucket['count'] != 1 else ''}",
+                     "href": page_link(links, date_from=first, date_to=last, page="")})
+    return {"bars": bars, "width": len(bars) * (BAR_WIDTH + BAR_GAP) - BAR_GAP, "height": TIMELINE_HEIGHT,
+            "bar_width": BAR_WIDTH, "first": facets.dates[0]["key"], "last": facets.dates[-1]["key"]}
+
+
 @blueprint.get("/search")
 def search():
     if not (request.args.get("q") or "").strip():
@@ -65,6 +96,8 @@ def search():
         first=(response.page - 1) * response.k + 1,
         article_link=lambda result, passage: url_for("pages.article", article_id=result.id, start=passage.start,
                                                      end=passage.end, q=response.query) + "#match",
+        timeline=timeline(response.facets, links),
+        source_links=[(bucket, page_link(links, source=bucket["source"], page="")) for bucket in response.facets.sources],
     )
 
 

@@ -30,6 +30,7 @@ class Catalog:
     source_keys: np.ndarray  # article ordinal -> source_key(source)
     passage_article: np.ndarray  # pid -> article ordinal, -1 for no live passage
     ordinal: dict[str, int]  # article id -> ordinal
+    sources: list[str | None] | None = None  # article ordinal -> source as written (for facets)
 
     @classmethod
     def from_store(cls, store: Store) -> Catalog:
@@ -48,6 +49,7 @@ class Catalog:
             source_keys=np.array([source_key(source) for _, _, source in rows], dtype=object),
             passage_article=passage_article,
             ordinal=ordinal,
+            sources=[source for _, _, source in rows],
         )
 
     @property

@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from ..index.snapshot import Snapshot
+from .facets import Facets
 from .highlight import VARIANT, Mark, keyword_marks, semantic_marks
 from .searchers import KEYWORD, SEMANTIC, Hit
 
@@ -55,12 +56,14 @@ class SearchResponse:
     suggestion: str | None
     results: list[Result] = field(default_factory=list)
     timed_out: bool = False  # the search stopped at its time budget: results are what it ranked by then
+    facets: Facets = field(default_factory=Facets)  # over the candidate pool that ``total`` counts
 
     def to_dict(self) -> dict:
         """The documented JSON shape (written out: ``dataclasses.asdict`` cost 0.5 ms a response)."""
         return {
             "query": self.query, "mode": self.mode, "k": self.k, "page": self.page, "total": self.total,
             "took_ms": self.took_ms, "timed_out": self.timed_out, "note": self.note, "suggestion": self.suggestion,
+            "facets": self.facets.to_dict(),
             "results": [{
                 "id": result.id, "title": result.title, "date": result.date, "date_kind": result.date_kind,
                 "source": result.source, "score": result.score,
