@@ -39,7 +39,7 @@ def home():
 def why(explain: dict) -> str:
     """"keyword #2 (Naiev ≈ Naev) · meaning #1": each leg's rank, and the name spellings it matched."""
     return " · ".join(f"{LEG_NAMES[leg]} #{evidence.rank}"
-                      + (f" ({', '.join(evidence.variants)})" if getattr(evidence, "variants", None) else "")
+                      + (f" ({', '.join(evidence.variants)})" if evidence.variants else "")
                       for leg, evidence in explain.items() if evidence)
 
 

@@ -9,9 +9,9 @@ import numpy as np
 
 from ..index import keyword, vectors
 from ..index.embeddings import Embedder, PassageEmbedding
+from ..index.names import count_name_evidence
 from ..index.precision import check_precision
 from ..index.store import STORE_NAME, Store
-from ..index.names import count_name_evidence
 from ..index.vocabulary import count_words
 from ..ingest.corpus import CorpusReading, FieldMapping
 from .generation import (
@@ -106,7 +106,7 @@ def rebuild(
             faiss_type=kind, precision=choice,
         ))
     return build.summary(
-        articles=len(articles), passages=len(rows), skipped=[item.to_dict() for item in reading.skipped], records=reading.records_dict(),
-        embedded=embedded, reused=reused, faiss_type=kind, added=len(articles),
+        articles=len(articles), passages=len(rows), skipped=[item.to_dict() for item in reading.skipped],
+        records=reading.records_dict(), embedded=embedded, reused=reused, faiss_type=kind, added=len(articles),
         precision=choice.precision, precision_reason=choice.reason,
     )

@@ -28,9 +28,9 @@ from ..index import keyword, vectors
 from ..index.embedding_cache import EmbeddingCache
 from ..index.embeddings import Embedder
 from ..index.manifest import read_manifest
+from ..index.names import count_name_evidence
 from ..index.precision import PrecisionChoice, check_precision
 from ..index.store import STORE_NAME, Store
-from ..index.names import count_name_evidence
 from ..index.vocabulary import count_words
 from ..ingest.corpus import FieldMapping
 from .changes import compare, unchanged_ids

@@ -400,8 +400,8 @@ class KeywordIndex:
 
     def name_variants(self) -> NameVariants | None:
         """The archive's names and their variants (made on the first query)."""
-        if self._name_evidence is None:
-            return None
+        if self._name_evidence is None or self._name_variants is not None:
+            return self._name_variants
         with self._name_variants_lock:
             if self._name_variants is None:
                 self._name_variants = NameVariants(self._name_evidence(), self._index_form)

@@ -134,7 +134,7 @@ def read_corpus(
         for article_id in copies:
             reading.copies.setdefault(relative, set()).add(article_id)
     to_read = [(file_path, relative) for file_path, relative in files if relative not in unchanged]
-    web_copies = WebCopies(reading)
+    web_copies = WebCopies(reading, unchanged)
     crawl_progress = CrawlProgress(to_read, progress)
     for file_path, relative in to_read:
         kind = web_kind(file_path)
@@ -205,8 +205,8 @@ class WebCopies:
 
     SAME_URL = "same URL as an article in another file (merged)"
 
-    def __init__(self, reading: CorpusReading) -> None:
-        self.reading = reading
+    def __init__(self, reading: CorpusReading, unchanged: set[str]) -> None:
+        self.reading, self.unchanged = reading, unchanged
         self.positions: dict[str, int] = {}  # article id -> index in reading.articles (read this run)
 
     def add(self, article: Article) -> None:
@@ -218,7 +218,7 @@ class WebCopies:
         reading = self.reading
         position = self.positions.get(article.id)
         first_file = reading.article_files.get(article.id)
-        if position is None and (first_file not in reading.unchanged_files or web_kind(Path(first_file)) is None):
+        if position is None and (first_file not in self.unchanged or web_kind(Path(first_file)) is None):
             return False
         counts.kept -= 1
         counts.skip(self.SAME_URL)

@@ -67,10 +67,6 @@ class Snippet:
     cut_after: bool = False
 
 
-def keyword_marks(spans: list[tuple[int, int]], kind: str = KEYWORD) -> list[Mark]:
-    return [Mark(start, end, kind) for start, end in spans]
-
-
 def semantic_marks(sentence_spans: np.ndarray, sentence_vectors: np.ndarray, query_vector: np.ndarray,
                    margin: float = SEMANTIC_MARGIN, floor: float = SEMANTIC_FLOOR,
                    most: int = SEMANTIC_MAX_SENTENCES) -> list[Mark]:

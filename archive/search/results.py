@@ -9,7 +9,7 @@ import numpy as np
 
 from ..index.snapshot import Snapshot
 from .facets import Facets
-from .highlight import VARIANT, Mark, keyword_marks, semantic_marks
+from .highlight import VARIANT, Mark, semantic_marks
 from .searchers import KEYWORD, SEMANTIC, Hit
 
 PASSAGES_PER_RESULT = 3
@@ -161,8 +161,7 @@ def make_results(snapshot: Snapshot, hits: list[Hit], terms: set[str], query_vec
                  variants: dict[str, tuple[str, str]] | None = None) -> list[Result]:
     """Results for one page of hits, with the passages that justify each and their marks.
     ``variants``: name variants the keyword leg searched (variant term -> (name term, as written))."""
-    variants = variants or {}
-    exact = terms - variants.keys()
+    variants = variants or {}  # (its terms are among ``terms``: highlight_terms reads every leaf)
     articles = snapshot.store.articles([hit.article_id for hit in hits])
     shown = {hit.article_id: choose_passages(hit) for hit in hits}
     stored = snapshot.store.passages([pid for pids in shown.values() for pid in pids])
@@ -177,12 +176,11 @@ def make_results(snapshot: Snapshot, hits: list[Hit], terms: set[str], query_vec
             matched = [leg for leg in (KEYWORD, SEMANTIC) if leg in hit.passages[pid]]
             marks: list[Mark] = []
             if KEYWORD in matched:
-                marks += keyword_marks(snapshot.keyword.term_spans(text, exact))
-                if variants:
-                    found = snapshot.keyword.term_spans(text, set(variants))
-                    marks += keyword_marks(found, VARIANT)
-                    for start, end in found:
-                        spellings.setdefault(text[start:end], variants[snapshot.keyword.index_form(text[start:end])][1])
+                for start, end in snapshot.keyword.term_spans(text, terms):  # one scan for both kinds
+                    variant = variants.get(snapshot.keyword.index_form(text[start:end])) if variants else None
+                    marks.append(Mark(start, end, VARIANT if variant else KEYWORD))
+                    if variant:
+                        spellings.setdefault(text[start:end], variant[1])
             if SEMANTIC in matched and query_vector is not None:
                 marks += semantic_marks(passage.sentence_spans, passage.sentence_vectors, query_vector)
             passages.append(PassageResult(text, passage.start, passage.end, matched,
