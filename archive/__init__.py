@@ -25,7 +25,7 @@ from .errors import (
 )
 from .ingest.corpus import FieldMapping
 from .settings import DEFAULT_BUDGET_MS, PRECISIONS
-from .search.highlight import Event, Mark, Snippet, events, paragraphs, snippets, window
+from .search.highlight import Event, Mark, Snippet, events, paragraph_spans, paragraphs, snippets, window
 from .search.request import (
     MAX_K,
     MAX_QUERY_CHARACTERS,
@@ -45,5 +45,5 @@ __all__ = [
     "InvalidParameterError", "Mark", "ModelError", "Parameter", "PassageResult", "QueryTooBroadError", "Result",
     "ResultWindowError",
     "SearchRequest", "SearchResponse", "SimilarResponse", "Snippet", "StatsResponse",
-    "events", "index_status", "paragraphs", "rebuild", "settings", "snippets", "update", "window",
+    "events", "index_status", "paragraph_spans", "paragraphs", "rebuild", "settings", "snippets", "update", "window",
 ]

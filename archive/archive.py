@@ -29,14 +29,17 @@ from .index.embeddings import Embedder
 from .index.layout import IndexLayout
 from .index.query_encoder import EncoderStatus, OnnxQueryEncoder, open_query_encoder
 from .index.snapshot import Snapshot
+from .search.claims import MAX_STORY_ARTICLES, Claim, article_sentences, match_claims
 from .search.facets import count_facets
 from .search.request import SIMILAR_K, SearchRequest
 from .search.results import (
     ArticleResponse,
+    ArticleStory,
     SearchResponse,
     SimilarArticle,
     SimilarResponse,
     StatsResponse,
+    StoryVersion,
     make_results,
 )
 from .search.searchers import (
@@ -49,6 +52,7 @@ from .search.searchers import (
     PreparedQuery,
     SemanticSearcher,
 )
+from .search.stories import collapse_stories, story_value
 from .search.suggestions import suggest
 
 log = logging.getLogger(__name__)
@@ -177,7 +181,7 @@ class Archive:
 
     def search(self, request: SearchRequest | str | None = None, /, **options) -> SearchResponse:
         """``request``: a ``SearchRequest``; or the query text, with the other parameters as
-        keywords (``mode``, ``k``, ``page``, ``alpha``, ``date_from``, ``date_to``, ``source``, ``sort``)."""
+        keywords (``mode``, ``k``, ``page``, ``alpha``, ``date_from``, ``date_to``, ``source``, ``sort``, ``collapse``)."""
         started = time.perf_counter()
         if request is None:
             request = SearchRequest(**options)
@@ -190,24 +194,27 @@ class Archive:
             budget = Budget(self.query_budget_ms)
             ranked = self.rank(searchers, request, query, filters, max(self.fusion.depth, request.page * request.k),
                                budget)
+            keyword_found = sum(1 for hit in ranked if hit.explain.get(KEYWORD))  # articles, before collapsing
+            others = None
+            if request.collapse == "story":
+                ranked, others = collapse_stories(ranked, snapshot.catalog)
             if request.sort == "date":
-                ranked = sort_by_date(ranked, snapshot)
+                ranked = sort_by_date(ranked, snapshot, others)
             page_hits = ranked[(request.page - 1) * request.k : request.page * request.k]
 
             parsed = query.parsed if request.mode != "semantic" else None
             query_vector = query.vector if request.mode != "keyword" and page_hits else None
             results = make_results(snapshot, page_hits, parsed.terms if parsed else set(), query_vector,
-                                   parsed.variants if parsed else None)
+                                   parsed.variants if parsed else None, others)
             suggestion = None
             if parsed is not None and parsed.note is None and not budget.spent():
-                found = sum(1 for hit in ranked if hit.explain.get(KEYWORD))
-                if found < SUGGEST_BELOW:
-                    suggestion = self.better_query(searchers, request, filters, found, budget)
+                if keyword_found < SUGGEST_BELOW:
+                    suggestion = self.better_query(searchers, request, filters, keyword_found, budget)
         return SearchResponse(
             query=request.query, mode=request.mode, k=request.k, page=request.page, total=len(ranked),
             took_ms=round((time.perf_counter() - started) * 1000, 2),
             note=parsed.note if parsed else None, suggestion=suggestion, results=results,
-            timed_out=budget.timed_out, facets=count_facets(ranked, snapshot.catalog),
+            timed_out=budget.timed_out, facets=count_facets(ranked, snapshot.catalog, others), collapse=request.collapse,
         )
 
     def rank(self, searchers: Searchers, request: SearchRequest, query: PreparedQuery, filters: Filters,
@@ -235,12 +242,31 @@ class Archive:
             if article is None:
                 raise ArticleNotFoundError(f"no article with id {article_id!r}")
             spans = store.passages(store.article_passage_ids(article_id))
+            story, size = searchers.snapshot.catalog.story_of(article_id)
+            versions = store.story_articles(story)
+            claims = self.claims(store, article, spans.values(), [version for version in versions if version.id != article_id])
         return ArticleResponse(
             id=article.id, title=article.title, date=article.date, source=article.source, url=article.url,
             text=article.text, author=article.author, date_kind=article.date_kind,
             passages=[{"start": passage.start, "end": passage.end}
                       for passage in sorted(spans.values(), key=lambda passage: passage.ordinal)],
+            story=ArticleStory(story, size, [StoryVersion.of(version) for version in versions]), claims=claims,
         )
+
+    @staticmethod
+    def claims(store, article, passages, others) -> list[Claim]:
+        """The article's sentences that other articles of its story also report."""
+        others = others[:MAX_STORY_ARTICLES]
+        if not others:
+            return []
+        texts = {other.id: other.text for other in others}
+        by_article: dict[str, list] = {}
+        for passage in store.passages(store.passage_ids_of(list(texts))).values():
+            by_article.setdefault(passage.article_id, []).append(passage)
+        other_sentences = [sentence for other_id, stored in by_article.items()
+                           for sentence in article_sentences(other_id, texts[other_id], stored)]
+        return match_claims(article_sentences(article.id, article.text, passages), other_sentences,
+                            {other.id: other.source for other in others})
 
     def more_like(self, article_id: str, k: int = SIMILAR_K) -> SimilarResponse:
         """Articles nearest in meaning: the mean of this article's passage vectors, searched
@@ -282,9 +308,14 @@ class Archive:
         )
 
 
-def sort_by_date(hits: list[Hit], snapshot: Snapshot) -> list[Hit]:
-    """Newest first; undated articles last; relevance order kept among equal dates."""
+def sort_by_date(hits: list[Hit], snapshot: Snapshot, others: dict[str, list[str]] | None = None) -> list[Hit]:
+    """Newest first; undated articles last; relevance order kept among equal dates. Collapsed
+    (``others``), a story is dated as the facets date it."""
     catalog = snapshot.catalog
-    dates = {hit.article_id: str(catalog.dates[catalog.ordinal[hit.article_id]]) for hit in hits}
+
+    def date_of(article_id: str) -> str:
+        return str(catalog.dates[catalog.ordinal[article_id]])
+
+    dates = {hit.article_id: story_value(date_of, hit.article_id, others) for hit in hits}
     dated = sorted((hit for hit in hits if dates[hit.article_id]), key=lambda hit: dates[hit.article_id], reverse=True)
     return dated + [hit for hit in hits if not dates[hit.article_id]]

@@ -135,7 +135,8 @@ def print_build_summary(summary: dict, as_json: bool, changes: bool = False) -> 
     if as_json:
         click.echo(json.dumps(summary, sort_keys=True))
         return
-    click.echo(f"indexed {summary['articles']} articles as {summary['passages']} passages "
+    stories = f"{summary['stories']} stor{'y' if summary['stories'] == 1 else 'ies'}"
+    click.echo(f"indexed {summary['articles']} articles ({stories}) as {summary['passages']} passages "
                f"into {summary['index_dir']} (generation {summary['generation']}, FAISS {summary['faiss_type']})")
     if changes:
         click.echo(f"changes: {summary['added']} added, {summary['changed']} changed, {summary['removed']} removed,"
@@ -239,7 +240,8 @@ def status(corpus, index_dir, fields, as_json) -> None:
         return
     click.echo(f"index:      {report['index_dir']} (generation {report['generation']})")
     click.echo(f"built:      {report['built_at']} ({format_age(report['age_seconds'])} ago)")
-    click.echo(f"contents:   {report['articles']} articles, {report['passages']} passages")
+    click.echo(f"contents:   {report['articles']} articles in {report['stories']} stor"
+               f"{'y' if report['stories'] == 1 else 'ies'}, {report['passages']} passages")
     click.echo(f"model:      {report['model']} ({report['dimension']} dimensions), FAISS {report['faiss_type']}")
     click.echo(f"vectors:    {report['precision']} ({report['precision_reason']})")
     encoder = report["query_encoder"]
@@ -316,7 +318,8 @@ def print_search_response(response: archive.SearchResponse, color: bool) -> None
     if response.suggestion:
         click.echo(f"did you mean: {response.suggestion}")
     first = (response.page - 1) * response.k + 1
-    click.echo(f"{response.total} articles in the candidate pool; page {response.page}"
+    counted = ("story" if response.total == 1 else "stories") if response.collapse == "story" else "articles"
+    click.echo(f"{response.total} {counted} in the candidate pool; page {response.page}"
                f" ({response.mode}, {response.took_ms:.0f} ms)")
     if not response.results:
         click.echo("no results")
@@ -330,6 +333,12 @@ def print_search_response(response: archive.SearchResponse, color: bool) -> None
         click.echo(f"   {result.id}{' · ' + meta if meta else ''} · score {result.score:.4f} · {why}")
         for passage in result.passages:
             click.echo(f"   [{passage.start}-{passage.end}] {styled(archive.window(passage.text, passage.marks), color)}")
+        if result.story and result.story.others:
+            click.echo(f"   + {len(result.story.others)} other version{'s' if len(result.story.others) != 1 else ''}"
+                       f" of this story (story {result.story.id}, {result.story.size} articles):")
+            for version in result.story.others:
+                meta = " · ".join(part for part in (version.date, version.source) if part)
+                click.echo(f"     {version.id} · {version.title}{' · ' + meta if meta else ''}")
 
 
 @main.command()

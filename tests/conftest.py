@@ -42,6 +42,21 @@ def archive(seed_index, embedder) -> Archive:
     opened.close()
 
 
+class EveryVersion:
+    """An archive whose searches show every version of a story (``collapse="none"``), for tests
+    about articles: all five seed articles are one story, so collapsed they are one result."""
+
+    def __init__(self, archive: Archive) -> None:
+        self.archive = archive
+
+    def search(self, *arguments, **options):
+        options.setdefault("collapse", "none")
+        return self.archive.search(*arguments, **options)
+
+    def __getattr__(self, name: str):
+        return getattr(self.archive, name)
+
+
 @pytest.fixture
 def corpus_copy(tmp_path) -> Path:
     """A writable copy of the seed corpus, for tests that change it."""

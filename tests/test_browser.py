@@ -11,6 +11,7 @@ from conftest import ROOT
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SCREENSHOT = ROOT / "docs" / "screenshot-results.png"
+STORY_SCREENSHOT = ROOT / "docs" / "screenshot-story.png"
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -129,10 +130,32 @@ def test_results_page_fits_a_phone_and_keeps_the_side_column(server, browser):
     page.fill("aside.side input[name=source]", "")
     page.click("aside.side button[type=submit]")
     page.wait_for_selector(".hit")
-    assert page.locator(".hit").count() == 5  # without the filter, every article about it
-    desktop = browser.new_context(viewport={"width": 1400, "height": 900}, java_script_enabled=False).new_page()
-    desktop.goto(server + "/search?q=Putin+Belarus")
-    results, side = desktop.locator("section.results").bounding_box(), desktop.locator("aside.side").bounding_box()
+    assert page.locator(".hit").count() == 1  # without the filter: the one story every article tells
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    context.close()
+
+
+def test_a_story_opens_its_other_versions_without_javascript(server, browser, tmp_path):
+    context = browser.new_context(viewport={"width": 1200, "height": 1000}, java_script_enabled=False)
+    page = context.new_page()
+    page.goto(server + "/search?q=Putin+Belarus")
+    results, side = page.locator("section.results").bounding_box(), page.locator("aside.side").bounding_box()
     assert side["x"] > results["x"] + results["width"] and abs(side["y"] - results["y"]) < 40  # beside the results
-    desktop.context.close()
+    versions = page.locator(".hit details.versions")
+    assert "4 other versions" in versions.locator("summary").inner_text()
+    assert not versions.locator("ul").is_visible()
+    versions.locator("summary").click()
+    assert versions.locator("ul").is_visible() and versions.locator("li").count() == 4
+    assert page.locator(".timeline rect").count() == 1  # the story, dated by its one dated version
+    target = STORY_SCREENSHOT if os.environ.get("ARCHIVE_SAVE_SCREENSHOTS") else tmp_path / "story.png"
+    page.screenshot(path=str(target), full_page=False)
+    title = versions.locator("li a").first.inner_text()
+    versions.locator("li a").first.click()
+    page.wait_for_selector("#coverage")
+    assert page.locator("article.article h1").inner_text() == title
+    assert page.locator("#coverage li").count() == 4
+    assert page.locator("mark.claim").count() >= 1
+    page.locator(".also a").first.click()
+    page.wait_for_selector("mark.passage#match")
+    assert page.locator("mark.passage#match").bounding_box()["y"] < 1000  # opened at the matching sentence
     context.close()

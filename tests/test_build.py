@@ -64,7 +64,7 @@ def run_indexer(*arguments, env_extra=None):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("phase", ["ingest", "embed", "keyword", "vectors", "publish"])
+@pytest.mark.parametrize("phase", ["ingest", "embed", "keyword", "vectors", "stories", "publish"])
 def test_a_build_killed_mid_way_leaves_the_live_index_intact(phase, corpus_copy, fresh_index, embedder):
     rebuild(SEED_CORPUS, fresh_index, DEFAULT_MODEL, embedder=embedder)
     before = Archive.open(fresh_index, embedder=embedder)

@@ -44,7 +44,7 @@ def test_rebuild_text_summary(cli, corpus_copy, fresh_index):
     (corpus_copy / "broken.jsonl").write_text("{not json\n")
     result = cli.invoke(main, ["rebuild", "--corpus", str(corpus_copy), "--index", str(fresh_index)])
     assert result.exit_code == 0, result.output
-    assert "indexed 5 articles as" in result.output
+    assert "indexed 5 articles (1 story) as" in result.output
     assert "embeddings: 0 computed" in result.output
     assert "skipped 1 item(s):\n  broken.jsonl:1: malformed JSON line" in result.output
 

@@ -335,7 +335,7 @@ def test_indexer_rebuild_of_a_crawl_file_summarises_its_records(tmp_path, fresh_
     written = write_crawl(crawl)
     result = CliRunner().invoke(main, ["rebuild", "--corpus", str(crawl), "--index", str(fresh_index)])
     assert result.exit_code == 0, result.output
-    assert "indexed 2 articles as" in result.output
+    assert "indexed 2 articles (2 stories) as" in result.output
     assert ("crawl records: 10 read, 2 kept as articles; passed over: 1 HTTP status 404, "
             "1 damaged: rest of file unread, 1 not HTML (image/png), 1 request record, 1 revisit record, "
             "1 same URL as an earlier record, 1 same payload as an earlier record, 1 too little text") in result.output

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from click.testing import CliRunner
 
 from archive import Archive
@@ -14,12 +16,19 @@ from archive.index.keyword import text_analyzer
 from archive.index.names import NameVariants, count_name_evidence
 from archive.ingest.articles import Article
 from archive.settings import DEFAULT_MODEL
+from conftest import EveryVersion
 from indexer.cli import main
 
 QUOTING = {  # seed article -> how it spells the Ukrainian military spokesman's name
     "000_a579cd71521fd787": "Naev", "001_6d7df644afd5a1ff": "Nayev",
     "002_e11880221c40fa9a": "Naiev", "003_5efb497116866064": "Nayev",
 }
+
+
+@pytest.fixture
+def archive(archive):
+    """Every version of the seed story: these tests are about articles (collapsing: test_stories.py)."""
+    return EveryVersion(archive)
 
 
 def index_form(word: str) -> str:
@@ -72,9 +81,9 @@ def test_the_exact_spelling_ranks_first_and_common_words_never_expand(tmp_path, 
     rebuild(corpus, fresh_index, DEFAULT_MODEL, embedder=embedder)
     archive = Archive.open(fresh_index, embedder=embedder)
     try:
-        naev = archive.search("Naev", mode="keyword")
-        nayev = archive.search("Nayev", mode="keyword")
-        meet = archive.search("meet", mode="keyword")
+        naev = archive.search("Naev", mode="keyword", collapse="none")  # a and b are one story
+        nayev = archive.search("Nayev", mode="keyword", collapse="none")
+        meet = archive.search("meet", mode="keyword", collapse="none")
     finally:
         archive.close()
     assert [result.id for result in naev.results] == ["a", "b"] and naev.results[0].score > naev.results[1].score
@@ -92,7 +101,7 @@ def test_update_keeps_the_names_current(tmp_path, fresh_index, embedder):
     update(corpus, fresh_index, embedder=embedder)
     archive = Archive.open(fresh_index, embedder=embedder)
     try:
-        found = archive.search("Naev", mode="keyword")
+        found = archive.search("Naev", mode="keyword", collapse="none")
     finally:
         archive.close()
     assert [result.id for result in found.results] == ["a", "b"]
@@ -100,15 +109,16 @@ def test_update_keeps_the_names_current(tmp_path, fresh_index, embedder):
 
 
 def test_the_api_page_and_cli_show_the_variant(client, seed_index):
-    data = json.loads(client.get("/api/search?q=Naev&mode=keyword").get_data(as_text=True))
+    data = json.loads(client.get("/api/search?q=Naev&mode=keyword&collapse=none").get_data(as_text=True))
     by_id = {result["id"]: result for result in data["results"]}
     assert by_id["002_e11880221c40fa9a"]["explain"]["keyword"]["variants"] == ["Naiev ≈ Naev"]
     assert "variants" not in by_id["000_a579cd71521fd787"]["explain"]["keyword"]
     assert any('<mark class="variant">Naiev</mark>' in passage["html"]
                for passage in by_id["002_e11880221c40fa9a"]["passages"])
-    page = client.get("/search?q=Naev&mode=keyword").get_data(as_text=True)
+    page = client.get("/search?q=Naev&mode=keyword&collapse=none").get_data(as_text=True)
     assert "keyword #2 (Naiev ≈ Naev)" in page
-    printed = CliRunner().invoke(main, ["search", "Naev", "--index", str(seed_index), "--mode", "keyword"])
+    printed = CliRunner().invoke(main, ["search", "Naev", "--index", str(seed_index), "--mode", "keyword",
+                                        "--collapse", "none"])
     assert printed.exit_code == 0 and "[≈Naiev]" in printed.output and "(Naiev ≈ Naev)" in printed.output
 
 

@@ -6,12 +6,18 @@ import pytest
 from archive import ArticleNotFoundError, InvalidParameterError, ResultWindowError
 from archive.index.keyword import SYNTAX_NOTE
 from archive.search.highlight import SEMANTIC_MAX_SENTENCES
-from conftest import ROOT
+from conftest import ROOT, EveryVersion
 
 BELARUS_POTASH = "001_6d7df644afd5a1ff"
 REPUBLIC = "002_e11880221c40fa9a"
 LUKASHENKA = "003_5efb497116866064"
 LUKASHENKO_ONLY = {"000_a579cd71521fd787", "001_6d7df644afd5a1ff", "002_e11880221c40fa9a", "004_223d587e292dbf6e"}
+
+
+@pytest.fixture
+def archive(archive):
+    """Every version of the seed story: these tests are about articles (collapsing: test_stories.py)."""
+    return EveryVersion(archive)
 
 
 def ids(response):
@@ -290,9 +296,10 @@ def test_article_and_stats(archive):
 def test_response_serialises_to_the_documented_shape(archive):
     data = archive.search("potash exports", k=2).to_dict()
     assert set(data) == {"query", "mode", "k", "page", "total", "took_ms", "timed_out", "note", "suggestion", "facets",
-                         "results"}
+                         "collapse", "results"}
     result = data["results"][0]
-    assert set(result) == {"id", "title", "date", "date_kind", "source", "score", "explain", "passages"}
+    assert set(result) == {"id", "title", "date", "date_kind", "source", "score", "story", "explain", "passages"}
+    assert set(result["story"]) == {"id", "size", "others"}
     assert set(result["explain"]) == {"keyword", "semantic"}
     assert set(result["explain"]["keyword"]) == {"rank", "score"}
     assert set(result["passages"][0]) == {"text", "start", "end", "matched", "marks"}

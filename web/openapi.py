@@ -133,23 +133,44 @@ def document() -> dict:
                                        "html": {"type": "string",
                                                 "description": "text, HTML-escaped, with <mark class=\"KIND\"> around each mark "
                                                                "(the site's own rendering)"}}},
+            "StoryVersion": {"type": "object", "additionalProperties": False,
+                             "required": ["id", "title", "source", "date", "date_kind"],
+                             "properties": {"id": {"type": "string"}, "title": {"type": "string"},
+                                            "source": NULLABLE_STRING, "date": NULLABLE_STRING, "date_kind": DATE_KIND}},
             "Result": {"type": "object",
-                       "required": ["id", "title", "date", "date_kind", "source", "score", "explain", "passages"],
+                       "required": ["id", "title", "date", "date_kind", "source", "score", "story", "explain", "passages"],
                        "additionalProperties": False, "properties": {
                            "id": {"type": "string"}, "title": {"type": "string"}, "date": NULLABLE_STRING,
                            "date_kind": DATE_KIND, "source": NULLABLE_STRING, "score": {"type": "number"},
+                           "story": {"type": "object", "additionalProperties": False, "required": ["id", "size", "others"],
+                                     "description": "The story this article belongs to (the versions of one event "
+                                                    "across outlets, grouped at build time).",
+                                     "properties": {
+                                         "id": {"type": "string", "description": "Stable across `indexer update`"},
+                                         "size": {"type": "integer", "minimum": 1,
+                                                  "description": "Articles in the story, in the whole archive"},
+                                         "others": {"type": "array", "maxItems": 20, "items": ref("StoryVersion"),
+                                                    "description": "Collapsed (collapse=story): the story's other "
+                                                                   "versions that this search matched (filters "
+                                                                   "applied), best first, at most 20. Empty with "
+                                                                   "collapse=none, where each version is a result."}}},
                            "explain": {"type": "object", "required": ["keyword", "semantic"], "additionalProperties": False,
                                        "properties": {"keyword": leg, "semantic": leg}},
                            "passages": {"type": "array", "minItems": 1, "maxItems": 3, "items": ref("Passage")}}},
             "SearchResponse": {"type": "object", "additionalProperties": False,
                                "required": ["query", "mode", "k", "page", "total", "took_ms", "timed_out", "note",
-                                            "suggestion", "facets", "results"],
+                                            "suggestion", "collapse", "facets", "results"],
                                "properties": {
                                    "query": {"type": "string"}, "mode": {"type": "string", "enum": list(MODES)},
                                    "k": {"type": "integer"}, "page": {"type": "integer"},
                                    "total": {"type": "integer", "minimum": 0,
-                                             "description": "Distinct articles in the candidate pool that paging walks: "
-                                                            "in hybrid mode, the union of both legs' top candidates."},
+                                             "description": "Distinct articles in the candidate pool that paging walks "
+                                                            "(in hybrid mode, the union of both legs' top candidates); "
+                                                            "collapsed (collapse=story, the default), the distinct "
+                                                            "stories among them."},
+                                   "collapse": {"type": "string", "enum": ["story", "none"],
+                                                "description": "story: one result per story, and total and facets "
+                                                               "count stories; none: every version is a result."},
                                    "took_ms": {"type": "number"},
                                    "timed_out": {"type": "boolean",
                                                  "description": "The search reached its time budget (ARCHIVE_QUERY_BUDGET_MS, "
@@ -165,7 +186,8 @@ def document() -> dict:
             "Facets": {
                 "type": "object", "additionalProperties": False, "required": ["dates", "sources"],
                 "description": "How the candidate pool that total counts spreads over time and sources (articles; "
-                               "each facet adds up to total).",
+                               "collapsed, stories, each counted by the version that stands for it: its date and "
+                               "source). Each facet adds up to total.",
                 "properties": {
                     "dates": {"type": "object", "additionalProperties": False, "required": ["unit", "buckets", "undated"],
                               "properties": {
@@ -187,13 +209,35 @@ def document() -> dict:
                                     "other": {"type": "integer", "minimum": 0,
                                               "description": "Articles of sources past the first 20."}}}}},
             "Article": {"type": "object", "additionalProperties": False,
-                        "required": ["id", "title", "date", "date_kind", "source", "url", "author", "text", "passages"],
+                        "required": ["id", "title", "date", "date_kind", "source", "url", "author", "text", "passages",
+                                     "story", "claims"],
                         "properties": {
                             "id": {"type": "string"}, "title": {"type": "string"}, "date": NULLABLE_STRING,
                             "date_kind": DATE_KIND, "source": NULLABLE_STRING, "url": NULLABLE_STRING,
                             "author": NULLABLE_STRING, "text": {"type": "string"},
                             "passages": {"type": "array", "items": {"type": "object", "required": ["start", "end"],
-                                                                    "properties": {"start": {"type": "integer"}, "end": {"type": "integer"}}}}}},
+                                                                    "properties": {"start": {"type": "integer"}, "end": {"type": "integer"}}}},
+                            "story": {"type": "object", "additionalProperties": False,
+                                      "required": ["id", "size", "articles"],
+                                      "properties": {"id": {"type": "string"}, "size": {"type": "integer", "minimum": 1},
+                                                     "articles": {"type": "array", "items": ref("StoryVersion"),
+                                                                  "description": "Every article of the story, this one "
+                                                                                 "too: newest first, undated last."}}},
+                            "claims": {"type": "array", "description": (
+                                "Sentences of this article that other articles of its story also report: alike in "
+                                "meaning, with names and numbers that agree. Offsets are into the article texts."),
+                                "items": {"type": "object", "additionalProperties": False,
+                                          "required": ["start", "end", "text", "also"],
+                                          "properties": {
+                                              "start": {"type": "integer", "minimum": 0}, "end": {"type": "integer"},
+                                              "text": {"type": "string"},
+                                              "also": {"type": "array", "minItems": 1, "items": {
+                                                  "type": "object", "additionalProperties": False,
+                                                  "required": ["article_id", "source", "start", "end", "text", "score"],
+                                                  "properties": {"article_id": {"type": "string"}, "source": NULLABLE_STRING,
+                                                                 "start": {"type": "integer", "minimum": 0},
+                                                                 "end": {"type": "integer"}, "text": {"type": "string"},
+                                                                 "score": {"type": "number"}}}}}}}}},
             "Similar": {"type": "object", "additionalProperties": False, "required": ["id", "results"], "properties": {
                 "id": {"type": "string"}, "results": {"type": "array", "items": {
                     "type": "object", "additionalProperties": False,

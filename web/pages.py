@@ -7,7 +7,7 @@ from urllib.parse import urlencode, urlsplit
 
 from flask import Blueprint, redirect, render_template, request, url_for
 
-from archive import IndexCorruptError, IndexNotFoundError, Mark, SearchRequest, paragraphs, snippets
+from archive import IndexCorruptError, IndexNotFoundError, Mark, SearchRequest, paragraph_spans, paragraphs, snippets
 
 from . import state
 
@@ -23,7 +23,8 @@ PARAMETERS = {spec.name: spec for spec in SearchRequest.parameters()}
 FORM_FIELDS = [spec.url_name for spec in PARAMETERS.values() if spec.name != "page"]
 FILTER_FIELDS = [spec.url_name for spec in PARAMETERS.values() if spec.format == "date" or spec.name == "source"]
 # How the choices read on the page (the choices themselves come from SearchRequest).
-LABELS = {"hybrid": "Both", "keyword": "Keywords", "semantic": "Meaning", "relevance": "Best match", "date": "Newest first"}
+LABELS = {"hybrid": "Both", "keyword": "Keywords", "semantic": "Meaning", "relevance": "Best match", "date": "Newest first",
+          "story": "One per story", "none": "Every version"}
 
 
 @blueprint.get("/")
@@ -48,6 +49,10 @@ def page_link(arguments: dict, **changes) -> str:
     return url_for("pages.search") + "?" + urlencode(merged)
 
 
+def plural(noun: str, count: int) -> str:
+    return noun if count == 1 else ("stories" if noun == "story" else f"{noun}s")
+
+
 TIMELINE_HEIGHT = 48  # the timeline's drawing units; it scales to the side column's width
 BAR_WIDTH, BAR_GAP = 10, 2
 
@@ -62,7 +67,7 @@ def bucket_range(key: str) -> tuple[str, str]:
     return key, key
 
 
-def timeline(facets, links: dict) -> dict | None:
+def timeline(facets, links: dict, counted: str = "article") -> dict | None:
     """Bars of the date facet for a server-drawn SVG: each links to the results of its bucket."""
     if not facets.dates:
         return None
@@ -72,7 +77,7 @@ def timeline(facets, links: dict) -> dict | None:
         height = max(2, round(TIMELINE_HEIGHT * bucket["count"] / tallest))
         first, last = bucket_range(bucket["key"])
         bars.append({"x": position * (BAR_WIDTH + BAR_GAP), "y": TIMELINE_HEIGHT - height, "height": height,
-                     "label": f"{bucket['key']}: {bucket['count']} article{'s' if bucket['count'] != 1 else ''}",
+                     "label": f"{bucket['key']}: {bucket['count']} {plural(counted, bucket['count'])}",
                      "href": page_link(links, date_from=first, date_to=last, page="")})
     return {"bars": bars, "width": len(bars) * (BAR_WIDTH + BAR_GAP) - BAR_GAP, "height": TIMELINE_HEIGHT,
             "bar_width": BAR_WIDTH, "first": facets.dates[0]["key"], "last": facets.dates[-1]["key"]}
@@ -96,7 +101,7 @@ def search():
         first=(response.page - 1) * response.k + 1,
         article_link=lambda result, passage: url_for("pages.article", article_id=result.id, start=passage.start,
                                                      end=passage.end, q=response.query) + "#match",
-        timeline=timeline(response.facets, links),
+        timeline=timeline(response.facets, links, "story" if response.collapse == "story" else "article"),
         source_links=[(bucket, page_link(links, source=bucket["source"], page="")) for bucket in response.facets.sources],
     )
 
@@ -107,12 +112,31 @@ def article(article_id: str):
     found = archive.article(article_id)
     start, end = offset(request.args.get("start")), offset(request.args.get("end"))
     highlighted = start is not None and end is not None and 0 <= start < end <= len(found.text)
-    pieces = paragraphs(found.text, [Mark(start, end, "passage")] if highlighted else [])
-    anchor = next((index for index, piece in enumerate(pieces) if piece.marks), None)
+    marks = [Mark(claim.start, claim.end, "claim") for claim in found.claims]
+    pieces = paragraphs(found.text, marks + ([Mark(start, end, "passage")] if highlighted else []))
+    anchor = next((index for index, piece in enumerate(pieces) if any(mark.kind == "passage" for mark in piece.marks)),
+                  None)
     similar = archive.more_like(article_id).results
     link = found.url if found.url and urlsplit(found.url).scheme in ("http", "https") else None
     return render_template("article.html", article=found, paragraphs=pieces, anchor=anchor, similar=similar,
-                           query=request.args.get("q", ""), highlighted=highlighted, original_link=link)
+                           query=request.args.get("q", ""), highlighted=highlighted, original_link=link,
+                           coverage=found.other_coverage(), claims=claims_by_paragraph(found))
+
+
+def claims_by_paragraph(found) -> dict[int, list[dict]]:
+    """paragraph index -> the claims that start in it, each with links to where others report it."""
+    titles = {version.id: version.title for version in (found.story.articles if found.story else [])}
+    spans = paragraph_spans(found.text)
+    placed: dict[int, list[dict]] = {}
+    for claim in found.claims:
+        index = next((number for number, (start, end) in enumerate(spans) if start <= claim.start < end), None)
+        if index is None:
+            continue
+        placed.setdefault(index, []).append({"text": claim.text, "also": [
+            {"label": link.source or titles.get(link.article_id, link.article_id), "title": link.text,
+             "href": url_for("pages.article", article_id=link.article_id, start=link.start, end=link.end) + "#match"}
+            for link in claim.also]})
+    return placed
 
 
 def offset(value: str | None) -> int | None:

@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
+
 from ..errors import CorpusError, CorpusNotFoundError
 from ..index import vectors
 from ..index.embedding_cache import EmbeddingCache
@@ -31,6 +33,7 @@ from ..index.layout import IndexLayout, build_lock
 from ..index.manifest import Manifest, write_manifest
 from ..index.precision import PROBE_TEXTS, PrecisionChoice, choose_precision
 from ..index.store import PassageRecord
+from ..index.stories import StoryArticle, article_vector, text_signatures
 from ..ingest.articles import Article
 from ..ingest.corpus import CorpusReading, FieldMapping, read_corpus
 from ..ingest.passages import split_passages
@@ -70,6 +73,7 @@ class PhaseTimer:
 class BuildSummary:
     articles: int = 0
     passages: int = 0
+    stories: int = 0
     skipped: list[dict] = field(default_factory=list)
     records: dict[str, dict] = field(default_factory=dict)  # crawls and feeds: read, kept, skipped by reason
     embedded: int = 0
@@ -131,6 +135,21 @@ def passage_rows(articles: list[Article], model_name: str, first_pid: int = 0,
                                    cache_key(model_name, model_input, precision), model_input, offset))
             pid += 1
     return rows
+
+
+def story_articles(articles: list[Article], rows: list[PassageRow],
+                   embeddings: dict[str, PassageEmbedding]) -> list[StoryArticle]:
+    """What story grouping needs of each article: its vector (from its passages') and its text's signature."""
+    passage_vectors: dict[str, list] = {}
+    for row in rows:
+        passage_vectors.setdefault(row.article.id, []).append(embeddings[row.key].vector)
+    signatures = text_signatures([article.text if len(article.text.split()) >= 3 else f"{article.title}\n{article.text}"
+                                  for article in articles])
+    dimension = len(next(iter(embeddings.values())).vector) if embeddings else 0
+    return [StoryArticle(article.id, article.date,
+                         article_vector(passage_vectors[article.id]) if article.id in passage_vectors
+                         else np.zeros(dimension, dtype=np.float32), signature)
+            for article, signature in zip(articles, signatures, strict=True)]
 
 
 def probe_sample(articles: list[Article], count: int = PROBE_TEXTS) -> list[str]:
@@ -242,11 +261,11 @@ class GenerationBuild:
                 export_query_encoder(embedder, self.layout.root)
 
     def manifest(self, *, model: str, dimension: int, articles: int, passages: int, fingerprint: str,
-                 faiss_type: str, precision: PrecisionChoice, tombstones: int = 0) -> Manifest:
+                 faiss_type: str, precision: PrecisionChoice, stories: int, tombstones: int = 0) -> Manifest:
         return Manifest(
             generation=self.generation,
             created_at=datetime.now(UTC).isoformat(timespec="seconds"),
-            model=model, dimension=dimension, articles=articles, passages=passages,
+            model=model, dimension=dimension, articles=articles, passages=passages, stories=stories,
             corpus_path=str(self.corpus.resolve()), corpus_fingerprint=fingerprint,
             faiss_type=faiss_type, faiss_parameters=vectors.index_parameters(faiss_type), tombstones=tombstones,
             precision=precision.precision, precision_reason=precision.reason,

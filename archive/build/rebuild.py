@@ -12,6 +12,7 @@ from ..index.embeddings import Embedder, PassageEmbedding
 from ..index.names import count_name_evidence
 from ..index.precision import check_precision
 from ..index.store import STORE_NAME, Store
+from ..index.stories import Stories
 from ..index.vocabulary import count_words
 from ..ingest.corpus import CorpusReading, FieldMapping
 from .generation import (
@@ -23,6 +24,7 @@ from .generation import (
     crash_point,
     passage_rows,
     read_checked,
+    story_articles,
 )
 
 
@@ -32,7 +34,7 @@ def keyword_documents(rows: list[PassageRow]):
 
 
 def write_store(path: Path, reading: CorpusReading, rows: list[PassageRow],
-                embeddings: dict[str, PassageEmbedding], dimension: int) -> None:
+                embeddings: dict[str, PassageEmbedding], dimension: int, stories: Stories) -> None:
     store = Store(path, mode="create", dimension=dimension)
     try:
         store.add_articles(reading.articles, reading.article_files)
@@ -40,6 +42,7 @@ def write_store(path: Path, reading: CorpusReading, rows: list[PassageRow],
         store.set_vocabulary(count_words(reading.articles))
         store.set_name_evidence(count_name_evidence(reading.articles))
         store.add_passages(row.record(embeddings[row.key]) for row in rows)
+        store.save_stories(stories)
         store.commit()
     finally:
         store.close()
@@ -96,17 +99,23 @@ def rebuild(
             vectors.write_vector_index(index, directory / vectors.VECTORS_NAME)
         crash_point("vectors")
 
+        with build.timer.phase("stories"):
+            stories = Stories(dimension)
+            stories.place(story_articles(articles, rows, embeddings))
+        crash_point("stories")
+
         with build.timer.phase("store"):
-            write_store(directory / STORE_NAME, reading, rows, embeddings, dimension)
+            write_store(directory / STORE_NAME, reading, rows, embeddings, dimension, stories)
         build.export_query_encoder(embedder)
 
         build.publish(build.manifest(
             model=embedder.name, dimension=dimension, articles=len(articles), passages=len(rows),
             fingerprint=corpus_fingerprint({article.id: article.fingerprint() for article in articles}),
-            faiss_type=kind, precision=choice,
+            faiss_type=kind, precision=choice, stories=stories.story_count(),
         ))
     return build.summary(
         articles=len(articles), passages=len(rows), skipped=[item.to_dict() for item in reading.skipped],
         records=reading.records_dict(), embedded=embedded, reused=reused, faiss_type=kind, added=len(articles),
+        stories=stories.story_count(),
         precision=choice.precision, precision_reason=choice.reason,
     )

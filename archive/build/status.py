@@ -27,6 +27,7 @@ def index_status(index_dir: Path | str, corpus: Path | str | None, fields: Field
             "age_seconds": round((datetime.now(UTC) - built).total_seconds()),
             "articles": manifest.articles,
             "passages": manifest.passages,
+            "stories": manifest.stories,
             "model": manifest.model,
             "dimension": manifest.dimension,
             "faiss_type": manifest.faiss_type,

@@ -34,7 +34,16 @@ from ..index.store import STORE_NAME, Store
 from ..index.vocabulary import count_words
 from ..ingest.corpus import FieldMapping
 from .changes import compare, unchanged_ids
-from .generation import BuildSummary, GenerationBuild, Progress, corpus_fingerprint, crash_point, passage_rows, read_checked
+from .generation import (
+    BuildSummary,
+    GenerationBuild,
+    Progress,
+    corpus_fingerprint,
+    crash_point,
+    passage_rows,
+    read_checked,
+    story_articles,
+)
 
 
 def update(
@@ -71,7 +80,7 @@ def update(
                       unchanged=changes.unchanged, skipped=[item.to_dict() for item in reading.skipped],
                       records=reading.records_dict())
         if changes.pending == 0:
-            summary = build.summary(articles=manifest.articles, passages=manifest.passages,
+            summary = build.summary(articles=manifest.articles, passages=manifest.passages, stories=manifest.stories,
                                     faiss_type=manifest.faiss_type, precision=choice.precision,
                                     precision_reason=choice.reason, **counts)
             summary.generation = manifest.generation  # nothing changed: the live generation stays
@@ -122,7 +131,15 @@ def update(
                 store.add_articles(incoming, reading.article_files)
                 store.set_files(reading.files, reading.article_files, reading.copies)
                 store.add_passages(row.record(embeddings[row.key]) for row in rows)
+            with build.timer.phase("stories"):
+                # Changed articles leave and are placed again: most rejoin the story they were in.
+                stories = store.stories()
+                stories.remove(outgoing)
+                stories.place(story_articles(incoming, rows, embeddings))
+                store.save_stories(stories)
+                story_count = stories.story_count()
                 store.commit()
+            crash_point("stories")
 
             with build.timer.phase("keyword"):
                 keyword_directory = directory / keyword.KEYWORD_DIRECTORY
@@ -170,8 +187,10 @@ def update(
         build.publish(build.manifest(
             model=manifest.model, dimension=manifest.dimension, articles=article_count, passages=passage_count,
             fingerprint=corpus_fingerprint(fingerprints), faiss_type=kind, tombstones=tombstones, precision=choice,
+            stories=story_count,
         ))
-    return build.summary(articles=article_count, passages=passage_count, embedded=embedded, reused=reused,
+    return build.summary(articles=article_count, passages=passage_count, stories=story_count, embedded=embedded,
+                         reused=reused,
                          faiss_type=kind, precision=choice.precision, precision_reason=choice.reason, **counts)
 
 

@@ -23,6 +23,14 @@ def source_key(source: str | None) -> str:
     return " ".join((source or "").split()).casefold()
 
 
+def story_arrays(stories: list[str]) -> dict:
+    """Story ordinals per article, the ids they stand for, and each story's size."""
+    story_ids, story_ordinals = np.unique(np.array(stories, dtype=object), return_inverse=True) if stories else ([], [])
+    ordinals = np.asarray(story_ordinals, dtype=np.int32)
+    return {"stories": ordinals, "story_ids": [str(story) for story in story_ids],
+            "story_sizes": np.bincount(ordinals, minlength=len(story_ids)).astype(np.int32)}
+
+
 @dataclass
 class Catalog:
     article_ids: list[str]  # article ordinal -> id
@@ -31,11 +39,14 @@ class Catalog:
     passage_article: np.ndarray  # pid -> article ordinal, -1 for no live passage
     ordinal: dict[str, int]  # article id -> ordinal
     sources: list[str | None] | None = None  # article ordinal -> source as written (for facets)
+    stories: np.ndarray | None = None  # article ordinal -> story ordinal
+    story_ids: list[str] | None = None  # story ordinal -> story id
+    story_sizes: np.ndarray | None = None  # story ordinal -> articles in it
 
     @classmethod
     def from_store(cls, store: Store) -> Catalog:
         rows = store.article_rows()
-        article_ids = [article_id for article_id, _, _ in rows]
+        article_ids = [article_id for article_id, *_ in rows]
         ordinal = {article_id: index for index, article_id in enumerate(article_ids)}
         passages = store.live_passage_rows()
         size = max((pid for pid, _ in passages), default=-1) + 1
@@ -45,12 +56,18 @@ class Catalog:
             passage_article[pids] = [ordinal[article_id] for _, article_id in passages]
         return cls(
             article_ids=article_ids,
-            dates=np.array([date or "" for _, date, _ in rows], dtype="<U10"),
-            source_keys=np.array([source_key(source) for _, _, source in rows], dtype=object),
+            dates=np.array([date or "" for _, date, _, _ in rows], dtype="<U10"),
+            source_keys=np.array([source_key(source) for _, _, source, _ in rows], dtype=object),
             passage_article=passage_article,
             ordinal=ordinal,
-            sources=[source for _, _, source in rows],
+            sources=[source for _, _, source, _ in rows],
+            **story_arrays([story or article_id for article_id, _, _, story in rows]),
         )
+
+    def story_of(self, article_id: str) -> tuple[str, int]:
+        """(story id, articles in it) of an article."""
+        story = int(self.stories[self.ordinal[article_id]])
+        return self.story_ids[story], int(self.story_sizes[story])
 
     @property
     def article_count(self) -> int:

@@ -9,7 +9,8 @@ from pathlib import Path
 
 from ..errors import IndexCorruptError, IndexVersionError
 
-SCHEMA_VERSION = 4  # 2: compiled keyword arrays (impacts.npz); 3: articles' author and date kind; 4: name evidence
+# 2: compiled keyword arrays (impacts.npz); 3: articles' author and date kind; 4: name evidence; 5: stories
+SCHEMA_VERSION = 5
 MANIFEST_NAME = "manifest.json"
 
 
@@ -27,6 +28,7 @@ class Manifest:
     faiss_parameters: dict = field(default_factory=dict)
     tombstones: int = 0
     build_seconds: float = 0.0
+    stories: int = 0
     precision: str = "fp32"  # of the passage vectors (manifests before precisions were fp32)
     precision_reason: str = ""
     schema_version: int = SCHEMA_VERSION

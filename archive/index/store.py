@@ -19,6 +19,7 @@ from ..errors import IndexCorruptError
 from ..ingest.articles import Article
 from .names import NameEvidence
 from .sql import select_in
+from .stories import Stories
 
 STORE_NAME = "store.sqlite"
 ARTICLE_COLUMNS = "id, title, text, date, source, url, path, author, date_kind"  # Article's fields, in order
@@ -37,6 +38,9 @@ CREATE TABLE passages (
     start INTEGER NOT NULL, "end" INTEGER NOT NULL, cache_key TEXT NOT NULL,
     sentence_spans BLOB NOT NULL, sentence_vectors BLOB NOT NULL, deleted INTEGER NOT NULL DEFAULT 0);
 CREATE INDEX passages_article ON passages(article_id);
+CREATE TABLE stories (
+    article_id TEXT PRIMARY KEY, story_id TEXT NOT NULL, vector BLOB NOT NULL, signature BLOB NOT NULL);
+CREATE INDEX stories_story ON stories(story_id);
 """
 
 
@@ -199,6 +203,28 @@ class Store:
             self.connection.execute("DELETE FROM articles WHERE id = ?", (article_id,))
         return removed
 
+    def save_stories(self, stories: Stories) -> None:
+        """Write what changed since the stories were loaded: articles placed or moved, and those removed."""
+        self.connection.executemany("DELETE FROM stories WHERE article_id = ?",
+                                    [(article_id,) for article_id in stories.removed])
+        self.connection.executemany(
+            "INSERT OR REPLACE INTO stories (article_id, story_id, vector, signature) VALUES (?,?,?,?)",
+            stories.rows(sorted(stories.changed)))
+        stories.changed.clear()
+        stories.removed.clear()
+
+    def stories(self) -> Stories:
+        return Stories.loaded(self.dimension, self.rows(
+            "SELECT s.article_id, s.story_id, a.date, s.vector, s.signature FROM stories s"
+            " LEFT JOIN articles a ON a.id = s.article_id ORDER BY s.rowid"))
+
+    def story_articles(self, story: str) -> list[Article]:
+        """The articles of one story, newest first (undated last)."""
+        rows = self.rows(f"SELECT {', '.join('a.' + name for name in ARTICLE_COLUMNS.split(', '))} FROM stories s"
+                         " JOIN articles a ON a.id = s.article_id WHERE s.story_id = ?"
+                         " ORDER BY a.date IS NULL, a.date DESC, a.id", (story,))
+        return [Article(*row) for row in rows]
+
     def commit(self) -> None:
         self.connection.commit()
 
@@ -222,13 +248,19 @@ class Store:
             for pid, article_id, ordinal, start, end, spans, vectors in rows
         }
 
+    def passage_ids_of(self, article_ids: Sequence[str]) -> list[int]:
+        """The live passages of several articles."""
+        return [row[0] for row in self.rows_in(
+            "SELECT pid FROM passages WHERE deleted = 0 AND article_id IN ({placeholders})", list(article_ids))]
+
     def article_passage_ids(self, article_id: str) -> list[int]:
         return [row[0] for row in self.rows(
             "SELECT pid FROM passages WHERE article_id = ? AND deleted = 0 ORDER BY ordinal", (article_id,))]
 
-    def article_rows(self) -> list[tuple[str, str | None, str | None]]:
-        """(id, date, source) of every article, for the in-memory catalog."""
-        return self.rows("SELECT id, date, source FROM articles ORDER BY id")
+    def article_rows(self) -> list[tuple[str, str | None, str | None, str | None]]:
+        """(id, date, source, story id) of every article, for the in-memory catalog."""
+        return self.rows("SELECT a.id, a.date, a.source, s.story_id FROM articles a"
+                         " LEFT JOIN stories s ON s.article_id = a.id ORDER BY a.id")
 
     def live_passage_rows(self) -> list[tuple[int, str]]:
         """(pid, article id) of every live passage."""

@@ -1,8 +1,9 @@
 """Facets of a search: how its candidate pool (what ``total`` counts) spreads over time and sources.
 
 Dates are bucketed by day, month or year, whichever suits the span of the matches (at most a
-couple of months: days; a few years: months; longer: years). Both facets count articles, and
-each adds up to ``total``: buckets plus ``undated``, sources plus ``unsourced`` plus ``other``.
+couple of months: days; a few years: months; longer: years). Both facets count what ``total``
+counts (articles, or stories when results are collapsed), and each adds up to ``total``:
+buckets plus ``undated``, sources plus ``unsourced`` plus ``other``.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from datetime import date
 
 from ..index.catalog import Catalog, source_key
 from .searchers import Hit
+from .stories import story_value
 
 DAYS_AT_MOST = 62  # a span up to this many days is shown by day
 MONTHS_AT_MOST = 36  # a span up to this many months by month, longer by year
@@ -41,9 +43,16 @@ def date_unit(first: str, last: str) -> str:
     return "month" if months <= MONTHS_AT_MOST else "year"
 
 
-def count_facets(hits: list[Hit], catalog: Catalog) -> Facets:
-    ordinals = [catalog.ordinal[hit.article_id] for hit in hits]
-    dates = [str(catalog.dates[ordinal]) for ordinal in ordinals]
+def count_facets(hits: list[Hit], catalog: Catalog, others: dict[str, list[str]] | None = None) -> Facets:
+    """``others``: collapsed, the other matched versions of each hit's story; a story counts once,
+    under its best version's date and source (or, where that has none, another version's)."""
+    def date_of(article_id: str) -> str:
+        return str(catalog.dates[catalog.ordinal[article_id]])
+
+    def source_of(article_id: str) -> str:
+        return (catalog.sources[catalog.ordinal[article_id]] or "") if catalog.sources else ""
+
+    dates = [story_value(date_of, hit.article_id, others) for hit in hits]
     dated = sorted(value for value in dates if value)
     facets = Facets(undated=len(dates) - len(dated))
     if dated:
@@ -53,8 +62,8 @@ def count_facets(hits: list[Hit], catalog: Catalog) -> Facets:
         facets.dates = [{"key": key, "count": count} for key, count in sorted(counts.items())]
     sources: Counter = Counter()
     shown: dict[str, str] = {}  # one spelling per source, as the filter matches them
-    for ordinal in ordinals:
-        source = catalog.sources[ordinal] if catalog.sources else None
+    for hit in hits:
+        source = story_value(source_of, hit.article_id, others)
         key = source_key(source)
         if not key:
             facets.unsourced += 1

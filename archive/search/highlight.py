@@ -5,7 +5,8 @@ The library never returns markup. A passage comes with ``Mark(start, end, kind)`
 * ``keyword``: a word that matches the keyword query (compared after the index's own
   analysis, so "exports" marks "export");
 * ``semantic``: a sentence clearly closest in meaning to the query (see ``semantic_marks``);
-* ``passage``: on an article page, the passage a result pointed to.
+* ``passage``: on an article page, the passage a result pointed to;
+* ``claim``: on an article page, a sentence that other articles of its story also report.
 
 ``events`` turns text and marks into a flat sequence of open / text / close events that is
 always well nested (outer kinds open first; a mark that crosses another's edge is split in
@@ -25,7 +26,8 @@ KEYWORD = "keyword"
 VARIANT = "variant"  # a variant spelling of a name in the query (Naiev for Naev)
 SEMANTIC = "semantic"
 PASSAGE = "passage"
-LEVELS = {PASSAGE: 0, SEMANTIC: 1, KEYWORD: 2, VARIANT: 2}  # outer kinds first
+CLAIM = "claim"
+LEVELS = {PASSAGE: 0, CLAIM: 1, SEMANTIC: 1, KEYWORD: 2, VARIANT: 2}  # outer kinds first
 
 # Semantic marks: at most this many sentences, each within SEMANTIC_MARGIN of the passage's
 # best sentence and at least SEMANTIC_FLOOR itself (cosine to the query). Chosen on
@@ -127,9 +129,14 @@ def within(marks: list[Mark] | tuple[Mark, ...], start: int, end: int) -> tuple[
                  for mark in marks if mark.start < end and mark.end > start)
 
 
+def paragraph_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) of each paragraph of ``text`` (blank-line separated)."""
+    return [match.span() for match in _PARAGRAPH.finditer(text)]
+
+
 def paragraphs(text: str, marks: list[Mark] | tuple[Mark, ...]) -> list[Snippet]:
     """Each paragraph of ``text`` (blank-line separated) with its marks."""
-    return [Snippet(match.group(), within(marks, match.start(), match.end())) for match in _PARAGRAPH.finditer(text)]
+    return [Snippet(text[start:end], within(marks, start, end)) for start, end in paragraph_spans(text)]
 
 
 def snippets(text: str, marks: list[Mark] | tuple[Mark, ...], limit: int = 2) -> list[Snippet]:

@@ -21,6 +21,7 @@ from ..index.expansion import MAX_EDITS, MAX_EXPANSIONS, MAX_QUERY_TERMS, MINIMU
 
 MODES = ("hybrid", "keyword", "semantic")
 SORTS = ("relevance", "date")
+COLLAPSES = ("story", "none")
 MAX_K = 100
 MAX_RESULT_WINDOW = 1000  # page * k may not exceed this: deeper results are not fetched
 MAX_QUERY_CHARACTERS = 1000
@@ -93,6 +94,10 @@ class SearchRequest:
         "Only articles from this source (the whole name, ignoring case).", flags=("--source",)))
     sort: str = field(default="relevance", metadata=parameter(
         "relevance, or date (newest first, undated articles last).", flags=("--sort",), choices=SORTS))
+    collapse: str = field(default="story", metadata=parameter(
+        "story: one result per story (its best version, the other versions it matched listed with it), and "
+        "total and facets count stories; none: every version is a result of its own.",
+        flags=("--collapse",), choices=COLLAPSES))
 
     def __post_init__(self) -> None:
         set_value = object.__setattr__

@@ -8,11 +8,13 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from ..index.snapshot import Snapshot
+from .claims import Claim
 from .facets import Facets
 from .highlight import VARIANT, Mark, semantic_marks
 from .searchers import KEYWORD, SEMANTIC, Hit
 
 PASSAGES_PER_RESULT = 3
+MAX_OTHER_VERSIONS = 20  # other versions listed with a collapsed result
 SEMANTIC_PASSAGE_MARGIN = 0.05  # further passages of a semantic hit shown when this close to its best
 
 
@@ -33,6 +35,36 @@ class PassageResult:
 
 
 @dataclass
+class StoryVersion:
+    id: str
+    title: str
+    source: str | None
+    date: str | None
+    date_kind: str | None = None
+
+    @classmethod
+    def of(cls, article) -> StoryVersion:
+        return cls(article.id, article.title, article.source, article.date, article.date_kind)
+
+    def to_dict(self) -> dict:
+        return {"id": self.id, "title": self.title, "source": self.source, "date": self.date,
+                "date_kind": self.date_kind}
+
+
+@dataclass
+class StoryOfResult:
+    """The story a result belongs to: its size in the archive, and (collapsed) the other versions
+    this search matched, best first."""
+
+    id: str
+    size: int
+    others: list[StoryVersion] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {"id": self.id, "size": self.size, "others": [version.to_dict() for version in self.others]}
+
+
+@dataclass
 class Result:
     id: str
     title: str
@@ -42,6 +74,7 @@ class Result:
     explain: dict[str, LegExplanation | None]
     passages: list[PassageResult]
     date_kind: str | None = None  # "published", or "crawled" when the date is only the crawl's
+    story: StoryOfResult | None = None
 
 
 @dataclass
@@ -57,16 +90,18 @@ class SearchResponse:
     results: list[Result] = field(default_factory=list)
     timed_out: bool = False  # the search stopped at its time budget: results are what it ranked by then
     facets: Facets = field(default_factory=Facets)  # over the candidate pool that ``total`` counts
+    collapse: str = "story"  # "story": total, facets and results count stories; "none": articles
 
     def to_dict(self) -> dict:
         """The documented JSON shape (written out: ``dataclasses.asdict`` cost 0.5 ms a response)."""
         return {
             "query": self.query, "mode": self.mode, "k": self.k, "page": self.page, "total": self.total,
             "took_ms": self.took_ms, "timed_out": self.timed_out, "note": self.note, "suggestion": self.suggestion,
-            "facets": self.facets.to_dict(),
+            "collapse": self.collapse, "facets": self.facets.to_dict(),
             "results": [{
                 "id": result.id, "title": result.title, "date": result.date, "date_kind": result.date_kind,
                 "source": result.source, "score": result.score,
+                "story": result.story.to_dict() if result.story else None,
                 "explain": {leg: (explanation_dict(evidence) if evidence else None)
                             for leg, evidence in result.explain.items()},
                 "passages": [{
@@ -85,6 +120,15 @@ def explanation_dict(evidence: LegExplanation) -> dict:
 
 
 @dataclass
+class ArticleStory:
+    """The story an article belongs to, with all its articles (this one too), newest first, undated last."""
+
+    id: str
+    size: int
+    articles: list[StoryVersion] = field(default_factory=list)
+
+
+@dataclass
 class ArticleResponse:
     id: str
     title: str
@@ -95,9 +139,14 @@ class ArticleResponse:
     passages: list[dict]  # {"start", "end"} of each passage, for linking to a span
     author: str | None = None
     date_kind: str | None = None  # "published", or "crawled" when the date is only the crawl's
+    story: ArticleStory | None = None
+    claims: list[Claim] = field(default_factory=list)  # sentences other articles of the story also report
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def other_coverage(self) -> list[StoryVersion]:
+        return [version for version in self.story.articles if version.id != self.id] if self.story else []
 
 
 @dataclass
@@ -158,11 +207,15 @@ def choose_passages(hit: Hit) -> list[int]:
 
 
 def make_results(snapshot: Snapshot, hits: list[Hit], terms: set[str], query_vector: np.ndarray | None,
-                 variants: dict[str, tuple[str, str]] | None = None) -> list[Result]:
+                 variants: dict[str, tuple[str, str]] | None = None,
+                 others: dict[str, list[str]] | None = None) -> list[Result]:
     """Results for one page of hits, with the passages that justify each and their marks.
-    ``variants``: name variants the keyword leg searched (variant term -> (name term, as written))."""
+    ``variants``: name variants the keyword leg searched (variant term -> (name term, as written)).
+    ``others``: collapsed, the other versions of each hit's story that the search matched."""
     variants = variants or {}  # (its terms are among ``terms``: highlight_terms reads every leaf)
-    articles = snapshot.store.articles([hit.article_id for hit in hits])
+    others = {hit.article_id: (others or {}).get(hit.article_id, [])[:MAX_OTHER_VERSIONS] for hit in hits}
+    articles = snapshot.store.articles([hit.article_id for hit in hits]
+                                       + [other for versions in others.values() for other in versions])
     shown = {hit.article_id: choose_passages(hit) for hit in hits}
     stored = snapshot.store.passages([pid for pids in shown.values() for pid in pids])
     results = []
@@ -189,8 +242,10 @@ def make_results(snapshot: Snapshot, hits: list[Hit], terms: set[str], query_vec
                    for leg, evidence in ((leg, hit.explain.get(leg)) for leg in (KEYWORD, SEMANTIC))}
         if explain[KEYWORD] is not None and spellings:
             explain[KEYWORD].variants = [f"{spelling} ≈ {name}" for spelling, name in sorted(spellings.items())]
+        story, size = snapshot.catalog.story_of(article.id)
         results.append(Result(
             id=article.id, title=article.title, date=article.date, source=article.source, date_kind=article.date_kind,
             score=round(hit.score, 6), explain=explain, passages=passages,
+            story=StoryOfResult(story, size, [StoryVersion.of(articles[other]) for other in others[hit.article_id]]),
         ))
     return results

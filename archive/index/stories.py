@@ -1,0 +1,260 @@
+"""Stories: the articles that report one event, grouped at build time.
+
+Two signals join an article to a story (thresholds chosen on Reuters-21578, docs/stories.md):
+
+* **near-duplicates**: syndicated or lightly edited copies. MinHash signatures of the text's
+  word 3-grams (``datasketch``) agree on at least ``NEAR_DUPLICATE_JACCARD``. A near-duplicate
+  always joins, whatever the dates, and one that matches two stories merges them.
+* **same event**: the article vectors (the mean of the passage vectors the index already has)
+  have a cosine of at least ``SAME_EVENT_SIMILARITY``, the two dates (when both are known) are
+  at most ``DATE_WINDOW_DAYS`` apart, and the story would span at most ``STORY_SPAN_DAYS``. The
+  article joins the story of its closest such neighbour; this never merges stories, so that
+  daily reports of one kind do not chain into one story for the whole year.
+
+Articles are placed one at a time, oldest first (undated last). A rebuild places them all; an
+update places only the new and changed ones among those already placed, so story ids survive
+updates: a new version of a story joins it. A story's id comes from the article that founded
+it, and stays when that article leaves.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+
+import faiss
+import numpy as np
+from datasketch import MinHash, MinHashLSH
+
+SIGNATURE_PERMUTATIONS = 64
+SHINGLE_WORDS = 3
+NEAR_DUPLICATE_JACCARD = 0.7
+SAME_EVENT_SIMILARITY = 0.85
+DATE_WINDOW_DAYS = 2
+STORY_SPAN_DAYS = 7
+NEIGHBOURS = 16  # vector neighbours considered per article
+LSH_FROM = 200  # placing this many articles at once finds near-duplicates with LSH; fewer, by direct comparison
+SIGNATURE_SEED = 1
+SIGNATURE_SCHEME = "affine32"  # datasketch 2's default, named because stored signatures must keep it
+
+_WORD = re.compile(r"\w+")
+_PERMUTATIONS = MinHash(num_perm=SIGNATURE_PERMUTATIONS, seed=SIGNATURE_SEED, scheme=SIGNATURE_SCHEME).permutations
+
+
+def shingles(text: str) -> set[bytes]:
+    words = _WORD.findall(text.casefold())
+    if len(words) < SHINGLE_WORDS:
+        return {" ".join(words).encode()}
+    return {" ".join(words[start : start + SHINGLE_WORDS]).encode() for start in range(len(words) - SHINGLE_WORDS + 1)}
+
+
+def text_signatures(texts: Sequence[str]) -> np.ndarray:
+    """MinHash signatures, one row per text (uint64)."""
+    if not texts:
+        return np.zeros((0, SIGNATURE_PERMUTATIONS), dtype=np.uint64)
+    hashes = MinHash.bulk([shingles(text) for text in texts], num_perm=SIGNATURE_PERMUTATIONS,
+                          seed=SIGNATURE_SEED, permutations=_PERMUTATIONS, scheme=SIGNATURE_SCHEME)
+    return np.stack([minhash.hashvalues for minhash in hashes]).astype(np.uint64)
+
+
+def signature_sketch(signature: np.ndarray) -> MinHash:
+    return MinHash(hashvalues=signature, seed=SIGNATURE_SEED, permutations=_PERMUTATIONS, scheme=SIGNATURE_SCHEME)
+
+
+def article_vector(passage_vectors: Iterable[np.ndarray]) -> np.ndarray:
+    """The unit-length mean of an article's passage vectors."""
+    mean = np.mean(np.stack(list(passage_vectors)).astype(np.float32), axis=0)
+    return mean / max(float(np.linalg.norm(mean)), 1e-12)
+
+
+def story_id(founder: str, taken: set[str]) -> str:
+    base = hashlib.blake2b(founder.encode(), digest_size=6).hexdigest()
+    name, suffix = base, 2
+    while name in taken:
+        name, suffix = f"{base}-{suffix}", suffix + 1
+    return name
+
+
+def day_number(value: str | None) -> int | None:
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value).toordinal()
+    except ValueError:
+        return None
+
+
+@dataclass
+class StoryArticle:
+    """What grouping needs of one article."""
+
+    id: str
+    date: str | None
+    vector: np.ndarray  # unit length, float32
+    signature: np.ndarray  # MinHash, uint64
+
+
+@dataclass
+class Stories:
+    """Every article's story, with the vectors and signatures that placed it."""
+
+    dimension: int
+    ids: list[str] = field(default_factory=list)
+    story_of: dict[str, str] = field(default_factory=dict)
+    days: list[int | None] = field(default_factory=list)
+    vectors: np.ndarray | None = None
+    signatures: np.ndarray | None = None
+    changed: set[str] = field(default_factory=set)  # articles whose story was set since loading
+    removed: set[str] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        if self.vectors is None:
+            self.vectors = np.zeros((0, self.dimension), dtype=np.float32)
+        if self.signatures is None:
+            self.signatures = np.zeros((0, SIGNATURE_PERMUTATIONS), dtype=np.uint64)
+        self.position = {article_id: index for index, article_id in enumerate(self.ids)}
+        self.members: dict[str, list[str]] = {}
+        for article_id in self.ids:
+            self.members.setdefault(self.story_of[article_id], []).append(article_id)
+
+    @classmethod
+    def loaded(cls, dimension: int, rows: Iterable[tuple[str, str, str | None, bytes, bytes]]) -> Stories:
+        """From stored rows: (article id, story id, date, vector float16, signature uint64)."""
+        rows = list(rows)
+        return cls(
+            dimension, [row[0] for row in rows], {row[0]: row[1] for row in rows}, [day_number(row[2]) for row in rows],
+            np.stack([np.frombuffer(row[3], dtype=np.float16) for row in rows]).astype(np.float32)
+            if rows else None,
+            np.stack([np.frombuffer(row[4], dtype=np.uint64) for row in rows]) if rows else None,
+        )
+
+    def story_count(self) -> int:
+        return len(self.members)
+
+    def remove(self, article_ids: Iterable[str]) -> None:
+        leaving = {article_id for article_id in article_ids if article_id in self.position}
+        if not leaving:
+            return
+        keep = [index for index, article_id in enumerate(self.ids) if article_id not in leaving]
+        for article_id in leaving:
+            story = self.story_of.pop(article_id)
+            self.members[story].remove(article_id)
+            if not self.members[story]:
+                del self.members[story]
+        self.ids = [self.ids[index] for index in keep]
+        self.days = [self.days[index] for index in keep]
+        self.vectors = self.vectors[keep]
+        self.signatures = self.signatures[keep]
+        self.position = {article_id: index for index, article_id in enumerate(self.ids)}
+        self.removed |= leaving
+        self.changed -= leaving
+
+    def place(self, articles: Sequence[StoryArticle]) -> None:
+        """Add articles, each joining a story or founding one, oldest first."""
+        if not articles:
+            return
+        first_new = len(self.ids)
+        for article in articles:
+            self.position[article.id] = len(self.ids)
+            self.ids.append(article.id)
+            self.days.append(day_number(article.date))
+        self.vectors = np.concatenate([self.vectors, np.stack([a.vector for a in articles]).astype(np.float32)])
+        self.signatures = np.concatenate([self.signatures, np.stack([a.signature for a in articles])])
+        self.removed -= {article.id for article in articles}
+        duplicates = self.near_duplicates(first_new)
+        neighbours = self.vector_neighbours(first_new)
+        order = sorted(range(first_new, len(self.ids)),
+                       key=lambda index: (self.days[index] is None, self.days[index] or 0, self.ids[index]))
+        for index in order:
+            self.place_one(index, duplicates.get(index, ()), neighbours.get(index, ()))
+
+    def place_one(self, index: int, duplicates: Iterable[int], neighbours: Iterable[tuple[int, float]]) -> None:
+        article_id = self.ids[index]
+        joined = {self.story_of[self.ids[other]] for other in duplicates if self.ids[other] in self.story_of}
+        if joined:
+            story = self.merge(joined)
+        else:
+            story = self.closest_story(index, neighbours)
+        if story is None:
+            story = story_id(article_id, set(self.members))
+            self.members[story] = []
+        self.story_of[article_id] = story
+        self.members[story].append(article_id)
+        self.changed.add(article_id)
+
+    def closest_story(self, index: int, neighbours: Iterable[tuple[int, float]]) -> str | None:
+        day = self.days[index]
+        for other, similarity in sorted(neighbours, key=lambda pair: -pair[1]):
+            if similarity < SAME_EVENT_SIMILARITY:
+                break
+            story = self.story_of.get(self.ids[other])
+            if story is None:  # not placed yet: it will consider this one when it is
+                continue
+            other_day = self.days[other]
+            if day is not None and other_day is not None and abs(day - other_day) > DATE_WINDOW_DAYS:
+                continue
+            if day is not None:
+                known = [self.days[self.position[member]] for member in self.members[story]]
+                known = [value for value in known if value is not None] + [day]
+                if max(known) - min(known) > STORY_SPAN_DAYS:
+                    continue
+            return story
+        return None
+
+    def merge(self, stories: set[str]) -> str:
+        """One story of several: the largest keeps its id (ties: the smallest id)."""
+        keep = min(stories, key=lambda story: (-len(self.members[story]), story))
+        for story in stories - {keep}:
+            for member in self.members.pop(story):
+                self.story_of[member] = keep
+                self.members[keep].append(member)
+                self.changed.add(member)
+        return keep
+
+    def near_duplicates(self, first_new: int) -> dict[int, list[int]]:
+        """For each new article: the articles (placed or new) whose signatures agree enough."""
+        found: dict[int, list[int]] = {}
+        new = range(first_new, len(self.ids))
+        if len(new) >= LSH_FROM:
+            lsh = MinHashLSH(threshold=NEAR_DUPLICATE_JACCARD, num_perm=SIGNATURE_PERMUTATIONS)
+            with lsh.insertion_session() as session:
+                for index in range(len(self.ids)):
+                    session.insert(index, signature_sketch(self.signatures[index]))
+            for index in new:
+                candidates = [other for other in lsh.query(signature_sketch(self.signatures[index])) if other != index]
+                if candidates:
+                    agreement = (self.signatures[candidates] == self.signatures[index]).mean(axis=1)
+                    found[index] = [other for other, share in zip(candidates, agreement, strict=True)
+                                    if share >= NEAR_DUPLICATE_JACCARD]
+            return found
+        for index in new:
+            agreement = (self.signatures == self.signatures[index]).mean(axis=1)
+            agreement[index] = 0.0
+            found[index] = np.flatnonzero(agreement >= NEAR_DUPLICATE_JACCARD).tolist()
+        return found
+
+    def vector_neighbours(self, first_new: int) -> dict[int, list[tuple[int, float]]]:
+        """For each new article: its nearest articles by vector (placed or new), with cosines."""
+        index = faiss.IndexFlatIP(self.dimension)
+        index.add(np.ascontiguousarray(self.vectors, dtype=np.float32))
+        queries = np.ascontiguousarray(self.vectors[first_new:], dtype=np.float32)
+        similarities, positions = index.search(queries, min(NEIGHBOURS + 1, len(self.ids)))
+        found = {}
+        for offset, (row_similarities, row_positions) in enumerate(zip(similarities, positions, strict=True)):
+            own = first_new + offset
+            found[own] = [(int(position), float(similarity))
+                          for position, similarity in zip(row_positions, row_similarities, strict=True)
+                          if position >= 0 and position != own]
+        return found
+
+    def rows(self, article_ids: Iterable[str]) -> list[tuple[str, str, bytes, bytes]]:
+        """(article id, story id, vector float16, signature) for storing."""
+        rows = []
+        for article_id in article_ids:
+            index = self.position[article_id]
+            rows.append((article_id, self.story_of[article_id], self.vectors[index].astype(np.float16).tobytes(),
+                         self.signatures[index].astype(np.uint64).tobytes()))
+        return rows

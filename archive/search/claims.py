@@ -1,0 +1,158 @@
+"""Claims: sentences of an article that other articles of its story also report.
+
+Two sentences report the same claim when their sentence vectors (the ones the build pools for
+semantic highlighting) are at least ``CLAIM_SIMILARITY`` alike, they share enough content words
+(``WORD_OVERLAP``: the vectors carry their passage's context, so on their own they also join
+sentences that are merely on one topic), and their names and numbers
+agree: when both state numbers, one sentence's must all be among the other's ("on December 3" is
+not "on December 5"; "to April 30" may leave out "from April 6"), and
+two sentences that both name someone or something must share a name (spellings that sound
+alike count as one, so Lukashenko matches Lukashenka). The threshold was chosen on labelled
+sentence pairs (bench/data/claim-pairs.jsonl, docs/stories.md).
+
+Only the other articles of the story are compared, so the work per article page is small, and
+a claim links both ways: if a sentence of A lists B, the sentence of B it points to lists A.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import numpy as np
+from whoosh.analysis import StemmingAnalyzer
+from whoosh.lang.dmetaphone import double_metaphone
+
+CLAIM_SIMILARITY = 0.80
+WORD_OVERLAP = 0.4  # shared content words (stemmed), as a share of the shorter sentence's
+MIN_CLAIM_WORDS = 6  # shorter sentences ("KEY POINTS", datelines) are not claims
+MAX_STORY_ARTICLES = 50  # other articles compared, newest first
+
+_NUMBER = re.compile(r"(?<![\w.])\d+(?:[.,]\d+)*")
+_WORD = re.compile(r"[^\W\d_][\w'’-]*")
+_ANALYZER = StemmingAnalyzer(minsize=3)
+
+
+@dataclass(frozen=True)
+class Sentence:
+    article_id: str
+    start: int  # offsets into the article text
+    end: int
+    text: str
+    vector: np.ndarray
+
+
+@dataclass
+class ClaimLink:
+    article_id: str
+    source: str | None
+    start: int
+    end: int
+    text: str
+    score: float
+
+
+@dataclass
+class Claim:
+    start: int
+    end: int
+    text: str
+    also: list[ClaimLink] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {"start": self.start, "end": self.end, "text": self.text,
+                "also": [{"article_id": link.article_id, "source": link.source, "start": link.start, "end": link.end,
+                          "text": link.text, "score": link.score} for link in self.also]}
+
+
+def numbers(text: str) -> frozenset[str]:
+    """The numbers a sentence states, as written without thousands separators (1,200 -> 1200)."""
+    found = set()
+    for match in _NUMBER.finditer(text):
+        value = match.group()
+        if re.fullmatch(r"\d{1,3}(,\d{3})+(\.\d+)?", value):
+            value = value.replace(",", "")
+        found.add(value.rstrip(".,"))
+    return frozenset(found)
+
+
+@lru_cache(maxsize=65536)
+def name_key(word: str) -> str:
+    primary, _ = double_metaphone(word)
+    return primary or word.casefold()
+
+
+def names(text: str) -> frozenset[str]:
+    """Sound keys of the capitalised words after the sentence's first word (names, places, months)."""
+    words = _WORD.findall(text)
+    return frozenset(name_key(word.rstrip("'’s").rstrip("'’")) for word in words[1:]
+                     if word[:1].isupper() and not word.isupper() and len(word) > 1)
+
+
+def agree(first: str, second: str) -> bool:
+    """Whether two sentences' numbers and names allow them to report the same thing."""
+    first_numbers, second_numbers = numbers(first), numbers(second)
+    if first_numbers and second_numbers and not (first_numbers <= second_numbers or second_numbers <= first_numbers):
+        return False
+    first_names, second_names = names(first), names(second)
+    return not (first_names and second_names and not first_names & second_names)
+
+
+@lru_cache(maxsize=65536)
+def content_words(text: str) -> frozenset[str]:
+    return frozenset(token.text for token in _ANALYZER(text) if not token.text.isdigit())
+
+
+def word_overlap(first: str, second: str) -> float:
+    first_words, second_words = content_words(first), content_words(second)
+    return len(first_words & second_words) / max(1, min(len(first_words), len(second_words)))
+
+
+def same_claim(first: str, second: str, similarity: float, threshold: float = CLAIM_SIMILARITY,
+               overlap: float = WORD_OVERLAP) -> bool:
+    """Whether two sentences, ``similarity`` alike in meaning, report the same claim."""
+    return similarity >= threshold and word_overlap(first, second) >= overlap and agree(first, second)
+
+
+def is_claim(text: str) -> bool:
+    return len(_WORD.findall(text)) >= MIN_CLAIM_WORDS
+
+
+def article_sentences(article_id: str, text: str, passages) -> list[Sentence]:
+    """The sentences of an article's stored passages, once each (passages may overlap), in text order."""
+    seen: dict[tuple[int, int], Sentence] = {}
+    for passage in passages:
+        for (start, end), vector in zip(passage.sentence_spans, passage.sentence_vectors, strict=True):
+            span = (passage.start + int(start), passage.start + int(end))
+            if span not in seen:
+                seen[span] = Sentence(article_id, span[0], span[1], text[span[0] : span[1]], vector)
+    return [seen[span] for span in sorted(seen)]
+
+
+def match_claims(own: Sequence[Sentence], others: Sequence[Sentence], sources: dict[str, str | None],
+                 threshold: float = CLAIM_SIMILARITY) -> list[Claim]:
+    """For each of ``own`` sentences: the best agreeing sentence of each other article, if any
+    is at least ``threshold`` alike. Claims in text order; links by score."""
+    own = [sentence for sentence in own if is_claim(sentence.text)]
+    others = [sentence for sentence in others if is_claim(sentence.text)]
+    if not own or not others:
+        return []
+    similarities = np.stack([s.vector for s in own]).astype(np.float32) @ np.stack([s.vector for s in others]).astype(np.float32).T
+    claims = []
+    for row, sentence in enumerate(own):
+        best: dict[str, tuple[float, Sentence]] = {}
+        for column in np.flatnonzero(similarities[row] >= threshold):
+            other = others[column]
+            score = float(similarities[row, column])
+            if other.article_id in best and best[other.article_id][0] >= score:
+                continue
+            if same_claim(sentence.text, other.text, score, threshold):
+                best[other.article_id] = (score, other)
+        if best:
+            links = [ClaimLink(other.article_id, sources.get(other.article_id), other.start, other.end, other.text,
+                               round(score, 4))
+                     for score, other in sorted(best.values(), key=lambda pair: (-pair[0], pair[1].article_id))]
+            claims.append(Claim(sentence.start, sentence.end, sentence.text, links))
+    return claims
