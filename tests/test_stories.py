@@ -31,7 +31,7 @@ def unit(vector) -> np.ndarray:
 
 
 def story_article(article_id: str, date: str | None, vector, text: str) -> StoryArticle:
-    return StoryArticle(article_id, date, unit(vector), text_signatures([text])[0])
+    return StoryArticle(article_id, date, unit(vector), text_signatures([text])[0], len(text))
 
 
 # Grouping, on made-up vectors (the rules themselves)
@@ -39,17 +39,19 @@ def story_article(article_id: str, date: str | None, vector, text: str) -> Story
 def test_copies_join_whatever_their_dates_and_same_event_needs_the_window():
     rng = np.random.default_rng(3)
     base, other = rng.normal(size=8), rng.normal(size=8)
-    text = "The central bank raised its key interest rate by half a point on Tuesday, citing inflation."
+    text = ("The central bank raised its key interest rate by half a point on Tuesday, citing inflation that has "
+            "run above its target for a year, and said it stood ready to act again if prices kept rising this spring.")
     stories = Stories(8)
     stories.place([
         story_article("copy-1", "1987-03-01", base, text),
-        story_article("copy-2", "1987-06-01", other, text + " Reuters"),  # a copy months later, other vector
+        story_article("copy-2", "1987-06-01", other, text),  # a re-run months later, other vector
+        story_article("edited", "1987-03-02", other, text + " Reuters"),  # an edited copy, days later
         story_article("event-1", "1987-03-02", base + 0.01, "Rates went up at the central bank, analysts said."),
         story_article("event-late", "1987-03-20", base + 0.01, "Bankers reacted to rates at the central bank."),
         story_article("unrelated", "1987-03-01", other, "Cocoa exporters halted shipments from Bahia."),
     ])
     story = stories.story_of
-    assert story["copy-1"] == story["copy-2"] == story["event-1"]
+    assert story["copy-1"] == story["copy-2"] == story["edited"] == story["event-1"]
     assert story["event-late"] != story["copy-1"]  # alike, but outside the date window
     assert story["unrelated"] not in (story["copy-1"], story["event-late"])
     assert stories.story_count() == 3
@@ -82,19 +84,40 @@ def test_story_ids_survive_removal_and_a_new_version_joins():
 
 def test_a_copy_of_two_stories_merges_them_keeping_the_larger_id():
     rng = np.random.default_rng(9)
-    first_text = "Oil prices rose sharply after the OPEC meeting ended without agreement on output quotas today"
-    second_text = "Wheat exports from Kansas fell in March as the strike at the port continued into its third week"
+    words = [f"word{number}" for number in range(100)]
+    first, second, whole = " ".join(words[:80]), " ".join(words[20:]), " ".join(words)  # 0.59 alike; each 0.80 to whole
     stories = Stories(8)
-    stories.place([story_article("oil-1", "1987-03-01", rng.normal(size=8), first_text),
-                   story_article("oil-2", "1987-03-01", rng.normal(size=8), first_text + " analysts said"),
-                   story_article("wheat", "1987-03-01", rng.normal(size=8), second_text)])
-    larger = stories.story_of["oil-1"]
-    assert stories.story_of["wheat"] != larger
-    stories.place([story_article("digest", "1987-03-02", rng.normal(size=8), f"{first_text} {second_text}")])
-    # Half of the digest's word triples are each story's: not a near-duplicate of either.
-    assert stories.story_of["wheat"] != larger
-    stories.place([story_article("bridge", "1987-03-02", rng.normal(size=8), first_text + " and then")])
-    assert stories.story_of["bridge"] == larger
+    stories.place([story_article("first", "1987-03-01", rng.normal(size=8), first),
+                   story_article("first-copy", "1987-03-01", rng.normal(size=8), first),
+                   story_article("second", "1987-03-01", rng.normal(size=8), second)])
+    larger = stories.story_of["first"]
+    assert stories.story_of["first-copy"] == larger and stories.story_of["second"] != larger
+    stories.place([story_article("whole", "1987-03-02", rng.normal(size=8), whole)])
+    assert stories.story_of["whole"] == stories.story_of["second"] == larger and stories.story_count() == 1
+    assert "second" in stories.changed
+
+
+def test_edited_daily_reports_do_not_chain_but_a_long_copy_joins_whatever_the_date():
+    rng = np.random.default_rng(4)
+    template = "The Federal Reserve added {} billion dlrs of temporary reserves to the banking system today via " \
+               "customer repurchase agreements, a spokesman for the New York Fed said, as fed funds traded at {} pct " \
+               "in the morning session."
+    stories = Stories(8)
+    stories.place([story_article(f"fed-{day:02d}", f"1987-03-{day:02d}", rng.normal(size=8),
+                                 template.format(day % 4 + 1, 6 + day / 100)) for day in range(1, 31)])
+    spans = defaultdict(list)
+    for article_id, story in stories.story_of.items():
+        spans[story].append(int(article_id[-2:]))
+    assert len(spans) > 1 and all(max(days) - min(days) <= 7 for days in spans.values())
+    rerun = ("Grain barges resumed sailing on the upper Danube on Wednesday after icebreakers cleared the channel "
+             "near Vukovar, port officials said, adding that about 40 vessels had waited there for up to three weeks.")
+    stories.place([story_article("original", "1987-04-01", rng.normal(size=8), rerun),
+                   story_article("rerun", "1987-06-01", rng.normal(size=8), rerun)])
+    assert stories.story_of["rerun"] == stories.story_of["original"]
+    # The re-run does not widen the story: coverage the day after the original still joins.
+    stories.place([story_article("follow-up", "1987-04-02", stories.vectors[stories.position["original"]],
+                                 "Dealers said the Fed's move was expected given the tight reserve position.")])
+    assert stories.story_of["follow-up"] == stories.story_of["original"]
 
 
 # The seed corpus: five outlets, one event
@@ -130,6 +153,42 @@ def test_collapsed_total_is_the_number_of_stories_in_the_uncollapsed_pool(archiv
         assert collapsed.total == len({result.story.id for result in every.results})
         shown = [[result.id] + [version.id for version in result.story.others] for result in collapsed.results]
         assert sorted(article for group in shown for article in group) == sorted(result.id for result in every.results)
+
+
+def test_collapsing_across_stories_counts_dates_pages_and_sorts_stories(corpus_copy, fresh_index, embedder):
+    cocoa = ("Bahia cocoa exporters halted shipments on Tuesday after a dispute over port fees, traders said, "
+             "adding that about 40,000 bags were waiting at the docks in Ilheus and that talks would resume.")
+    records = [{"id": "cocoa-wire", "title": "Cocoa shipments halted", "source": "Cocoa Wire", "date": "2022-11-02",
+                "body": cocoa},
+               {"id": "cocoa-farm", "title": "Bahia halts cocoa", "source": "Farm Daily", "date": "2022-11-03",
+                "body": cocoa},  # a syndicated copy
+               {"id": "grain", "title": "Grain barges resume", "source": "River News", "date": "2023-01-05",
+                "body": "Grain barges resumed sailing on the Danube after the ice cleared, port officials said."}]
+    (corpus_copy / "more.jsonl").write_text("".join(json.dumps(record) + "\n" for record in records))
+    rebuild(corpus_copy, fresh_index, DEFAULT_MODEL, embedder=embedder)
+    opened = Archive.open(fresh_index, embedder=embedder)
+    try:
+        query = "cocoa OR grain OR Lukashenko"
+        every = opened.search(query, mode="keyword", collapse="none", k=100)
+        collapsed = opened.search(query, mode="keyword", k=100)
+        assert every.total == 8 and collapsed.total == 3
+        assert collapsed.total == len({result.story.id for result in every.results})
+        dates = {bucket["key"]: bucket["count"] for bucket in collapsed.facets.dates}
+        assert collapsed.facets.unit == "month" and dates == {"2022-11": 1, "2022-12": 1, "2023-01": 1}
+        assert collapsed.facets.undated == 0  # the seed story is dated by its one dated version
+        sources = {bucket["source"]: bucket["count"] for bucket in collapsed.facets.sources}
+        assert sum(sources.values()) + collapsed.facets.unsourced + collapsed.facets.other_sources == 3
+        newest = opened.search(query, mode="keyword", sort="date", k=100)
+        assert [result.story.size for result in newest.results] == [1, 5, 2]  # 2023-01, 2022-12, 2022-11
+        pages = [opened.search(query, mode="keyword", k=1, page=page).results for page in (1, 2, 3, 4)]
+        assert [len(results) for results in pages] == [1, 1, 1, 0]
+        assert len({results[0].story.id for results in pages[:3]}) == 3
+        cocoa_story = next(result for result in collapsed.results if result.story.size == 2)
+        assert {cocoa_story.id, *(version.id for version in cocoa_story.story.others)} == {"cocoa-wire", "cocoa-farm"}
+        only_farm = opened.search(query, mode="keyword", source="Farm Daily")
+        assert only_farm.total == 1 and only_farm.results[0].id == "cocoa-farm" and only_farm.results[0].story.others == []
+    finally:
+        opened.close()
 
 
 # Updates keep story ids

@@ -143,12 +143,11 @@ def story_articles(articles: list[Article], rows: list[PassageRow],
     passage_vectors: dict[str, list] = {}
     for row in rows:
         passage_vectors.setdefault(row.article.id, []).append(embeddings[row.key].vector)
-    signatures = text_signatures([article.text if len(article.text.split()) >= 3 else f"{article.title}\n{article.text}"
-                                  for article in articles])
+    signatures = text_signatures([article.text if article.text.strip() else article.title for article in articles])
     dimension = len(next(iter(embeddings.values())).vector) if embeddings else 0
     return [StoryArticle(article.id, article.date,
                          article_vector(passage_vectors[article.id]) if article.id in passage_vectors
-                         else np.zeros(dimension, dtype=np.float32), signature)
+                         else np.zeros(dimension, dtype=np.float32), signature, len(article.text))
             for article, signature in zip(articles, signatures, strict=True)]
 
 

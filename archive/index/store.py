@@ -215,7 +215,7 @@ class Store:
 
     def stories(self) -> Stories:
         return Stories.loaded(self.dimension, self.rows(
-            "SELECT s.article_id, s.story_id, a.date, s.vector, s.signature FROM stories s"
+            "SELECT s.article_id, s.story_id, a.date, s.vector, s.signature, length(a.text) FROM stories s"
             " LEFT JOIN articles a ON a.id = s.article_id ORDER BY s.rowid"))
 
     def story_articles(self, story: str) -> list[Article]:
@@ -237,6 +237,12 @@ class Store:
     def articles(self, article_ids: Sequence[str]) -> dict[str, Article]:
         rows = self.rows_in(f"SELECT {ARTICLE_COLUMNS} FROM articles WHERE id IN ({{placeholders}})", article_ids)
         return {row[0]: Article(*row) for row in rows}
+
+    def headlines(self, article_ids: Sequence[str]) -> dict[str, tuple[str, str | None, str | None, str | None]]:
+        """id -> (title, source, date, date kind), without the texts."""
+        rows = self.rows_in("SELECT id, title, source, date, date_kind FROM articles WHERE id IN ({placeholders})",
+                            article_ids)
+        return {row[0]: row[1:] for row in rows}
 
     def passages(self, pids: Sequence[int]) -> dict[int, StoredPassage]:
         rows = self.rows_in('SELECT pid, article_id, ordinal, start, "end", sentence_spans, sentence_vectors FROM passages'

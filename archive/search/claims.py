@@ -33,6 +33,7 @@ MAX_STORY_ARTICLES = 50  # other articles compared, newest first
 _NUMBER = re.compile(r"(?<![\w.])\d+(?:[.,]\d+)*")
 _WORD = re.compile(r"[^\W\d_][\w'’-]*")
 _ANALYZER = StemmingAnalyzer(minsize=3)
+_POSSESSIVE = re.compile(r"['’]s?$")
 
 
 @dataclass(frozen=True)
@@ -87,7 +88,7 @@ def name_key(word: str) -> str:
 def names(text: str) -> frozenset[str]:
     """Sound keys of the capitalised words after the sentence's first word (names, places, months)."""
     words = _WORD.findall(text)
-    return frozenset(name_key(word.rstrip("'’s").rstrip("'’")) for word in words[1:]
+    return frozenset(name_key(_POSSESSIVE.sub("", word)) for word in words[1:]
                      if word[:1].isupper() and not word.isupper() and len(word) > 1)
 
 

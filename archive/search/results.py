@@ -214,8 +214,8 @@ def make_results(snapshot: Snapshot, hits: list[Hit], terms: set[str], query_vec
     ``others``: collapsed, the other versions of each hit's story that the search matched."""
     variants = variants or {}  # (its terms are among ``terms``: highlight_terms reads every leaf)
     others = {hit.article_id: (others or {}).get(hit.article_id, [])[:MAX_OTHER_VERSIONS] for hit in hits}
-    articles = snapshot.store.articles([hit.article_id for hit in hits]
-                                       + [other for versions in others.values() for other in versions])
+    articles = snapshot.store.articles([hit.article_id for hit in hits])
+    headlines = snapshot.store.headlines([other for versions in others.values() for other in versions])
     shown = {hit.article_id: choose_passages(hit) for hit in hits}
     stored = snapshot.store.passages([pid for pids in shown.values() for pid in pids])
     results = []
@@ -246,6 +246,6 @@ def make_results(snapshot: Snapshot, hits: list[Hit], terms: set[str], query_vec
         results.append(Result(
             id=article.id, title=article.title, date=article.date, source=article.source, date_kind=article.date_kind,
             score=round(hit.score, 6), explain=explain, passages=passages,
-            story=StoryOfResult(story, size, [StoryVersion.of(articles[other]) for other in others[hit.article_id]]),
+            story=StoryOfResult(story, size, [StoryVersion(other, *headlines[other]) for other in others[hit.article_id]]),
         ))
     return results
