@@ -64,7 +64,7 @@ def main() -> None:
     archive = Archive.open(index, embedder=embedder)
     ours = {}
     for mode in ("keyword", "semantic", "hybrid"):
-        rankings, p50 = timed_rankings(lambda text, mode=mode: [r.id for r in archive.search(text[:1000], mode=mode, k=10).results],
+        rankings, p50 = timed_rankings(lambda text, mode=mode: [r.id for r in archive.search(text[:1000], mode=mode, k=10, collapse="none").results],
                                        test_queries, before=lambda: forget_queries(archive))
         ours[mode] = (evaluate(rankings, qrels)[0], p50)
     print("ours", ours, ours_rate, flush=True)
