@@ -243,20 +243,21 @@ class Archive:
                 raise ArticleNotFoundError(f"no article with id {article_id!r}")
             spans = store.passages(store.article_passage_ids(article_id))
             story, size = searchers.snapshot.catalog.story_of(article_id)
-            versions = store.story_articles(story)
-            claims = self.claims(store, article, spans.values(), [version for version in versions if version.id != article_id])
+            versions = [StoryVersion(*row) for row in store.story_headlines(story)]
+            claims = self.claims(store, article, spans.values(),
+                                 [version.id for version in versions if version.id != article_id])
         return ArticleResponse(
             id=article.id, title=article.title, date=article.date, source=article.source, url=article.url,
             text=article.text, author=article.author, date_kind=article.date_kind,
             passages=[{"start": passage.start, "end": passage.end}
                       for passage in sorted(spans.values(), key=lambda passage: passage.ordinal)],
-            story=ArticleStory(story, size, [StoryVersion.of(version) for version in versions]), claims=claims,
+            story=ArticleStory(story, size, versions), claims=claims,
         )
 
     @staticmethod
-    def claims(store, article, passages, others) -> list[Claim]:
-        """The article's sentences that other articles of its story also report."""
-        others = others[:MAX_STORY_ARTICLES]
+    def claims(store, article, passages, other_ids: list[str]) -> list[Claim]:
+        """The article's sentences that other articles of its story (the newest ones first) also report."""
+        others = list(store.articles(other_ids[:MAX_STORY_ARTICLES]).values())
         if not others:
             return []
         texts = {other.id: other.text for other in others}
@@ -311,11 +312,6 @@ class Archive:
 def sort_by_date(hits: list[Hit], snapshot: Snapshot, others: dict[str, list[str]] | None = None) -> list[Hit]:
     """Newest first; undated articles last; relevance order kept among equal dates. Collapsed
     (``others``), a story is dated as the facets date it."""
-    catalog = snapshot.catalog
-
-    def date_of(article_id: str) -> str:
-        return str(catalog.dates[catalog.ordinal[article_id]])
-
-    dates = {hit.article_id: story_value(date_of, hit.article_id, others) for hit in hits}
+    dates = {hit.article_id: story_value(snapshot.catalog.date_of, hit.article_id, others) for hit in hits}
     dated = sorted((hit for hit in hits if dates[hit.article_id]), key=lambda hit: dates[hit.article_id], reverse=True)
     return dated + [hit for hit in hits if not dates[hit.article_id]]

@@ -9,7 +9,6 @@ import re
 import tracemalloc
 from pathlib import Path
 
-import pytest
 from click.testing import CliRunner
 
 from archive import Archive
@@ -86,7 +85,7 @@ def by_id(reading) -> dict:
 
 
 def test_a_crawl_keeps_its_news_pages_with_title_date_source_and_url(tmp_path):
-    written = write_crawl(tmp_path / "crawl.warc.gz")
+    write_crawl(tmp_path / "crawl.warc.gz")
     reading = read_corpus(tmp_path)
     articles = by_id(reading)
     assert list(articles) == ["daily.example/world/talks-resume", "news.example.org/markets/grain"]

@@ -5,7 +5,7 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from archive import Mark, events
-from web import CONTENT_SECURITY_POLICY, create_app
+from web import create_app
 from web.openapi import document
 
 POTASH = "001_6d7df644afd5a1ff"

@@ -64,6 +64,14 @@ class Catalog:
             **story_arrays([story or article_id for article_id, _, _, story in rows]),
         )
 
+    def date_of(self, article_id: str) -> str:
+        """The article's date as YYYY-MM-DD, or "" when undated."""
+        return str(self.dates[self.ordinal[article_id]])
+
+    def source_of(self, article_id: str) -> str:
+        """The article's source as written, or "" when it has none."""
+        return (self.sources[self.ordinal[article_id]] or "") if self.sources else ""
+
     def story_of(self, article_id: str) -> tuple[str, int]:
         """(story id, articles in it) of an article."""
         story = int(self.stories[self.ordinal[article_id]])

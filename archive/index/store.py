@@ -218,12 +218,12 @@ class Store:
             "SELECT s.article_id, s.story_id, a.date, s.vector, s.signature, length(a.text) FROM stories s"
             " LEFT JOIN articles a ON a.id = s.article_id ORDER BY s.rowid"))
 
-    def story_articles(self, story: str) -> list[Article]:
-        """The articles of one story, newest first (undated last)."""
-        rows = self.rows(f"SELECT {', '.join('a.' + name for name in ARTICLE_COLUMNS.split(', '))} FROM stories s"
+    def story_headlines(self, story: str) -> list[tuple[str, str, str | None, str | None, str | None]]:
+        """(id, title, source, date, date kind) of one story's articles, newest first (undated
+        last), without their texts."""
+        return self.rows("SELECT a.id, a.title, a.source, a.date, a.date_kind FROM stories s"
                          " JOIN articles a ON a.id = s.article_id WHERE s.story_id = ?"
                          " ORDER BY a.date IS NULL, a.date DESC, a.id", (story,))
-        return [Article(*row) for row in rows]
 
     def commit(self) -> None:
         self.connection.commit()

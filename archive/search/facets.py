@@ -46,13 +46,7 @@ def date_unit(first: str, last: str) -> str:
 def count_facets(hits: list[Hit], catalog: Catalog, others: dict[str, list[str]] | None = None) -> Facets:
     """``others``: collapsed, the other matched versions of each hit's story; a story counts once,
     under its best version's date and source (or, where that has none, another version's)."""
-    def date_of(article_id: str) -> str:
-        return str(catalog.dates[catalog.ordinal[article_id]])
-
-    def source_of(article_id: str) -> str:
-        return (catalog.sources[catalog.ordinal[article_id]] or "") if catalog.sources else ""
-
-    dates = [story_value(date_of, hit.article_id, others) for hit in hits]
+    dates = [story_value(catalog.date_of, hit.article_id, others) for hit in hits]
     dated = sorted(value for value in dates if value)
     facets = Facets(undated=len(dates) - len(dated))
     if dated:
@@ -63,7 +57,7 @@ def count_facets(hits: list[Hit], catalog: Catalog, others: dict[str, list[str]]
     sources: Counter = Counter()
     shown: dict[str, str] = {}  # one spelling per source, as the filter matches them
     for hit in hits:
-        source = story_value(source_of, hit.article_id, others)
+        source = story_value(catalog.source_of, hit.article_id, others)
         key = source_key(source)
         if not key:
             facets.unsourced += 1

@@ -42,10 +42,6 @@ class StoryVersion:
     date: str | None
     date_kind: str | None = None
 
-    @classmethod
-    def of(cls, article) -> StoryVersion:
-        return cls(article.id, article.title, article.source, article.date, article.date_kind)
-
     def to_dict(self) -> dict:
         return {"id": self.id, "title": self.title, "source": self.source, "date": self.date,
                 "date_kind": self.date_kind}
