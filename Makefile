@@ -7,7 +7,7 @@ PORT ?= 8000
 INDEX_DIR ?= var/index
 export HF_HUB_OFFLINE := 1
 
-.PHONY: run test test-fast check-install install index serve bench bench-quality bench-speed bench-peer bench-load bench-ingest bench-marks browser clean
+.PHONY: run run-milvus test test-fast check-install install index serve bench bench-milvus bench-quality bench-speed bench-peer bench-load bench-ingest bench-marks browser clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -16,7 +16,7 @@ $(BIN)/python:
 # CPU torch first, from its exact pinned version; anything else would pull CUDA packages.
 $(VENV)/.installed: $(BIN)/python setup.cfg pyproject.toml
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e '.[test,milvus]'
 	touch $@
 
 install: $(VENV)/.installed
@@ -28,6 +28,12 @@ index: $(INDEX_DIR)/CURRENT
 
 run: install index
 	$(BIN)/indexer serve --index $(INDEX_DIR) --host $(HOST) --port $(PORT)
+
+# The same archive on the Milvus backend: a Milvus Lite file here, or MILVUS_URI=http://host:19530.
+MILVUS_URI ?= var/archive.db
+run-milvus: install
+	$(BIN)/indexer rebuild --backend milvus --milvus-uri $(MILVUS_URI) --corpus corpus --index $(INDEX_DIR)
+	$(BIN)/indexer serve --backend milvus --milvus-uri $(MILVUS_URI) --index $(INDEX_DIR) --host $(HOST) --port $(PORT)
 
 # Debian's Chromium for the real-browser test; skipped quietly where apt is unavailable.
 browser:
@@ -46,7 +52,7 @@ test-fast: install
 check-install:
 	bash .ci/check-install
 
-bench: bench-quality bench-speed bench-peer bench-load bench-ingest
+bench: bench-quality bench-speed bench-peer bench-load bench-ingest bench-milvus
 
 bench-quality: install
 	$(BIN)/python bench/quality.py
@@ -61,6 +67,9 @@ bench-load: install
 	$(BIN)/python bench/load.py
 	$(BIN)/python bench/load.py --steady --seconds 25
 	$(BIN)/python bench/load.py --attack --seconds 25
+
+bench-milvus: install
+	$(BIN)/python bench/milvus.py
 
 bench-ingest: install
 	$(BIN)/python bench/ingest.py

@@ -23,12 +23,12 @@ from pathlib import Path
 
 import numpy as np
 
+from .backend import EmbeddedBackend, MilvusBackend
 from .errors import ArchiveError, ArticleNotFoundError
 from .index.budget import DEFAULT_BUDGET_MS, Budget
 from .index.embeddings import Embedder
-from .index.layout import IndexLayout
 from .index.query_encoder import EncoderStatus, OnnxQueryEncoder, open_query_encoder
-from .index.snapshot import Snapshot
+from .index.snapshot import HeldSnapshot as Snapshot
 from .search.claims import MAX_STORY_ARTICLES, Claim, article_sentences, match_claims
 from .search.facets import count_facets
 from .search.request import SIMILAR_K, SearchRequest
@@ -72,12 +72,13 @@ class Searchers:
 
 
 class Archive:
-    def __init__(self, index_dir: Path | str, *, fusion: FusionSettings = DEFAULT_FUSION,
+    def __init__(self, index: Path | str | EmbeddedBackend | MilvusBackend, *, fusion: FusionSettings = DEFAULT_FUSION,
                  embedder: Embedder | None = None, query_threads: int | None = None,
                  query_budget_ms: float | None = DEFAULT_BUDGET_MS) -> None:
-        """``query_budget_ms``: how long one search may run (None: no limit); past it, the
+        """``index``: an embedded index directory, or a backend (archive/backend.py).
+        ``query_budget_ms``: how long one search may run (None: no limit); past it, the
         search returns what it ranked so far, marked ``timed_out``."""
-        self.layout = IndexLayout(index_dir)
+        self.backend = index if isinstance(index, EmbeddedBackend | MilvusBackend) else EmbeddedBackend(index)
         # Threads for embedding a query: the process's share of the cores (all, unless told).
         self.query_threads = query_threads or os.cpu_count() or 1
         self.query_budget_ms = query_budget_ms
@@ -90,9 +91,9 @@ class Archive:
         self._query_encoders: dict[str, tuple] = {}  # model -> (ONNX encoder or None, status), checked once
 
     @classmethod
-    def open(cls, index_dir: Path | str, **options) -> Archive:
+    def open(cls, index: Path | str | EmbeddedBackend | MilvusBackend, **options) -> Archive:
         """Open the live generation now, so that a missing or broken index fails here."""
-        archive = cls(index_dir, **options)
+        archive = cls(index, **options)
         archive.current()
         return archive
 
@@ -125,8 +126,12 @@ class Archive:
             if self._opening or now - self._checked_at < RELOAD_CHECK_SECONDS:
                 return current
             self._checked_at = now
-            name = self.layout.current_name()
-            if name is None or name == current.snapshot.directory.name:
+            try:
+                name = self.backend.live_name()
+            except ArchiveError as problem:  # Milvus went away: keep answering what can be answered
+                log.warning("cannot check for a new generation: %s", problem)
+                return current
+            if name is None or name == current.snapshot.name:
                 return current
             self._opening = True
         # A newer generation: open it without holding the lock, so that requests keep being
@@ -148,17 +153,22 @@ class Archive:
         return searchers
 
     def open_searchers(self) -> Searchers:
-        snapshot = Snapshot.open_current(self.layout)  # raises the right "no index" error
-        embedder = self._embedder or Embedder.shared(snapshot.manifest.model)  # loaded on first use, if ever
-        onnx, _ = self.query_encoder(snapshot.manifest.model)
-        keyword = KeywordSearcher(snapshot.keyword, snapshot.catalog)
-        semantic = SemanticSearcher(snapshot.vectors, snapshot.catalog, embedder, snapshot.manifest.tombstones, onnx)
+        snapshot = self.backend.open_snapshot()  # raises the right "no index" error
+        try:
+            embedder = self._embedder or Embedder.shared(snapshot.manifest.model)  # loaded on first use, if ever
+            onnx, _ = self.query_encoder(snapshot.manifest.model)
+        except BaseException:
+            snapshot.close()
+            raise
+        keyword = KeywordSearcher(snapshot.keyword, snapshot.catalog, snapshot.restriction)
+        semantic = SemanticSearcher(snapshot.vectors, snapshot.catalog, embedder, snapshot.manifest.tombstones, onnx,
+                                    snapshot.restriction)
         return Searchers(snapshot, keyword, semantic, HybridSearcher(keyword, semantic, self.fusion))
 
     def query_encoder(self, model: str) -> tuple[OnnxQueryEncoder | None, EncoderStatus]:
         """The ONNX query encoder of a model, checked against torch once per process."""
         if model not in self._query_encoders:
-            self._query_encoders[model] = open_query_encoder(self.layout.root, model, self.query_threads)
+            self._query_encoders[model] = open_query_encoder(self.backend.work_dir, model, self.query_threads)
         return self._query_encoders[model]
 
     @contextlib.contextmanager

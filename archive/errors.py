@@ -68,6 +68,15 @@ class IndexVersionError(IndexCorruptError):
     code = "index_version"
 
 
+class BackendUnavailableError(ArchiveError):
+    """The storage backend (a Milvus server, or a Milvus Lite database) cannot be reached or used."""
+
+    status = 503
+    code = "backend_unavailable"
+    exit_code = 7
+    default_hint = "check that Milvus is running and that --milvus-uri (ARCHIVE_MILVUS_URI) points at it"
+
+
 class BuildLockedError(ArchiveError):
     status = 409
     code = "build_locked"

@@ -28,6 +28,16 @@ def index_dir() -> Path:
     return Path(os.environ.get("ARCHIVE_INDEX_DIR") or DEFAULT_INDEX_DIR)
 
 
+def backend() -> str:
+    """Where the archive is stored: ``embedded`` or ``milvus`` (``ARCHIVE_BACKEND``)."""
+    return os.environ.get("ARCHIVE_BACKEND") or "embedded"
+
+
+def milvus_uri() -> str | None:
+    """A Milvus Lite ``.db`` path or a server's ``http://host:19530`` (``ARCHIVE_MILVUS_URI``)."""
+    return os.environ.get("ARCHIVE_MILVUS_URI") or None
+
+
 def model_name() -> str:
     return os.environ.get("ARCHIVE_MODEL") or DEFAULT_MODEL
 

@@ -66,6 +66,28 @@ def index_option(function):
     )(function)
 
 
+def backend_options(function):
+    function = click.option(
+        "--milvus-uri", default=None,
+        help="The Milvus backend's store: a Milvus Lite file (var/archive.db) or a server (http://host:19530) "
+             "[env ARCHIVE_MILVUS_URI].",
+    )(function)
+    return click.option(
+        "--backend", type=click.Choice(archive.BACKENDS), default=None,
+        help="Where the archive is stored: embedded (Whoosh, FAISS and SQLite in --index) or milvus "
+             "(--milvus-uri; --index keeps only the embedding cache) [env ARCHIVE_BACKEND; default embedded].",
+    )(function)
+
+
+def chosen_backend(backend: str | None, index_dir: Path | None, milvus_uri: str | None):
+    return archive.open_backend(backend or settings.backend(), index_dir or settings.index_dir(),
+                                milvus_uri or settings.milvus_uri())
+
+
+def vector_kind(kind: str) -> str:
+    return "Milvus FLAT" if kind.startswith("milvus") else f"FAISS {kind}"
+
+
 def fields_option(function):
     return click.option(
         "--fields", default=None, envvar="ARCHIVE_FIELDS",
@@ -137,7 +159,7 @@ def print_build_summary(summary: dict, as_json: bool, changes: bool = False) -> 
         return
     stories = f"{summary['stories']} stor{'y' if summary['stories'] == 1 else 'ies'}"
     click.echo(f"indexed {summary['articles']} articles ({stories}) as {summary['passages']} passages "
-               f"into {summary['index_dir']} (generation {summary['generation']}, FAISS {summary['faiss_type']})")
+               f"into {summary['index_dir']} (generation {summary['generation']}, {vector_kind(summary['faiss_type'])})")
     if changes:
         click.echo(f"changes: {summary['added']} added, {summary['changed']} changed, {summary['removed']} removed,"
                    f" {summary['unchanged']} unchanged")
@@ -166,13 +188,15 @@ def print_build_summary(summary: dict, as_json: bool, changes: bool = False) -> 
 @click.option("--strict", is_flag=True, help="Fail instead of skipping unreadable corpus items.")
 @click.option("--wait", is_flag=True, help="Wait for a running build instead of refusing.")
 @precision_option
+@backend_options
 @json_option
-def rebuild(corpus, index_dir, model, fields, strict, wait, precision, as_json) -> None:
+def rebuild(corpus, index_dir, model, fields, strict, wait, precision, backend, milvus_uri, as_json) -> None:
     """Build both indexes from the whole corpus and switch to them atomically."""
+    store = chosen_backend(backend, index_dir, milvus_uri)
     report, close = progress_reporter(not as_json and sys.stderr.isatty())
     try:
-        summary = archive.rebuild(
-            corpus or settings.corpus_path(), index_dir or settings.index_dir(), model or settings.model_name(),
+        summary = store.rebuild(
+            corpus or settings.corpus_path(), model or settings.model_name(),
             fields=archive.FieldMapping.parse(fields), strict=strict, wait=wait, progress=report,
             precision=precision or settings.embed_precision(),
         )
@@ -188,14 +212,15 @@ def rebuild(corpus, index_dir, model, fields, strict, wait, precision, as_json) 
 @click.option("--strict", is_flag=True, help="Fail instead of skipping unreadable corpus items.")
 @click.option("--wait", is_flag=True, help="Wait for a running build instead of refusing.")
 @precision_option
+@backend_options
 @json_option
-def update(corpus, index_dir, fields, strict, wait, precision, as_json) -> None:
+def update(corpus, index_dir, fields, strict, wait, precision, backend, milvus_uri, as_json) -> None:
     """Apply corpus changes (new, changed, deleted articles) to the live index."""
+    store = chosen_backend(backend, index_dir, milvus_uri)
     report, close = progress_reporter(not as_json and sys.stderr.isatty())
     try:
-        summary = archive.update(corpus or settings.corpus_path(), index_dir or settings.index_dir(),
-                                 fields=archive.FieldMapping.parse(fields), strict=strict, wait=wait, progress=report,
-                                 precision=precision or settings.embed_precision())
+        summary = store.update(corpus or settings.corpus_path(), fields=archive.FieldMapping.parse(fields),
+                               strict=strict, wait=wait, progress=report, precision=precision or settings.embed_precision())
     finally:
         close()
     print_build_summary(summary.to_dict(), as_json, changes=True)
@@ -207,16 +232,18 @@ def update(corpus, index_dir, fields, strict, wait, precision, as_json) -> None:
 @fields_option
 @click.option("--interval", type=click.FloatRange(min=0.5), default=30.0, show_default=True, help="Seconds between polls.")
 @click.option("--polls", type=click.IntRange(min=0), default=0, help="Stop after this many polls (0: run until interrupted).")
-def watch(corpus, index_dir, fields, interval, polls) -> None:
+@backend_options
+def watch(corpus, index_dir, fields, interval, polls, backend, milvus_uri) -> None:
     """Poll the corpus and apply changes as they appear (an update per change)."""
     import time
 
     mapping = archive.FieldMapping.parse(fields)
-    corpus, index_dir = corpus or settings.corpus_path(), index_dir or settings.index_dir()
+    store = chosen_backend(backend, index_dir, milvus_uri)
+    corpus = corpus or settings.corpus_path()
     click.echo(f"watching {corpus} every {interval:g}s; Ctrl-C to stop", err=True)
     done = 0
     while True:
-        summary = archive.update(corpus, index_dir, fields=mapping, wait=True)
+        summary = store.update(corpus, fields=mapping, wait=True)
         if summary.added or summary.changed or summary.removed:
             click.echo(f"{time.strftime('%H:%M:%S')} generation {summary.generation}: {summary.added} added, "
                        f"{summary.changed} changed, {summary.removed} removed ({summary.embedded} embedded)")
@@ -230,19 +257,20 @@ def watch(corpus, index_dir, fields, interval, polls) -> None:
 @corpus_option
 @index_option
 @fields_option
+@backend_options
 @json_option
-def status(corpus, index_dir, fields, as_json) -> None:
+def status(corpus, index_dir, fields, backend, milvus_uri, as_json) -> None:
     """Show what is indexed and how stale it is against the corpus."""
     corpus = corpus or settings.corpus_override()
-    report = archive.index_status(index_dir or settings.index_dir(), corpus, archive.FieldMapping.parse(fields))
+    report = chosen_backend(backend, index_dir, milvus_uri).status(corpus, archive.FieldMapping.parse(fields))
     if as_json:
         click.echo(json.dumps(report, sort_keys=True))
         return
-    click.echo(f"index:      {report['index_dir']} (generation {report['generation']})")
+    click.echo(f"index:      {report['index_dir']} ({report['backend']} backend, generation {report['generation']})")
     click.echo(f"built:      {report['built_at']} ({format_age(report['age_seconds'])} ago)")
     click.echo(f"contents:   {report['articles']} articles in {report['stories']} stor"
                f"{'y' if report['stories'] == 1 else 'ies'}, {report['passages']} passages")
-    click.echo(f"model:      {report['model']} ({report['dimension']} dimensions), FAISS {report['faiss_type']}")
+    click.echo(f"model:      {report['model']} ({report['dimension']} dimensions), {vector_kind(report['faiss_type'])}")
     click.echo(f"vectors:    {report['precision']} ({report['precision_reason']})")
     encoder = report["query_encoder"]
     click.echo(f"queries:    embedded with {encoder['backend']} ({encoder['reason']})")
@@ -267,11 +295,13 @@ def format_age(seconds: int) -> str:
 @main.command()
 @search_options
 @index_option
+@backend_options
 @json_option
-def search(index_dir, as_json, **parameters) -> None:
+def search(index_dir, backend, milvus_uri, as_json, **parameters) -> None:
     """Search the archive and print the best articles with their evidence."""
     request = SearchRequest(**parameters)
-    opened = archive.Archive.open(index_dir or settings.index_dir(), query_budget_ms=settings.query_budget_ms())
+    store = chosen_backend(backend, index_dir, milvus_uri)
+    opened = archive.Archive.open(store, query_budget_ms=settings.query_budget_ms())
     response = opened.search(request)
     if as_json:
         click.echo(json.dumps(response.to_dict(), ensure_ascii=False))
@@ -347,20 +377,28 @@ def print_search_response(response: archive.SearchResponse, color: bool) -> None
 @click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True, help="Port to listen on (0: any free port).")
 @click.option("--threads", type=click.IntRange(min=1), default=8, show_default=True, help="Threads per worker process.")
 @click.option("--workers", type=click.IntRange(min=1), default=None,
-              help="Worker processes sharing the port [default: one per CPU core].")
-def serve(index_dir, host, port, threads, workers) -> None:
+              help="Worker processes sharing the port [default: one per CPU core; one on Milvus Lite].")
+@backend_options
+def serve(index_dir, host, port, threads, workers, backend, milvus_uri) -> None:
     """Serve the web site and JSON API with waitress (a production WSGI server)."""
     import logging
 
     from web import create_app, server, state
 
-    if index_dir is not None:
-        os.environ["ARCHIVE_INDEX_DIR"] = str(index_dir)  # the app reads its settings from ARCHIVE_* variables
+    # The app reads its settings from ARCHIVE_* variables.
+    for name, value in (("ARCHIVE_INDEX_DIR", index_dir), ("ARCHIVE_BACKEND", backend), ("ARCHIVE_MILVUS_URI", milvus_uri)):
+        if value is not None:
+            os.environ[name] = str(value)
+    store = chosen_backend(backend, index_dir, milvus_uri)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if store.name == "milvus" and "://" not in store.uri:
+        if workers and workers > 1:
+            click.echo("note: a Milvus Lite database opens in one process only: serving with one worker", err=True)
+        workers = 1
     workers = workers or os.cpu_count() or 1
     # Each worker embeds queries on its share of the cores; more threads would only contend.
     os.environ.setdefault("ARCHIVE_QUERY_THREADS", str(max(1, (os.cpu_count() or 1) // workers)))
-    index = index_dir or settings.index_dir()
+    index = store
 
     def announce(address: str, count: int) -> None:
         click.echo(f"Serving the news archive at {address} (index {index}, {count} worker"

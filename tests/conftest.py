@@ -57,6 +57,62 @@ class EveryVersion:
         return getattr(self.archive, name)
 
 
+def milvus_missing() -> str | None:
+    """Why the Milvus backend cannot be tested here, or None when it can."""
+    import importlib.util
+
+    missing = [name for name in ("pymilvus", "milvus_lite") if importlib.util.find_spec(name) is None]
+    if missing:
+        return f"the Milvus backend's packages are not installed ({', '.join(missing)}); `make test` installs .[milvus]"
+    return None
+
+
+# The backends a parametrised test runs on; the Milvus run is skipped, saying why, without its packages.
+BACKENDS = ["embedded", pytest.param("milvus", marks=pytest.mark.skipif(milvus_missing() is not None,
+                                                                        reason=milvus_missing() or ""))]
+
+
+def milvus_work_dir(target: Path, seed_index: Path) -> Path:
+    """A Milvus backend's work directory whose embedding cache and query encoder are already warm."""
+    target.mkdir(parents=True, exist_ok=True)
+    shutil.copy(seed_index / "embedding-cache.sqlite", target / "embedding-cache.sqlite")
+    shutil.copytree(seed_index / "query-encoder", target / "query-encoder")
+    return target
+
+
+@pytest.fixture(scope="session")
+def milvus_seed(tmp_path_factory, seed_index, embedder):
+    """The seed corpus in a Milvus Lite database (the real Milvus engine, embedded)."""
+    from archive.backend import MilvusBackend
+
+    root = tmp_path_factory.mktemp("milvus")
+    backend = MilvusBackend(str(root / "archive.db"), milvus_work_dir(root / "work", seed_index))
+    backend.rebuild(SEED_CORPUS, DEFAULT_MODEL, embedder=embedder)
+    return backend
+
+
+@pytest.fixture(scope="session")
+def milvus_archive(milvus_seed, embedder) -> Archive:
+    opened = Archive.open(milvus_seed, embedder=embedder)
+    yield opened
+    opened.close()
+
+
+@pytest.fixture(scope="session")
+def milvus_app(milvus_seed, embedder):
+    from web import create_app
+
+    return create_app({"INDEX_DIR": str(milvus_seed.work_dir), "BACKEND": "milvus", "MILVUS_URI": milvus_seed.uri,
+                       "TESTING": False, "EMBEDDER": embedder})
+
+
+def skip_on_milvus(archive, reason: str) -> None:
+    """Skip a check the Milvus backend cannot honour, saying why."""
+    opened = getattr(archive, "archive", archive)
+    if opened.backend.name == "milvus":
+        pytest.skip(f"Milvus backend: {reason}")
+
+
 @pytest.fixture
 def corpus_copy(tmp_path) -> Path:
     """A writable copy of the seed corpus, for tests that change it."""

@@ -6,7 +6,7 @@ import pytest
 from archive import ArticleNotFoundError, InvalidParameterError, ResultWindowError
 from archive.index.keyword import SYNTAX_NOTE
 from archive.search.highlight import SEMANTIC_MAX_SENTENCES
-from conftest import ROOT, EveryVersion
+from conftest import BACKENDS, ROOT, EveryVersion, skip_on_milvus
 
 BELARUS_POTASH = "001_6d7df644afd5a1ff"
 REPUBLIC = "002_e11880221c40fa9a"
@@ -14,10 +14,11 @@ LUKASHENKA = "003_5efb497116866064"
 LUKASHENKO_ONLY = {"000_a579cd71521fd787", "001_6d7df644afd5a1ff", "002_e11880221c40fa9a", "004_223d587e292dbf6e"}
 
 
-@pytest.fixture
-def archive(archive):
-    """Every version of the seed story: these tests are about articles (collapsing: test_stories.py)."""
-    return EveryVersion(archive)
+@pytest.fixture(params=BACKENDS)
+def archive(request, archive):
+    """Every version of the seed story: these tests are about articles (collapsing: test_stories.py).
+    Each test runs on both backends: the embedded one and Milvus (Milvus Lite)."""
+    return EveryVersion(archive if request.param == "embedded" else request.getfixturevalue("milvus_archive"))
 
 
 def ids(response):
@@ -76,14 +77,32 @@ def test_meaning_finds_articles_that_spell_a_name_otherwise(archive):
     assert len(ids(archive.search("Lukashenka", mode="keyword"))) == 5
 
 
-def test_phrase_boolean_field_wildcard_and_fuzzy_queries(archive):
-    assert set(ids(archive.search('"ground operation"', mode="keyword"))) == {"000_a579cd71521fd787", REPUBLIC}
-    assert ids(archive.search('"operation ground"', mode="keyword")) == []
+def test_boolean_and_field_queries(archive):
     assert set(ids(archive.search("potash AND sanctions", mode="keyword"))) == {BELARUS_POTASH}
     assert BELARUS_POTASH not in ids(archive.search("Belarus NOT potash", mode="keyword"))
     assert set(ids(archive.search("title:=lukashenko", mode="keyword"))) == {"000_a579cd71521fd787", REPUBLIC, "004_223d587e292dbf6e"}
     assert set(ids(archive.search("title:lukashenko", mode="keyword"))) == {"000_a579cd71521fd787", REPUBLIC,
                                                                            "004_223d587e292dbf6e", LUKASHENKA}
+    assert archive.search("title:lukashenko", mode="keyword").note is None
+
+
+def test_milvus_searches_phrases_wildcards_and_fuzzy_terms_as_plain_words_and_says_so(archive):
+    if getattr(archive, "archive", archive).backend.name != "milvus":
+        pytest.skip("embedded backend: phrases, wildcards and fuzzy terms are searched as written")
+    for query, plain in (('"ground operation"', '"ground operation"'), ("lukashenk*", "lukashenk*"),
+                         ("lukashenka~", "lukashenka~")):
+        response = archive.search(query, mode="keyword")
+        assert response.note.startswith("the Milvus backend has no phrases, wildcards or fuzzy terms")
+        assert plain in response.note
+    # A phrase's words must all be in the article; "lukashenka~" is the word lukashenka.
+    assert set(ids(archive.search('"ground operation"', mode="keyword"))) >= {"000_a579cd71521fd787", REPUBLIC}
+    assert ids(archive.search("=lukashenka~", mode="keyword")) == [LUKASHENKA]
+
+
+def test_phrase_wildcard_and_fuzzy_queries(archive):
+    skip_on_milvus(archive, "Milvus has no phrase, wildcard or fuzzy search (the test above checks the note)")
+    assert set(ids(archive.search('"ground operation"', mode="keyword"))) == {"000_a579cd71521fd787", REPUBLIC}
+    assert ids(archive.search('"operation ground"', mode="keyword")) == []
     wildcard = archive.search("lukash*", mode="keyword")
     assert len(wildcard.results) == 5
     assert "Lukashenka" in [word for result in wildcard.results for passage in result.passages
@@ -95,7 +114,8 @@ def test_phrase_boolean_field_wildcard_and_fuzzy_queries(archive):
 def test_boolean_operators_are_decided_over_the_whole_article(archive):
     # Article 002 has "Shoigu" and "agreement" in different passages; it is one result, so it matches.
     assert set(ids(archive.search("Shoigu AND agreement", mode="keyword"))) == {BELARUS_POTASH, REPUBLIC}
-    assert ids(archive.search('"ground operation" AND Shoigu', mode="keyword")) == [REPUBLIC]
+    if archive.archive.backend.name == "embedded":  # Milvus has no phrases (see above)
+        assert ids(archive.search('"ground operation" AND Shoigu', mode="keyword")) == [REPUBLIC]
     assert ids(archive.search("Shoigu AND agreement NOT potash", mode="keyword")) == [REPUBLIC]
     assert ids(archive.search("(Shoigu AND Hajun) OR Makei", mode="keyword")) != []
     # The passages shown are those that carry the words, within the matching articles.
@@ -263,6 +283,9 @@ def test_did_you_mean_comes_from_the_archive_vocabulary(archive):
     ("from Minskk with Shoiguu", "from Minsk with Shoigu"),
 ])
 def test_did_you_mean_never_rewrites_operators_phrases_or_fields(archive, query, suggestion):
+    if '"' in query or "*" in query:
+        skip_on_milvus(archive, "a phrase or wildcard is searched as plain words, with a note, and a search "
+                                "with a note offers no suggestion")
     assert archive.search(query, mode="keyword").suggestion == suggestion
 
 

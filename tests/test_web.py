@@ -5,10 +5,27 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from archive import Mark, events
+from conftest import BACKENDS
 from web import create_app
 from web.openapi import document
 
 POTASH = "001_6d7df644afd5a1ff"
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request) -> str:
+    """Each test of the site runs on both backends: embedded, and Milvus (Milvus Lite)."""
+    return request.param
+
+
+@pytest.fixture
+def app(backend, app, request):
+    return app if backend == "embedded" else request.getfixturevalue("milvus_app")
+
+
+@pytest.fixture
+def archive(backend, archive, request):
+    return archive if backend == "embedded" else request.getfixturevalue("milvus_archive")
 
 
 def validator(schema_name: str) -> Draft202012Validator:
@@ -120,6 +137,24 @@ def test_wrong_method_has_the_error_shape_and_says_what_is_allowed(client, url):
     else:
         assert response.get_json() == {"error": {"status": 405, "code": "method_not_allowed",
                                                  "message": "POST is not allowed here"}}
+
+
+def test_an_unreachable_milvus_is_a_503_with_the_error_shape_and_the_site_still_starts():
+    from conftest import milvus_missing
+
+    if milvus_missing():
+        pytest.skip(milvus_missing())
+    app = create_app({"BACKEND": "milvus", "MILVUS_URI": "http://127.0.0.1:9"})  # nothing listens there
+    client = app.test_client()
+    response = client.get("/api/search?q=potash")
+    assert response.status_code == 503
+    error = response.get_json()["error"]
+    assert (error["status"], error["code"]) == (503, "backend_unavailable")
+    assert error["message"].startswith("cannot connect to Milvus at http://127.0.0.1:9: ")
+    assert error["message"].endswith("(check that Milvus is running and that --milvus-uri (ARCHIVE_MILVUS_URI) points at it)")
+    assert_conforms(response, "Error")
+    home = client.get("/")  # a friendly page that says what is wrong and what to do
+    assert home.status_code == 503 and "check that Milvus is running" in home.get_data(as_text=True)
 
 
 def test_a_missing_index_is_a_503_with_the_remedy_and_the_site_still_starts(tmp_path):

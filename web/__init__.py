@@ -3,7 +3,8 @@
     create_app()                      settings from ARCHIVE_* environment variables
     create_app({"INDEX_DIR": path})   explicit settings (tests)
 
-``ARCHIVE_INDEX_DIR`` sets ``INDEX_DIR``; ``ARCHIVE_QUERY_BUDGET_MS`` each search's time budget
+``ARCHIVE_INDEX_DIR`` sets ``INDEX_DIR``; ``ARCHIVE_BACKEND`` (``embedded`` or ``milvus``) and
+``ARCHIVE_MILVUS_URI`` where the archive is stored; ``ARCHIVE_QUERY_BUDGET_MS`` each search's time budget
 (default 1000); ``ARCHIVE_QUERY_THREADS`` the threads that embed a query (default: every core;
 ``indexer serve`` gives each worker its share). The archive opens once per process, on first use.
 """
@@ -22,7 +23,8 @@ CONTENT_SECURITY_POLICY = (
 
 def create_app(test_config: dict | None = None) -> Flask:
     app = Flask(__name__)
-    app.config.from_mapping(INDEX_DIR=str(settings.DEFAULT_INDEX_DIR), JSON_SORT_KEYS=False)
+    app.config.from_mapping(INDEX_DIR=str(settings.DEFAULT_INDEX_DIR), BACKEND="embedded", MILVUS_URI=None,
+                            JSON_SORT_KEYS=False)
     if test_config is None:
         app.config.from_prefixed_env("ARCHIVE")
     else:

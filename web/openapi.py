@@ -24,7 +24,7 @@ def ref(name: str) -> dict:
 
 def error_responses(*statuses: int, bad_request: str = "Invalid parameter: the message says what to fix") -> dict:
     descriptions = {400: bad_request, 404: "No such article",
-                    503: "The index is missing or unreadable: run `indexer rebuild`"}
+                    503: "The index is missing or unreadable (run `indexer rebuild`), or Milvus is unreachable"}
     return {str(status): {"description": descriptions[status],
                           "content": {"application/json": {"schema": ref("Error")}}} for status in statuses}
 

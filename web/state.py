@@ -10,15 +10,16 @@ import threading
 
 from flask import Flask, current_app
 
-from archive import DEFAULT_BUDGET_MS, Archive, ArchiveError, settings
+from archive import DEFAULT_BUDGET_MS, Archive, ArchiveError, open_backend, settings
 
 EXTENSION = "archive"
 
 
 class ArchiveHolder:
-    def __init__(self, index_dir: str, embedder=None, query_threads: int | None = None,
+    def __init__(self, backend, embedder=None, query_threads: int | None = None,
                  query_budget_ms: int = DEFAULT_BUDGET_MS) -> None:
-        self.index_dir = index_dir
+        """``backend``: where the archive is (archive/backend.py)."""
+        self.backend = backend
         self.embedder = embedder
         self.query_threads = query_threads
         self.query_budget_ms = query_budget_ms
@@ -31,7 +32,7 @@ class ArchiveHolder:
         with self.lock:
             if self.archive is None:
                 options = {"embedder": self.embedder} if self.embedder is not None else {}
-                self.archive = Archive.open(self.index_dir, query_threads=self.query_threads,
+                self.archive = Archive.open(self.backend, query_threads=self.query_threads,
                                             query_budget_ms=self.query_budget_ms, **options)  # raises IndexNotFoundError etc.
             return self.archive
 
@@ -40,7 +41,8 @@ def init_app(app: Flask) -> None:
     # Settings errors stop the app at start-up, with the message of the library's error tree.
     threads = settings.whole_number("ARCHIVE_QUERY_THREADS", app.config.get("QUERY_THREADS"), 0) or None
     budget = settings.whole_number("ARCHIVE_QUERY_BUDGET_MS", app.config.get("QUERY_BUDGET_MS"), DEFAULT_BUDGET_MS)
-    app.extensions[EXTENSION] = ArchiveHolder(str(app.config["INDEX_DIR"]), app.config.get("EMBEDDER"), threads, budget)
+    backend = open_backend(app.config.get("BACKEND"), str(app.config["INDEX_DIR"]), app.config.get("MILVUS_URI"))
+    app.extensions[EXTENSION] = ArchiveHolder(backend, app.config.get("EMBEDDER"), threads, budget)
 
 
 def archive() -> Archive:

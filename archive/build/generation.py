@@ -29,7 +29,7 @@ from ..index import vectors
 from ..index.embedding_cache import EmbeddingCache
 from ..index.embeddings import Embedder, PassageEmbedding, cache_key, embedding_input
 from ..index.query_encoder import encoder_directory, export_query_encoder
-from ..index.layout import IndexLayout, build_lock
+from ..index.layout import IndexLayout, build_lock, new_generation_id
 from ..index.manifest import Manifest, write_manifest
 from ..index.precision import PROBE_TEXTS, PrecisionChoice, choose_precision
 from ..index.store import PassageRecord
@@ -204,6 +204,11 @@ class GenerationBuild:
 
     def __exit__(self, *exception) -> None:
         self._lock.__exit__(*exception)
+
+    def new_generation(self) -> str:
+        """A generation that lives elsewhere (in Milvus): its id, and no directory."""
+        self.generation = new_generation_id()
+        return self.generation
 
     def new_directory(self) -> Path:
         self.generation, self.directory = self.layout.new_build_directory()

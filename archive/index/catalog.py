@@ -45,15 +45,19 @@ class Catalog:
 
     @classmethod
     def from_store(cls, store: Store) -> Catalog:
-        rows = store.article_rows()
+        return cls.from_rows(store.article_rows(), store.live_passage_rows())
+
+    @classmethod
+    def from_rows(cls, rows: list[tuple[str, str | None, str | None, str | None]],
+                  passages: list[tuple[int, str]]) -> Catalog:
+        """``rows``: (id, date, source, story id) of every article, by id; ``passages``: (pid, article id)."""
         article_ids = [article_id for article_id, *_ in rows]
         ordinal = {article_id: index for index, article_id in enumerate(article_ids)}
-        passages = store.live_passage_rows()
         size = max((pid for pid, _ in passages), default=-1) + 1
         passage_article = np.full(size, -1, dtype=np.int32)
         if passages:
             pids = np.fromiter((pid for pid, _ in passages), dtype=np.int64, count=len(passages))
-            passage_article[pids] = [ordinal[article_id] for _, article_id in passages]
+            passage_article[pids] = [ordinal.get(article_id, -1) for _, article_id in passages]
         return cls(
             article_ids=article_ids,
             dates=np.array([date or "" for _, date, _, _ in rows], dtype="<U10"),

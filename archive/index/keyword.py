@@ -221,107 +221,34 @@ class ParsedQuery:
     # name variants searched besides the query's names: variant's index term -> (the name's index
     # term, the name as the query wrote it), e.g. "naiev" -> ("naev", "Naev")
     variants: dict[str, tuple[str, str]] = field(default_factory=dict)
+    spellings: dict[str, str] = field(default_factory=dict)  # index term -> the word as the query wrote it
 
 
-class KeywordIndex:
-    """An open keyword index. Plain term queries (and wildcards, fuzzy terms and ranges,
-    rewritten into plain terms) are scored on the compiled arrays; phrases go through Whoosh,
-    on a searcher borrowed from a small pool. Nothing is locked across a search."""
+class QueryAnalysis:
+    """The query language, apart from any index: the analyzer (tokens, stems, highlighting
+    spans), the parser, name variants and exact words. ``KeywordIndex`` searches Whoosh and the
+    compiled arrays with it; the Milvus backend maps the same parsed queries onto Milvus."""
 
-    def __init__(self, directory: Path, catalog: Catalog,
-                 name_evidence: Callable[[], NameEvidence] | None = None) -> None:
+    def __init__(self, name_evidence: Callable[[], NameEvidence] | None = None) -> None:
         """``name_evidence``: loads the archive's name counts, for name variants (none without)."""
-        failure = None
-        # Whoosh leaves a half-opened segment's file to the garbage collector when opening
-        # fails; let it be closed here, quietly, rather than warn later somewhere else.
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ResourceWarning)
-            try:
-                self.index = whoosh_index.open_dir(str(directory), indexname=INDEX_NAME)
-                first = self.open_searcher()
-            except Exception as problem:  # Whoosh raises bare OSError/EmptyIndexError/struct errors
-                failure = f"keyword index in {directory} cannot be opened: {problem}"
-            if failure:
-                gc.collect()
-        if failure:
-            raise IndexCorruptError(failure)
-        try:
-            self.impacts = ImpactIndex.open(directory.parent / IMPACTS_NAME)
-        except (OSError, ValueError, KeyError) as problem:
-            first.close()
-            raise IndexCorruptError(f"compiled keyword arrays {IMPACTS_NAME} in {directory.parent} "
-                                    f"cannot be read: {problem}") from None
-        if self.impacts.doc_count_all != first.doc_count_all():
-            first.close()
-            raise IndexCorruptError(f"{IMPACTS_NAME} covers {self.impacts.doc_count_all} passages, "
-                                    f"the keyword index holds {first.doc_count_all()}")
-        self._document_count = first.doc_count()
-        # Whoosh searchers, lent to one search at a time: its readers are not safe to share,
-        # and each holds about 45 MB, so there are at most WHOOSH_SEARCHERS, opened as needed.
-        self._searchers = [first]
-        self._idle: queue.LifoQueue = queue.LifoQueue()
-        self._idle.put(first)
-        self._searchers_lock = threading.Lock()
-        self._index_terms: IndexTerms | None = None
-        self._index_terms_lock = threading.Lock()
+        schema = keyword_schema()
         self._name_evidence = name_evidence
         self._name_variants: NameVariants | None = None
         self._name_variants_lock = threading.Lock()
-        self.pid_of_docnum = np.asarray(self.impacts.pid_of_docnum)
-        self.catalog = catalog
-        self.article_of_docnum = catalog.articles_of(self.pid_of_docnum)
-        self.analyzer = self.index.schema["body"].analyzer
+        self.analyzer = schema["body"].analyzer
         tokenizer, _, stop_filter, stem_filter = self.analyzer.items  # the StemmingAnalyzer's chain
         self._token = tokenizer.expression
         self._stops, self._shortest, self._longest = stop_filter.stops, stop_filter.min, stop_filter.max
         self._stem = stem_filter.stemfn
         self._index_form = functools.lru_cache(maxsize=200_000)(self._index_form_uncached)
         self._candidates = functools.lru_cache(maxsize=PARSE_CACHE_SIZE)(self._candidate_tokens)
-        self.parser = qparser.QueryParser("body", self.index.schema, group=qparser.OrGroup)
+        self.parser = qparser.QueryParser("body", schema, group=qparser.OrGroup)
         self.parser.add_plugin(qparser.FuzzyTermPlugin())
-        self.plain_parser = qparser.QueryParser("body", self.index.schema, group=qparser.OrGroup)
+        self.plain_parser = qparser.QueryParser("body", schema, group=qparser.OrGroup)
         self.plain_parser.remove_plugin_class(qparser.WildcardPlugin)
         # Recent parses (per generation: expanded terms depend on the index), shared by a
         # request's search, highlighting and suggestion, and by repeated queries.
         self.parse = functools.lru_cache(maxsize=PARSE_CACHE_SIZE)(self.parse_uncached)
-
-    def open_searcher(self) -> BudgetedSearcher:
-        return BudgetedSearcher(self.index.reader(), fromindex=self.index, weighting=NewsBM25F(B=BM25_B, K1=BM25_K1))
-
-    @contextlib.contextmanager
-    def searcher(self, budget: Budget = UNLIMITED) -> Iterator[BudgetedSearcher]:
-        """A Whoosh searcher of one's own for the block: an idle one, or a new one while there
-        are fewer than WHOOSH_SEARCHERS, or else the first one returned (one lock over a shared
-        searcher made every search wait for the slowest). Plain queries never need one: they
-        are scored on the compiled arrays. Raises OutOfTime if the budget ends while waiting."""
-        try:
-            searcher = self._idle.get_nowait()
-        except queue.Empty:
-            searcher = None
-            with self._searchers_lock:
-                if len(self._searchers) < WHOOSH_SEARCHERS:
-                    searcher = self.open_searcher()
-                    self._searchers.append(searcher)
-            if searcher is None:
-                try:
-                    searcher = self._idle.get(timeout=budget.remaining())
-                except queue.Empty:
-                    budget.timed_out = True
-                    raise OutOfTime from None
-        try:
-            yield searcher
-        finally:
-            self._idle.put(searcher)
-
-    def close(self) -> None:
-        with self._searchers_lock:
-            for searcher in self._searchers:
-                searcher.close()
-            self._searchers.clear()
-            self._idle = queue.LifoQueue()
-
-    def document_count(self) -> int:
-        return self._document_count
 
     # Text analysis
 
@@ -383,9 +310,9 @@ class KeywordIndex:
             parsed = self.plain_parser.parse(plain) if plain else query.NullQuery
         expansion = Expansion()
         literal = {leaf.text for leaf in parsed.leaves() if type(leaf) is query.Term}
-        parsed = expand(parsed, self.index_terms, expansion).normalize()  # raises QueryTooBroadError
-        parsed, variants = with_name_variants(parsed, self.name_variants(), exact, self.query_spellings(text),
-                                              expansion, literal)
+        spellings = self.query_spellings(text)
+        parsed = self.expand(parsed, expansion, spellings).normalize()  # raises QueryTooBroadError
+        parsed, variants = with_name_variants(parsed, self.name_variants(), exact, spellings, expansion, literal)
         note = "; ".join(([note] if note else []) + expansion.notes) or None
         terms = highlight_terms(parsed, self.searcher)
         article_level = needs_article_level(parsed)
@@ -396,7 +323,7 @@ class KeywordIndex:
             ranking = query.NullQuery
         else:
             ranking = positives[0] if len(positives) == 1 else query.Or(positives)
-        return ParsedQuery(parsed, note, terms, ranking, article_level, variants)
+        return ParsedQuery(parsed, note, terms, ranking, article_level, variants, spellings)
 
     def name_variants(self) -> NameVariants | None:
         """The archive's names and their variants (made on the first query)."""
@@ -416,6 +343,104 @@ class KeywordIndex:
     def query_spellings(self, text: str) -> dict[str, str]:
         """Index term -> the word as the query wrote it (for "Naiev ≈ Naev")."""
         return {self._index_form(match[0]): match[0] for match in reversed(list(self._token.finditer(text)))}
+
+    def expand(self, parsed: query.Query, expansion: Expansion, spellings: dict[str, str]) -> query.Query:
+        """Wildcards, fuzzy terms and ranges rewritten into the index's terms (see expansion.py).
+        ``spellings``: index term -> the word as the query wrote it."""
+        return expand(parsed, self.index_terms, expansion)
+
+    def index_terms(self) -> IndexTerms:
+        """The index's terms, for ``expand`` (a subclass whose ``expand`` needs them provides them)."""
+        raise NotImplementedError(f"{type(self).__name__} does not expand patterns from index terms")
+
+    def searcher(self, budget: Budget = UNLIMITED):
+        """A Whoosh searcher, for highlighting what a pattern matched (Whoosh indexes only)."""
+        raise NotImplementedError(f"{type(self).__name__} has no Whoosh searcher")
+
+
+class KeywordIndex(QueryAnalysis):
+    """An open keyword index. Plain term queries (and wildcards, fuzzy terms and ranges,
+    rewritten into plain terms) are scored on the compiled arrays; phrases go through Whoosh,
+    on a searcher borrowed from a small pool. Nothing is locked across a search."""
+
+    def __init__(self, directory: Path, catalog: Catalog,
+                 name_evidence: Callable[[], NameEvidence] | None = None) -> None:
+        """``name_evidence``: loads the archive's name counts, for name variants (none without)."""
+        super().__init__(name_evidence)
+        failure = None
+        # Whoosh leaves a half-opened segment's file to the garbage collector when opening
+        # fails; let it be closed here, quietly, rather than warn later somewhere else.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ResourceWarning)
+            try:
+                self.index = whoosh_index.open_dir(str(directory), indexname=INDEX_NAME)
+                first = self.open_searcher()
+            except Exception as problem:  # Whoosh raises bare OSError/EmptyIndexError/struct errors
+                failure = f"keyword index in {directory} cannot be opened: {problem}"
+            if failure:
+                gc.collect()
+        if failure:
+            raise IndexCorruptError(failure)
+        try:
+            self.impacts = ImpactIndex.open(directory.parent / IMPACTS_NAME)
+        except (OSError, ValueError, KeyError) as problem:
+            first.close()
+            raise IndexCorruptError(f"compiled keyword arrays {IMPACTS_NAME} in {directory.parent} "
+                                    f"cannot be read: {problem}") from None
+        if self.impacts.doc_count_all != first.doc_count_all():
+            first.close()
+            raise IndexCorruptError(f"{IMPACTS_NAME} covers {self.impacts.doc_count_all} passages, "
+                                    f"the keyword index holds {first.doc_count_all()}")
+        self._document_count = first.doc_count()
+        # Whoosh searchers, lent to one search at a time: its readers are not safe to share,
+        # and each holds about 45 MB, so there are at most WHOOSH_SEARCHERS, opened as needed.
+        self._searchers = [first]
+        self._idle: queue.LifoQueue = queue.LifoQueue()
+        self._idle.put(first)
+        self._searchers_lock = threading.Lock()
+        self._index_terms: IndexTerms | None = None
+        self._index_terms_lock = threading.Lock()
+        self.pid_of_docnum = np.asarray(self.impacts.pid_of_docnum)
+        self.catalog = catalog
+        self.article_of_docnum = catalog.articles_of(self.pid_of_docnum)
+
+    def open_searcher(self) -> BudgetedSearcher:
+        return BudgetedSearcher(self.index.reader(), fromindex=self.index, weighting=NewsBM25F(B=BM25_B, K1=BM25_K1))
+
+    @contextlib.contextmanager
+    def searcher(self, budget: Budget = UNLIMITED) -> Iterator[BudgetedSearcher]:
+        """A Whoosh searcher of one's own for the block: an idle one, or a new one while there
+        are fewer than WHOOSH_SEARCHERS, or else the first one returned (one lock over a shared
+        searcher made every search wait for the slowest). Plain queries never need one: they
+        are scored on the compiled arrays. Raises OutOfTime if the budget ends while waiting."""
+        try:
+            searcher = self._idle.get_nowait()
+        except queue.Empty:
+            searcher = None
+            with self._searchers_lock:
+                if len(self._searchers) < WHOOSH_SEARCHERS:
+                    searcher = self.open_searcher()
+                    self._searchers.append(searcher)
+            if searcher is None:
+                try:
+                    searcher = self._idle.get(timeout=budget.remaining())
+                except queue.Empty:
+                    budget.timed_out = True
+                    raise OutOfTime from None
+        try:
+            yield searcher
+        finally:
+            self._idle.put(searcher)
+
+    def close(self) -> None:
+        with self._searchers_lock:
+            for searcher in self._searchers:
+                searcher.close()
+            self._searchers.clear()
+            self._idle = queue.LifoQueue()
+
+    def document_count(self) -> int:
+        return self._document_count
 
     def index_terms(self) -> IndexTerms:
         """The compiled fields' terms, sorted, with their document frequencies (made on the

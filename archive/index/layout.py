@@ -57,8 +57,7 @@ class IndexLayout:
         return directory
 
     def new_build_directory(self) -> tuple[str, Path]:
-        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")  # sorts in creation order
-        generation = f"{stamp}-{uuid.uuid4().hex[:6]}"
+        generation = new_generation_id()
         directory = self.generations / f"{BUILDING_PREFIX}{generation}"
         directory.mkdir(parents=True)
         return generation, directory
@@ -106,6 +105,11 @@ class IndexLayout:
                         shutil.rmtree(path, ignore_errors=True)
                         removed.append(path.name)
         return removed
+
+
+def new_generation_id() -> str:
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")  # sorts in creation order
+    return f"{stamp}-{uuid.uuid4().hex[:6]}"
 
 
 READER_LOCK_FILE = "manifest.json"  # readers hold a shared flock on it while a generation is open

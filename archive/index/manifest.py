@@ -56,8 +56,13 @@ def read_manifest(directory: Path) -> Manifest:
         raise IndexCorruptError(f"index generation {directory.name} has no {MANIFEST_NAME}") from None
     except (OSError, ValueError) as problem:
         raise IndexCorruptError(f"unreadable {MANIFEST_NAME} in {directory}: {problem}") from None
+    return manifest_from_dict(data, f"{MANIFEST_NAME} in {directory}")
+
+
+def manifest_from_dict(data, where: str) -> Manifest:
+    """A manifest read from ``where`` (a file, or a Milvus collection), its schema version checked."""
     if not isinstance(data, dict):
-        raise IndexCorruptError(f"{MANIFEST_NAME} in {directory} is not a JSON object")
+        raise IndexCorruptError(f"{where} is not a JSON object")
     version = data.get("schema_version")
     if version != SCHEMA_VERSION:
         newer = isinstance(version, int) and version > SCHEMA_VERSION
@@ -70,4 +75,4 @@ def read_manifest(directory: Path) -> Manifest:
     try:
         return Manifest(**{key: value for key, value in data.items() if key in known})
     except TypeError as problem:
-        raise IndexCorruptError(f"incomplete {MANIFEST_NAME} in {directory}: {problem}") from None
+        raise IndexCorruptError(f"incomplete {where}: {problem}") from None

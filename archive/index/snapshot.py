@@ -11,6 +11,8 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+import numpy as np
+
 from ..errors import IndexCorruptError
 from .catalog import Catalog
 from .keyword import KEYWORD_DIRECTORY, KeywordIndex
@@ -21,9 +23,14 @@ from .vectors import VECTORS_NAME, VectorIndex
 from .vocabulary import Vocabulary
 
 
-class Snapshot:
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
+class HeldSnapshot:
+    """What every backend's snapshot shares: holding by requests, closing when retired and
+    let go, and the vocabulary and summary read from its store on first use. A subclass
+    sets ``manifest``, ``generation``, ``name``, ``store``, ``catalog``, ``keyword`` and ``vectors``."""
+
+    name: str  # changes whenever what the snapshot reads changes (reopened when it does)
+
+    def __init__(self) -> None:
         self._vocabulary: Vocabulary | None = None
         self._summary: tuple | None = None
         self._lazy_lock = threading.Lock()  # the vocabulary and summary, loaded on first use
@@ -31,43 +38,6 @@ class Snapshot:
         self._holders = 0
         self._retired = False
         self.closed = False
-        self._reader_lock = reader_lock(directory)  # old generations are pruned only when no reader has them open
-        self.store = None
-        try:
-            self.manifest: Manifest = read_manifest(directory)
-            self.generation = self.manifest.generation
-            self.store = Store(directory / STORE_NAME, dimension=self.manifest.dimension)
-            self.catalog = Catalog.from_store(self.store)
-            self.keyword = KeywordIndex(directory / KEYWORD_DIRECTORY, self.catalog, self.store.name_evidence)
-            self.vectors = VectorIndex(directory / VECTORS_NAME, self.manifest.dimension, self.manifest.faiss_type)
-            self.check_counts()
-        except BaseException:
-            if self.store is not None:
-                self.store.close()
-            release_reader_lock(self._reader_lock)
-            raise
-
-    @classmethod
-    def open_current(cls, layout: IndexLayout) -> Snapshot:
-        return cls(layout.current_directory())
-
-    def check_counts(self) -> None:
-        """The parts must agree with the manifest, or results would be silently wrong."""
-        articles, passages = self.store.counts()
-        expected = self.manifest.passages + self.manifest.tombstones
-        problems = []
-        if articles != self.manifest.articles:
-            problems.append(f"store has {articles} articles, manifest says {self.manifest.articles}")
-        if passages != self.manifest.passages:
-            problems.append(f"store has {passages} passages, manifest says {self.manifest.passages}")
-        if self.vectors.size != expected:
-            problems.append(f"vector index has {self.vectors.size} vectors, manifest says {expected}")
-        if self.keyword.document_count() != self.manifest.passages:
-            problems.append(
-                f"keyword index has {self.keyword.document_count()} passages, manifest says {self.manifest.passages}"
-            )
-        if problems:
-            raise IndexCorruptError(f"index generation {self.generation} is inconsistent: " + "; ".join(problems))
 
     @property
     def summary(self) -> tuple[tuple[str | None, str | None], list[tuple[str, int]]]:
@@ -117,6 +87,58 @@ class Snapshot:
             already, self.closed = self.closed, True
         if not already:
             self._close_files()
+
+    def _close_files(self) -> None:
+        """Let go of what the snapshot opened."""
+
+
+class Snapshot(HeldSnapshot):
+    def __init__(self, directory: Path) -> None:
+        super().__init__()
+        self.directory = directory
+        self.name = directory.name
+        self._reader_lock = reader_lock(directory)  # old generations are pruned only when no reader has them open
+        self.store = None
+        try:
+            self.manifest: Manifest = read_manifest(directory)
+            self.generation = self.manifest.generation
+            self.store = Store(directory / STORE_NAME, dimension=self.manifest.dimension)
+            self.catalog = Catalog.from_store(self.store)
+            self.keyword = KeywordIndex(directory / KEYWORD_DIRECTORY, self.catalog, self.store.name_evidence)
+            self.vectors = VectorIndex(directory / VECTORS_NAME, self.manifest.dimension, self.manifest.faiss_type)
+            self.check_counts()
+        except BaseException:
+            if self.store is not None:
+                self.store.close()
+            release_reader_lock(self._reader_lock)
+            raise
+
+    def restriction(self, filters) -> np.ndarray | None:
+        """The passages (a mask by pid) that filters (dates, source) let through; None for none."""
+        articles = self.catalog.article_mask(filters.date_from, filters.date_to, filters.source)
+        return None if articles is None else self.catalog.passage_mask(articles)
+
+    @classmethod
+    def open_current(cls, layout: IndexLayout) -> Snapshot:
+        return cls(layout.current_directory())
+
+    def check_counts(self) -> None:
+        """The parts must agree with the manifest, or results would be silently wrong."""
+        articles, passages = self.store.counts()
+        expected = self.manifest.passages + self.manifest.tombstones
+        problems = []
+        if articles != self.manifest.articles:
+            problems.append(f"store has {articles} articles, manifest says {self.manifest.articles}")
+        if passages != self.manifest.passages:
+            problems.append(f"store has {passages} passages, manifest says {self.manifest.passages}")
+        if self.vectors.size != expected:
+            problems.append(f"vector index has {self.vectors.size} vectors, manifest says {expected}")
+        if self.keyword.document_count() != self.manifest.passages:
+            problems.append(
+                f"keyword index has {self.keyword.document_count()} passages, manifest says {self.manifest.passages}"
+            )
+        if problems:
+            raise IndexCorruptError(f"index generation {self.generation} is inconsistent: " + "; ".join(problems))
 
     def _close_files(self) -> None:
         self.keyword.close()

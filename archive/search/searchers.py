@@ -4,8 +4,9 @@ A searcher ranks *articles*: passages found by the underlying index are grouped 
 article, and an article scores by its best passage (MaxP). The hybrid searcher takes the
 other two and fuses their article rankings.
 
-Filters are decided once per search, as a mask of the passages they let through
-(``Filters.passages``), and the same mask goes to both legs: a filter has one rule.
+Filters are decided once per search, as the backend's restriction of the passages they let
+through (embedded: a mask by pid, ``Filters.passages``; Milvus: a filter expression), and the
+same restriction goes to both legs: a filter has one rule.
 """
 
 from __future__ import annotations
@@ -149,18 +150,23 @@ def group_by_article(passage_hits: list[tuple[int, float]], catalog: Catalog, le
     return ranked
 
 
+Restriction = Callable[[Filters], object]  # filters -> what the legs' indexes take as ``allowed``
+
+
 class KeywordSearcher:
     name = KEYWORD
 
-    def __init__(self, index: KeywordIndex, catalog: Catalog) -> None:
+    def __init__(self, index: KeywordIndex, catalog: Catalog, restrict: Restriction | None = None) -> None:
+        """``restrict``: the filters as the index takes them (a passage mask, unless told)."""
         self.index, self.catalog = index, catalog
+        self.restrict = restrict or (lambda filters: filters.passages(catalog))
 
     def search(self, query: str | PreparedQuery, k: int, filters: Filters | None = None,
                *, allowed: np.ndarray | None = None, budget: Budget = UNLIMITED) -> list[Hit]:
-        """``allowed``: the filters' passage mask, when the caller already decided it.
+        """``allowed``: the filters' restriction, when the caller already decided it.
         ``budget``: the search's time budget; past it, what was ranked so far."""
         if allowed is None and filters:
-            allowed = filters.passages(self.catalog)
+            allowed = self.restrict(filters)
         parsed = query.parsed if isinstance(query, PreparedQuery) else self.index.parse(query)
         passage_hits = self.index.search(parsed, k * PASSAGES_PER_ARTICLE, allowed, budget=budget)
         return group_by_article(passage_hits, self.catalog, KEYWORD, k)
@@ -170,10 +176,12 @@ class SemanticSearcher:
     name = SEMANTIC
 
     def __init__(self, index: VectorIndex, catalog: Catalog, embedder: Embedder, tombstones: int = 0,
-                 onnx: OnnxQueryEncoder | None = None) -> None:
+                 onnx: OnnxQueryEncoder | None = None, restrict: Restriction | None = None) -> None:
         """``tombstones``: removed passages still in the (HNSW) index, from the manifest.
-        ``onnx``: the checked ONNX query encoder, when there is one; else torch embeds queries."""
+        ``onnx``: the checked ONNX query encoder, when there is one; else torch embeds queries.
+        ``restrict``: the filters as the index takes them (a passage mask, unless told)."""
         self.index, self.catalog, self.embedder = index, catalog, embedder
+        self.restrict = restrict or (lambda filters: filters.passages(catalog))
         self.tombstones = tombstones
         self.onnx = onnx
         self._checked = False
@@ -206,7 +214,7 @@ class SemanticSearcher:
         """``budget`` is accepted for the common interface: a search by meaning costs a fixed,
         small time (one query embedding and one vector search)."""
         if allowed is None and filters:
-            allowed = filters.passages(self.catalog)
+            allowed = self.restrict(filters)
         if allowed is None and self.tombstones:
             allowed = self.catalog.passage_mask(None)  # HNSW still holds removed passages: skip them
         vector = query.vector if isinstance(query, PreparedQuery) else self.encode_query(query)
@@ -243,7 +251,7 @@ class HybridSearcher:
         9.8 ms median in parallel against 9.6 ms in turn)."""
         query = query if isinstance(query, PreparedQuery) else self.prepare(query)
         query.parsed  # a query refused as too broad is refused before either leg starts
-        allowed = filters.passages(self.keyword.catalog) if filters else None
+        allowed = self.keyword.restrict(filters) if filters else None
         keyword = self.keyword.search(query, depth, allowed=allowed, budget=budget)
         semantic = self.semantic.search(query, depth, allowed=allowed)
         return fuse({KEYWORD: keyword, SEMANTIC: semantic}, self.settings, alpha)

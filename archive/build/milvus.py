@@ -1,0 +1,318 @@
+"""Rebuilds and updates of a Milvus backend (collections: archive/index/milvus.py).
+
+Both read the corpus, split it and embed it exactly as the embedded backend does, through
+the same embedding cache (in the work directory, ``--index``), so moving an archive to Milvus
+re-embeds nothing. Story grouping is the same code too.
+
+``rebuild`` writes a new generation's collections and only then switches the pointer (and
+alias); a crash leaves the old generation live, and the next rebuild drops the leftovers.
+``update`` changes the live collections in place, by article id: new passages are upserted
+(under new pids) before the old ones are deleted, then the articles, the records and last
+the pointer's manifest. Readers notice the new manifest within a second and reopen.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import IndexNotFoundError, InvalidParameterError, ModelError
+from ..index.catalog import source_key
+from ..index.embeddings import Embedder, PassageEmbedding
+from ..index.manifest import manifest_from_dict
+from ..index.milvus import (
+    DEFAULT_PREFIX,
+    RECORD_VECTOR,
+    Collections,
+    Milvus,
+    connect,
+    create_generation,
+    drop_generations,
+    encode_array,
+    literal,
+    part_key,
+    read_pointer,
+    sentence_fields,
+    text_parts,
+    write_pointer,
+)
+from ..index.milvus_snapshot import MilvusStore
+from ..index.names import NameEvidence, count_name_evidence
+from ..index.precision import PrecisionChoice, check_precision
+from ..index.stories import Stories
+from ..index.vocabulary import count_words
+from ..ingest.articles import Article
+from ..ingest.corpus import CorpusReading, FieldMapping
+from .changes import compare, unchanged_ids
+from .generation import (
+    BuildSummary,
+    GenerationBuild,
+    PassageRow,
+    Progress,
+    corpus_fingerprint,
+    crash_point,
+    passage_rows,
+    read_checked,
+    story_articles,
+)
+
+VECTOR_KIND = "milvus-flat"  # what the manifest records in place of a FAISS index type
+MAX_TITLE_CHARACTERS = 4_000  # a title longer than this is cut, so an article's fields fit one VARCHAR
+MAX_BYTES = 65_535
+
+
+def fit(text: str) -> str:
+    """Text cut to fit one Milvus VARCHAR (bytes, in UTF-8)."""
+    encoded = text.encode("utf-8")
+    return text if len(encoded) <= MAX_BYTES else encoded[:MAX_BYTES].decode("utf-8", errors="ignore")
+
+
+def passage_row(row: PassageRow, embedding: PassageEmbedding, story: str) -> dict:
+    article = row.article
+    return {"pid": row.pid, "article_id": article.id, "body": fit(f"{article.title}\n{article.text[row.start:row.end]}"),
+            "title": fit(article.title), "dense": np.asarray(embedding.vector, dtype=np.float32).tolist(),
+            "date": article.date or "", "source_key": source_key(article.source), "story_id": story,
+            "ordinal": row.ordinal, "start": row.start, "end": row.end, "cache_key": row.key,
+            **sentence_fields(embedding.sentence_spans, embedding.sentence_vectors)}
+
+
+def article_rows(articles: list[Article], files: dict[str, str], stories: Stories) -> list[dict]:
+    """Each article's rows: metadata, story, vector and signature on the first; its text in parts."""
+    stored = {row[0]: row for row in stories.rows([article.id for article in articles])}
+    rows = []
+    for article in articles:
+        _, story, vector, signature = stored[article.id]
+        fields = json.dumps({"title": article.title[:MAX_TITLE_CHARACTERS], "source": article.source,
+                             "url": article.url, "path": article.path, "author": article.author,
+                             "date_kind": article.date_kind, "fingerprint": article.fingerprint(),
+                             "file": files.get(article.id), "length": len(article.text)}, ensure_ascii=False)
+        vector = np.frombuffer(vector, dtype=np.float16).astype(np.float32).tolist()
+        signature = encode_array(np.frombuffer(signature, dtype=np.uint32), np.uint32)
+        for part, text in enumerate(text_parts(article.text)):
+            rows.append({"key": part_key(article.id, part), "article_id": article.id, "part": part, "text": text,
+                         "fields": fit(fields), "date": article.date or "", "story_id": story,
+                         "signature": signature, "vector": vector})
+    return rows
+
+
+def word_rows(words: Counter, evidence: NameEvidence, only: set[str] | None = None) -> list[dict]:
+    rows = []
+    for word in sorted(only if only is not None else set(words) | set(evidence.capitalised) | set(evidence.lowercase)):
+        value = [max(words[word], 0), max(evidence.capitalised[word], 0), max(evidence.lowercase[word], 0)]
+        if any(value):
+            rows.append({"key": f"word:{word}", "kind": "word", "value": json.dumps(value), "vector": RECORD_VECTOR})
+    return rows
+
+
+def file_rows(reading: CorpusReading) -> list[dict]:
+    return [{"key": f"file:{path}", "kind": "file",
+             "value": json.dumps([size, mtime, sorted(reading.copies.get(path, ()))]), "vector": RECORD_VECTOR}
+            for path, (size, mtime) in reading.files.items()]
+
+
+def rebuild_milvus(corpus: Path | str, uri: str, work_dir: Path | str, model_name: str, *,
+                   prefix: str = DEFAULT_PREFIX, fields: FieldMapping | None = None, strict: bool = False,
+                   wait: bool = False, progress: Progress | None = None, embedder: Embedder | None = None,
+                   precision: str = "auto") -> BuildSummary:
+    """A whole new generation in Milvus, then the switch. ``work_dir`` holds the embedding
+    cache, the ONNX query encoder and the build lock; nothing of the archive itself."""
+    check_precision(precision)
+    with GenerationBuild(work_dir, corpus, wait) as build:
+        with build.timer.phase("ingest"):
+            reading = read_checked(build.corpus, fields, strict, progress=progress)
+            crash_point("ingest")
+            articles = reading.articles
+            embedder = embedder or Embedder.shared(model_name)
+        milvus = connect(uri, create=True)  # fails early when Milvus is not there
+        choice = build.choose_precision(precision, embedder, articles)
+        rows = passage_rows(articles, embedder.name, precision=choice.precision)
+        cache = build.cache()
+        try:
+            with build.timer.phase("embed"):
+                found = cache.get_many(row.key for row in rows)
+            embeddings, embedded, reused = build.embed(rows, embedder, cache, progress, found, choice.precision)
+        finally:
+            cache.close()
+        dimension = int(embeddings[rows[0].key].vector.shape[0])
+        with build.timer.phase("stories"):
+            stories = Stories(dimension)
+            stories.place(story_articles(articles, rows, embeddings))
+        crash_point("stories")
+
+        collections = Collections.of(prefix, build.new_generation())
+        live = read_pointer(milvus, prefix)
+        with build.timer.phase("milvus"):
+            drop_generations(milvus, prefix, keep={live["collections"]} if live else set())  # crashed builds' too
+            create_generation(milvus, collections, dimension)
+            milvus.insert_rows(collections.passages, (passage_row(row, embeddings[row.key], stories.story_of[row.article.id])
+                                                      for row in rows))
+            crash_point("milvus")
+            milvus.insert_rows(collections.articles, article_rows(articles, reading.article_files, stories))
+            milvus.insert_rows(collections.records, word_rows(count_words(articles), count_name_evidence(articles))
+                               + file_rows(reading))
+        build.export_query_encoder(embedder)
+        manifest = build.manifest(
+            model=embedder.name, dimension=dimension, articles=len(articles), passages=len(rows),
+            fingerprint=corpus_fingerprint({article.id: article.fingerprint() for article in articles}),
+            faiss_type=VECTOR_KIND, precision=choice, stories=stories.story_count())
+        crash_point("publish")
+        with build.timer.phase("publish"):
+            write_pointer(milvus, prefix, collections, manifest.to_dict(), len(rows))
+            drop_generations(milvus, prefix, keep={collections.generation} | ({live["collections"]} if live else set()))
+    summary = build.summary(
+        articles=len(articles), passages=len(rows), skipped=[item.to_dict() for item in reading.skipped],
+        records=reading.records_dict(), embedded=embedded, reused=reused, faiss_type=VECTOR_KIND, added=len(articles),
+        stories=stories.story_count(), precision=choice.precision, precision_reason=choice.reason)
+    summary.index_dir = uri
+    return summary
+
+
+def update_milvus(corpus: Path | str, uri: str, work_dir: Path | str, *, prefix: str = DEFAULT_PREFIX,
+                  fields: FieldMapping | None = None, strict: bool = False, wait: bool = False,
+                  progress: Progress | None = None, embedder: Embedder | None = None,
+                  precision: str = "auto") -> BuildSummary:
+    """Bring the live Milvus generation in line with the corpus, in place, by article id."""
+    check_precision(precision)
+    milvus = connect(uri)
+    with GenerationBuild(work_dir, corpus, wait) as build:
+        pointer = read_pointer(milvus, prefix)
+        if pointer is None:
+            raise IndexNotFoundError(f"no archive in Milvus at {uri}", hint="run `indexer rebuild --backend milvus` first")
+        manifest = manifest_from_dict(pointer.get("manifest"), f"the manifest in Milvus at {uri}")
+        if precision not in ("auto", manifest.precision):
+            raise InvalidParameterError(
+                f"the index holds {manifest.precision} vectors; an update adds vectors at the same precision",
+                hint=f"run `indexer rebuild --precision {precision}` to re-embed everything at {precision}")
+        choice = PrecisionChoice(manifest.precision, manifest.precision_reason or "the index's own")
+        collections = Collections.of(prefix, pointer["collections"])
+        store = MilvusStore(milvus, collections, manifest.dimension)
+        with build.timer.phase("ingest"):
+            known, indexed = store.known_files(), store.fingerprints()
+            reading = read_checked(build.corpus, fields, strict, known, progress)
+            changes = compare(reading.articles, indexed, unchanged_ids(reading, known))
+        counts = dict(added=len(changes.added), changed=len(changes.changed), removed=len(changes.removed),
+                      unchanged=changes.unchanged, skipped=[item.to_dict() for item in reading.skipped],
+                      records=reading.records_dict())
+        if changes.pending == 0:
+            summary = build.summary(articles=manifest.articles, passages=manifest.passages, stories=manifest.stories,
+                                    faiss_type=manifest.faiss_type, precision=choice.precision,
+                                    precision_reason=choice.reason, **counts)
+            summary.generation, summary.index_dir = manifest.generation, uri
+            return summary
+        embedder = embedder or Embedder.shared(manifest.model)
+        if embedder.name != manifest.model:
+            raise ModelError(f"the index was built with {manifest.model}, not {embedder.name}",
+                             hint="run `indexer rebuild --model ...` to change models")
+        incoming = changes.added + changes.changed
+        outgoing = changes.removed + [article.id for article in changes.changed]
+        next_pid = int(pointer.get("next_pid", 0))
+        rows = passage_rows(incoming, embedder.name, first_pid=next_pid, precision=choice.precision)
+        cache = build.cache()
+        try:
+            embeddings, embedded, reused = build.embed(rows, embedder, cache, progress,
+                                                       cache.get_many(row.key for row in rows), choice.precision)
+        finally:
+            cache.close()
+        if any(embedding.vector.shape[0] != manifest.dimension for embedding in embeddings.values()):
+            raise ModelError(f"{embedder.name} does not give {manifest.dimension}-dimensional vectors",
+                             hint="run `indexer rebuild` to rebuild with this model")
+        with build.timer.phase("stories"):
+            stories = store.stories()
+            before = dict(stories.story_of)
+            stories.remove(outgoing)
+            stories.place(story_articles(incoming, rows, embeddings))
+            moved = sorted(article_id for article_id, story in stories.story_of.items()
+                           if article_id in before and before[article_id] != story and article_id not in outgoing)
+        crash_point("stories")
+
+        with build.timer.phase("milvus"):
+            leaving = list(store.articles(outgoing).values())
+            update_words(milvus, collections, store, leaving, incoming)
+            # New passages first (upserts: a re-run after a crash writes the same pids again), then the old ones go.
+            for start in range(0, len(rows), 500):
+                milvus.upsert(collections.passages, [passage_row(row, embeddings[row.key], stories.story_of[row.article.id])
+                                                     for row in rows[start : start + 500]])
+            crash_point("milvus")
+            for start in range(0, len(outgoing), 256):
+                chosen = outgoing[start : start + 256]
+                milvus.delete(collections.passages, filter=f"article_id in {literal(chosen)} and pid < {next_pid}")
+                milvus.delete(collections.articles, filter=f"article_id in {literal(chosen)}")
+            milvus.insert_rows(collections.articles, article_rows(incoming, reading.article_files, stories))
+            restory(milvus, collections, {article_id: stories.story_of[article_id] for article_id in moved})
+            milvus.delete(collections.records, filter='kind == "file"')
+            milvus.insert_rows(collections.records, file_rows_known(reading, known))
+            fingerprints = {article_id: print_ for article_id, print_ in indexed.items() if article_id not in outgoing}
+            fingerprints.update({article.id: article.fingerprint() for article in incoming})
+            passages = store.count(collections.passages)
+        generation = build.new_generation()
+        updated = build.manifest(
+            model=manifest.model, dimension=manifest.dimension, articles=len(fingerprints), passages=passages,
+            fingerprint=corpus_fingerprint(fingerprints), faiss_type=manifest.faiss_type, precision=choice,
+            stories=stories.story_count())
+        updated.generation = generation
+        with build.timer.phase("publish"):
+            write_pointer(milvus, prefix, collections, updated.to_dict(), next_pid + len(rows))
+    summary = build.summary(articles=len(fingerprints), passages=passages, stories=stories.story_count(),
+                            embedded=embedded, reused=reused, faiss_type=manifest.faiss_type,
+                            precision=choice.precision, precision_reason=choice.reason, **counts)
+    summary.index_dir = uri
+    return summary
+
+
+def update_words(milvus: Milvus, collections: Collections, store: MilvusStore, leaving: list[Article],
+                 incoming: list[Article]) -> None:
+    """The vocabulary and name evidence, less the articles leaving and plus those coming in:
+    only the words whose counts change are written."""
+    words = Counter(store.vocabulary())
+    evidence = store.name_evidence()
+    changed_words = count_words(leaving) + count_words(incoming)
+    leaving_evidence, incoming_evidence = count_name_evidence(leaving), count_name_evidence(incoming)
+    words.subtract(count_words(leaving))
+    words.update(count_words(incoming))
+    evidence.remove(leaving_evidence)
+    evidence.add(incoming_evidence)
+    touched = set(changed_words) | set(leaving_evidence.capitalised) | set(leaving_evidence.lowercase) \
+        | set(incoming_evidence.capitalised) | set(incoming_evidence.lowercase)
+    rows = word_rows(words, evidence, touched)
+    kept = {row["key"] for row in rows}
+    gone = [f"word:{word}" for word in touched if f"word:{word}" not in kept]
+    for start in range(0, len(rows), 1000):
+        milvus.upsert(collections.records, rows[start : start + 1000])
+    for start in range(0, len(gone), 256):
+        milvus.delete(collections.records, filter=f"key in {literal(gone[start : start + 256])}")
+
+
+def file_rows_known(reading: CorpusReading, known: dict) -> list[dict]:
+    """The corpus files as read now: those not read again keep what was recorded of them."""
+    rows = file_rows(reading)
+    recorded = {row["key"] for row in rows}
+    for path in reading.unchanged_files:
+        if f"file:{path}" not in recorded and path in known:
+            (size, mtime), _, copies = known[path]
+            rows.append({"key": f"file:{path}", "kind": "file", "value": json.dumps([size, mtime, sorted(copies)]),
+                         "vector": RECORD_VECTOR})
+    return rows
+
+
+PASSAGE_COLUMNS = ["pid", "article_id", "body", "title", "dense", "date", "source_key", "story_id", "ordinal", "start",
+                   "end", "cache_key", "sentence_spans", "sentence_vectors"]
+ARTICLE_COLUMNS = ["key", "article_id", "part", "text", "fields", "date", "story_id", "signature", "vector"]
+
+
+def restory(milvus: Milvus, collections: Collections, stories: dict[str, str]) -> None:
+    """Articles an update moved to another story (a merge): their rows are written again with it."""
+    if not stories:
+        return
+    for collection, columns in ((collections.passages, PASSAGE_COLUMNS), (collections.articles, ARTICLE_COLUMNS)):
+        rows = milvus.rows_in(collection, "article_id", list(stories), columns)
+        for row in rows:
+            row["story_id"] = stories[row["article_id"]]
+            if "dense" in row:
+                row["dense"] = [float(value) for value in row["dense"]]
+            if "vector" in row:
+                row["vector"] = [float(value) for value in row["vector"]]
+        for start in range(0, len(rows), 500):
+            milvus.upsert(collection, rows[start : start + 500])

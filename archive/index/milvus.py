@@ -1,0 +1,369 @@
+"""The Milvus backend's storage: an archive generation as three collections, and a pointer.
+
+    <prefix>_control                  which generation is live, with its manifest (one row)
+    <prefix>_<generation>_passages    a row per passage: title and passage text (English analyzer,
+                                      BM25 functions into body_sparse and title_sparse), the dense
+                                      vector, article id, date, source, story id, offsets, sentences
+    <prefix>_<generation>_articles    a row per article (a long text continues in further rows):
+                                      text and metadata for the pages, story id, article vector and
+                                      MinHash signature
+    <prefix>_<generation>_records     vocabulary, name evidence and corpus files: suggestions, name
+                                      variants and updates
+
+Nothing of the archive is on the web server's disk. ``rebuild`` writes a new generation's
+collections and then switches the pointer, one row upsert; on a Milvus server it also points
+the alias ``<prefix>_passages`` at the new passages collection (``alter_alias``). Milvus Lite
+2.5 has no aliases (its server answers UNIMPLEMENTED), so there the pointer alone switches.
+A crash before the switch leaves the pointer (and the alias) on the old generation.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import os
+import threading
+import warnings
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import BackendUnavailableError, IndexNotFoundError
+
+DEFAULT_PREFIX = "news_archive"
+MAX_VARCHAR = 65_535  # bytes: Milvus's limit for one VARCHAR value
+TEXT_PART_CHARACTERS = 16_000  # an article text's part: at most 64,000 bytes in UTF-8, whatever its characters
+ID_LENGTH = 2_048
+INSERT_BATCH = 500  # rows per insert call (a passage row is about 15 kB with its sentence vectors)
+IN_BATCH = 256  # values per ``in [...]`` filter
+QUERY_LIMIT = 16_384  # Milvus's most rows for one query or search
+BM25_K1 = 0.9  # as the embedded keyword index (Anserini's BEIR settings)
+BM25_B = 0.4
+RECORD_VECTOR = [0.0, 0.0]  # Milvus wants a vector field in every collection; records have none of their own
+LIVE = "live"
+REBUILD_HINT = "run `indexer rebuild --backend milvus --milvus-uri URI` to build it"
+
+
+def is_local(uri: str) -> bool:
+    """A Milvus Lite database file, not a server address."""
+    return "://" not in uri
+
+
+@dataclass(frozen=True)
+class Collections:
+    """The collection names of one generation."""
+
+    generation: str
+    passages: str
+    articles: str
+    records: str
+
+    @classmethod
+    def of(cls, prefix: str, generation: str) -> Collections:
+        base = f"{prefix}_{generation.replace('-', '_')}"
+        return cls(generation, f"{base}_passages", f"{base}_articles", f"{base}_records")
+
+    def all(self) -> list[str]:
+        return [self.passages, self.articles, self.records]
+
+
+class Milvus:
+    """One connection (``pymilvus.MilvusClient``) whose calls fail as ``BackendUnavailableError``,
+    never with a traceback of gRPC internals."""
+
+    def __init__(self, uri: str, client) -> None:
+        self.uri, self.client = uri, client
+        from pymilvus.exceptions import MilvusException
+
+        self._failures = (MilvusException, ConnectionError, TimeoutError)
+
+    def __getattr__(self, name: str):
+        method = getattr(self.client, name)
+
+        def call(*arguments, **options):
+            try:
+                return method(*arguments, **options)
+            except self._failures as problem:
+                raise BackendUnavailableError(f"Milvus at {self.uri} failed ({name}): {reason(problem)}") from None
+            except Exception as problem:
+                if type(problem).__module__.startswith("grpc"):
+                    raise BackendUnavailableError(f"Milvus at {self.uri} failed ({name}): {problem}") from None
+                raise
+
+        return call
+
+    def rows(self, collection: str, expression: str, fields: list[str], batch: int = 4096) -> Iterator[dict]:
+        """Every row matching ``expression`` (past Milvus's 16,384-row cap, with an iterator)."""
+        iterator = self.query_iterator(collection, batch_size=batch, filter=expression, output_fields=fields)
+        try:
+            while True:
+                try:
+                    page = iterator.next()
+                except Exception as problem:
+                    raise BackendUnavailableError(f"Milvus at {self.uri} failed (query): {reason(problem)}") from None
+                if not page:
+                    return
+                yield from page
+        finally:
+            iterator.close()
+
+    def rows_in(self, collection: str, field: str, values: Sequence, fields: list[str], extra: str = "") -> list[dict]:
+        """Rows whose ``field`` is one of ``values`` (asked in batches)."""
+        found: list[dict] = []
+        values = list(dict.fromkeys(values))
+        for start in range(0, len(values), IN_BATCH):
+            expression = f"{field} in {literal(values[start : start + IN_BATCH])}" + (f" and {extra}" if extra else "")
+            found += self.query(collection, filter=expression, output_fields=fields, limit=QUERY_LIMIT)
+        return found
+
+    def insert_rows(self, collection: str, rows: Iterable[dict]) -> int:
+        count = 0
+        batch: list[dict] = []
+        for row in rows:
+            batch.append(row)
+            if len(batch) == INSERT_BATCH:
+                self.insert(collection, batch)
+                count += len(batch)
+                batch = []
+        if batch:
+            self.insert(collection, batch)
+            count += len(batch)
+        return count
+
+
+def reason(problem: Exception) -> str:
+    message = getattr(problem, "message", None) or str(problem)
+    return " ".join(str(message).split())[:300]
+
+
+def literal(value) -> str:
+    """A value written into a Milvus filter expression (strings double-quoted and escaped)."""
+    return json.dumps(value, ensure_ascii=False)
+
+
+_clients: dict[str, Milvus] = {}
+_clients_lock = threading.Lock()
+
+
+def connect(uri: str, *, create: bool = False) -> Milvus:
+    """The process's connection to ``uri``: a Milvus Lite ``.db`` file (one process at a time
+    may open it) or a server address such as ``http://host:19530``. ``create``: a missing
+    Lite file is created (builds); otherwise it is a missing index."""
+    with _clients_lock:
+        if uri in _clients:
+            return _clients[uri]
+        if is_local(uri):
+            path = Path(uri)
+            if not path.exists() and not create:
+                raise IndexNotFoundError(f"no Milvus Lite database at {uri}", hint=REBUILD_HINT)
+            path.parent.mkdir(parents=True, exist_ok=True)
+        client = open_client(uri)
+        _clients[uri] = Milvus(uri, client)
+        return _clients[uri]
+
+
+def disconnect(uri: str) -> None:
+    """Close the process's connection (and so a Milvus Lite database, for another process)."""
+    with _clients_lock:
+        milvus = _clients.pop(uri, None)
+    if milvus is not None:
+        milvus.client.close()
+        if is_local(uri):  # the Milvus Lite server process holds the file until it stops
+            from milvus_lite.server_manager import server_manager_instance
+
+            server_manager_instance.release_server(uri)
+
+
+def open_client(uri: str):
+    os.environ.setdefault("RUST_LOG", "error")  # Milvus Lite's text index logs every commit at INFO
+    with warnings.catch_warnings():
+        # milvus-lite 2.5 imports pkg_resources (hence setuptools<81), which warns on import.
+        warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
+        try:
+            from pymilvus import MilvusClient
+
+            if is_local(uri):
+                import milvus_lite  # noqa: F401
+        except ImportError as problem:
+            raise BackendUnavailableError(
+                f"the Milvus backend needs pymilvus and milvus-lite: {problem}",
+                hint="pip install 'news-archive[milvus]' (pymilvus 2.5, milvus-lite 2.5, setuptools<81)") from None
+        # Failures are raised as our errors; pymilvus would also log them (and iterator chatter) on stderr.
+        for name in ("pymilvus", "pymilvus.milvus_client", "pymilvus.bulk_writer"):  # as pymilvus configures them
+            logging.getLogger(name).setLevel(logging.CRITICAL)
+        try:
+            return MilvusClient(uri=uri)
+        except Exception as problem:  # pymilvus raises its own and gRPC's errors here
+            detail = reason(problem)
+            if is_local(uri) and ("opened by another program" in detail or "Open local milvus failed" in detail):
+                raise BackendUnavailableError(
+                    f"the Milvus Lite database {uri} is open in another process (Milvus Lite allows one)",
+                    hint="stop the other process (a running `indexer serve`?), or use a Milvus server") from None
+            raise BackendUnavailableError(f"cannot connect to Milvus at {uri}: {detail}") from None
+
+
+# Schemas
+
+
+def create_control(milvus: Milvus, prefix: str) -> str:
+    name = f"{prefix}_control"
+    if not milvus.has_collection(name):
+        from pymilvus import DataType
+
+        schema = milvus.create_schema(auto_id=False, description="news archive: the live generation")
+        schema.add_field("key", DataType.VARCHAR, is_primary=True, max_length=64)
+        schema.add_field("value", DataType.VARCHAR, max_length=MAX_VARCHAR)
+        schema.add_field("vector", DataType.FLOAT_VECTOR, dim=len(RECORD_VECTOR))
+        milvus.create_collection(name, schema=schema, index_params=flat_index(milvus, "vector"), consistency_level="Strong")
+    return name
+
+
+def flat_index(milvus: Milvus, field: str, **more):
+    parameters = milvus.prepare_index_params()
+    parameters.add_index(field, index_type="FLAT", metric_type="IP")
+    for name, (index_type, metric, params) in more.items():
+        parameters.add_index(name, index_type=index_type, metric_type=metric, params=params)
+    return parameters
+
+
+def create_generation(milvus: Milvus, collections: Collections, dimension: int) -> None:
+    from pymilvus import DataType, Function, FunctionType
+
+    english = {"type": "english"}
+    passages = milvus.create_schema(auto_id=False, description=f"news archive passages, {collections.generation}")
+    passages.add_field("pid", DataType.INT64, is_primary=True)
+    passages.add_field("article_id", DataType.VARCHAR, max_length=ID_LENGTH)
+    passages.add_field("body", DataType.VARCHAR, max_length=MAX_VARCHAR, enable_analyzer=True, analyzer_params=english)
+    passages.add_field("title", DataType.VARCHAR, max_length=MAX_VARCHAR, enable_analyzer=True, analyzer_params=english)
+    passages.add_field("body_sparse", DataType.SPARSE_FLOAT_VECTOR)
+    passages.add_field("title_sparse", DataType.SPARSE_FLOAT_VECTOR)
+    passages.add_field("dense", DataType.FLOAT_VECTOR, dim=dimension)
+    passages.add_field("date", DataType.VARCHAR, max_length=16)
+    passages.add_field("source_key", DataType.VARCHAR, max_length=ID_LENGTH)
+    passages.add_field("story_id", DataType.VARCHAR, max_length=64)
+    passages.add_field("ordinal", DataType.INT64)
+    passages.add_field("start", DataType.INT64)
+    passages.add_field("end", DataType.INT64)
+    passages.add_field("cache_key", DataType.VARCHAR, max_length=256)
+    passages.add_field("sentence_spans", DataType.VARCHAR, max_length=MAX_VARCHAR)
+    passages.add_field("sentence_vectors", DataType.VARCHAR, max_length=MAX_VARCHAR)
+    for field in ("body", "title"):
+        passages.add_function(Function(name=f"{field}_bm25", function_type=FunctionType.BM25,
+                                       input_field_names=[field], output_field_names=[f"{field}_sparse"]))
+    bm25 = ("SPARSE_INVERTED_INDEX", "BM25", {"bm25_k1": BM25_K1, "bm25_b": BM25_B})
+    milvus.create_collection(collections.passages, schema=passages,
+                             index_params=flat_index(milvus, "dense", body_sparse=bm25, title_sparse=bm25),
+                             consistency_level="Strong")
+
+    articles = milvus.create_schema(auto_id=False, description=f"news archive articles, {collections.generation}")
+    articles.add_field("key", DataType.VARCHAR, is_primary=True, max_length=ID_LENGTH + 16)
+    articles.add_field("article_id", DataType.VARCHAR, max_length=ID_LENGTH)
+    articles.add_field("part", DataType.INT64)
+    articles.add_field("text", DataType.VARCHAR, max_length=MAX_VARCHAR)
+    articles.add_field("fields", DataType.VARCHAR, max_length=MAX_VARCHAR)  # title, source, url… as JSON
+    articles.add_field("date", DataType.VARCHAR, max_length=16)
+    articles.add_field("story_id", DataType.VARCHAR, max_length=64)
+    articles.add_field("signature", DataType.VARCHAR, max_length=4096)
+    articles.add_field("vector", DataType.FLOAT_VECTOR, dim=dimension)
+    milvus.create_collection(collections.articles, schema=articles, index_params=flat_index(milvus, "vector"),
+                             consistency_level="Strong")
+
+    records = milvus.create_schema(auto_id=False, description=f"news archive records, {collections.generation}")
+    records.add_field("key", DataType.VARCHAR, is_primary=True, max_length=MAX_VARCHAR // 4)
+    records.add_field("kind", DataType.VARCHAR, max_length=16)
+    records.add_field("value", DataType.VARCHAR, max_length=MAX_VARCHAR)
+    records.add_field("vector", DataType.FLOAT_VECTOR, dim=len(RECORD_VECTOR))
+    milvus.create_collection(collections.records, schema=records, index_params=flat_index(milvus, "vector"),
+                             consistency_level="Strong")
+
+
+# Encoding of values Milvus has no type for
+
+
+def encode_array(array: np.ndarray, dtype) -> str:
+    return base64.b64encode(np.ascontiguousarray(array, dtype=dtype).tobytes()).decode("ascii")
+
+
+def decode_array(text: str, dtype) -> np.ndarray:
+    return np.frombuffer(base64.b64decode(text), dtype=dtype) if text else np.zeros(0, dtype=dtype)
+
+
+def sentence_fields(spans: np.ndarray, vectors: np.ndarray) -> dict[str, str]:
+    """A passage's sentence spans and fp16 vectors, as text that fits one VARCHAR: a passage of
+    unusually many sentences keeps the first ones that fit (only highlighting reads them)."""
+    fitting = max(1, (MAX_VARCHAR * 3 // 4) // max(1, vectors.shape[1] * 2)) if len(vectors) else 0
+    return {"sentence_spans": encode_array(spans[:fitting], np.int32),
+            "sentence_vectors": encode_array(vectors[:fitting], np.float16)}
+
+
+def text_parts(text: str) -> list[str]:
+    return [text[start : start + TEXT_PART_CHARACTERS] for start in range(0, len(text), TEXT_PART_CHARACTERS)] or [""]
+
+
+def part_key(article_id: str, part: int) -> str:
+    return article_id if part == 0 else f"{article_id}\x1f{part}"
+
+
+# The pointer
+
+
+def read_pointer(milvus: Milvus, prefix: str) -> dict | None:
+    """The live generation's pointer: {"collections": generation, "manifest": {...}}, or None."""
+    name = f"{prefix}_control"
+    if not milvus.has_collection(name):
+        return None
+    rows = milvus.query(name, filter=f"key == {literal(LIVE)}", output_fields=["value"], limit=1)
+    if not rows:
+        return None
+    try:
+        return json.loads(rows[0]["value"])
+    except ValueError:
+        return None
+
+
+def write_pointer(milvus: Milvus, prefix: str, collections: Collections, manifest: dict, next_pid: int) -> None:
+    """Make a generation live: one row, replaced at once (then the alias, where Milvus has them).
+    ``next_pid``: the first passage id an update may give."""
+    name = create_control(milvus, prefix)
+    value = json.dumps({"collections": collections.generation, "manifest": manifest, "next_pid": next_pid},
+                       sort_keys=True)
+    milvus.upsert(name, [{"key": LIVE, "value": value, "vector": RECORD_VECTOR}])
+    point_alias(milvus, f"{prefix}_passages", collections.passages)
+
+
+def point_alias(milvus: Milvus, alias: str, collection: str) -> bool:
+    """Point ``alias`` at ``collection`` on a Milvus server; False on Milvus Lite, which has no aliases."""
+    if is_local(milvus.uri):
+        return False
+    try:
+        milvus.alter_alias(collection, alias)
+    except BackendUnavailableError:
+        milvus.create_alias(collection, alias)
+    return True
+
+
+def generations(milvus: Milvus, prefix: str) -> list[str]:
+    """Generations that have collections here, oldest first."""
+    suffix = "_passages"
+    found = set()
+    for name in milvus.list_collections():
+        if name.startswith(f"{prefix}_") and name.endswith(suffix) and name != f"{prefix}{suffix}":
+            found.add(name[len(prefix) + 1 : -len(suffix)])
+    return sorted(found)
+
+
+def drop_generations(milvus: Milvus, prefix: str, keep: set[str]) -> list[str]:
+    """Drop every generation's collections but those in ``keep`` (crashed builds' among them)."""
+    dropped = []
+    keep_names = {generation.replace("-", "_") for generation in keep}
+    for generation in generations(milvus, prefix):
+        if generation in keep_names:
+            continue
+        for name in Collections.of(prefix, generation).all():
+            if milvus.has_collection(name):
+                milvus.drop_collection(name)
+        dropped.append(generation)
+    return dropped
