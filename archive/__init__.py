@@ -6,7 +6,7 @@ only what is named here.
 
 from . import settings
 from .archive import Archive
-from .backend import BACKENDS, EmbeddedBackend, MilvusBackend, open_backend
+from .build.backends import BACKENDS, EmbeddedBackend, MilvusBackend, open_backend
 from .build.generation import BuildSummary
 from .build.rebuild import rebuild
 from .build.status import index_status
@@ -14,6 +14,7 @@ from .build.update import update
 from .errors import (
     ArchiveError,
     ArticleNotFoundError,
+    BackendError,
     BackendUnavailableError,
     BuildLockedError,
     CorpusError,
@@ -42,7 +43,7 @@ from .search.results import ArticleResponse, PassageResult, Result, SearchRespon
 
 __all__ = [
     "DEFAULT_BUDGET_MS", "MAX_K", "PRECISIONS", "MAX_QUERY_CHARACTERS", "MAX_RESULT_WINDOW", "MODES", "SIMILAR_K", "SORTS",
-    "BACKENDS", "Archive", "ArchiveError", "ArticleNotFoundError", "BackendUnavailableError", "EmbeddedBackend",
+    "BACKENDS", "Archive", "ArchiveError", "ArticleNotFoundError", "BackendError", "BackendUnavailableError", "EmbeddedBackend",
     "MilvusBackend", "open_backend", "ArticleResponse", "BuildLockedError", "BuildSummary",
     "CorpusError", "CorpusNotFoundError", "Event", "FieldMapping", "IndexCorruptError", "IndexNotFoundError",
     "InvalidParameterError", "Mark", "ModelError", "Parameter", "PassageResult", "QueryTooBroadError", "Result",

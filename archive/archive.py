@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .backend import EmbeddedBackend, MilvusBackend
+from .build.backends import EmbeddedBackend, MilvusBackend
 from .errors import ArchiveError, ArticleNotFoundError
 from .index.budget import DEFAULT_BUDGET_MS, Budget
 from .index.embeddings import Embedder
@@ -75,7 +75,7 @@ class Archive:
     def __init__(self, index: Path | str | EmbeddedBackend | MilvusBackend, *, fusion: FusionSettings = DEFAULT_FUSION,
                  embedder: Embedder | None = None, query_threads: int | None = None,
                  query_budget_ms: float | None = DEFAULT_BUDGET_MS) -> None:
-        """``index``: an embedded index directory, or a backend (archive/backend.py).
+        """``index``: an embedded index directory, or a backend (archive/build/backends.py).
         ``query_budget_ms``: how long one search may run (None: no limit); past it, the
         search returns what it ranked so far, marked ``timed_out``."""
         self.backend = index if isinstance(index, EmbeddedBackend | MilvusBackend) else EmbeddedBackend(index)
@@ -126,6 +126,9 @@ class Archive:
             if self._opening or now - self._checked_at < RELOAD_CHECK_SECONDS:
                 return current
             self._checked_at = now
+            self._opening = True  # this request checks; the others keep being answered meanwhile
+        # Check (a network call on Milvus) and open a newer generation without holding the lock.
+        try:
             try:
                 name = self.backend.live_name()
             except ArchiveError as problem:  # Milvus went away: keep answering what can be answered
@@ -133,10 +136,6 @@ class Archive:
                 return current
             if name is None or name == current.snapshot.name:
                 return current
-            self._opening = True
-        # A newer generation: open it without holding the lock, so that requests keep being
-        # answered from the current one meanwhile.
-        try:
             searchers = self.open_searchers()
         except ArchiveError as problem:
             # One that cannot be opened must not take the site down: keep answering from the
@@ -223,7 +222,8 @@ class Archive:
         return SearchResponse(
             query=request.query, mode=request.mode, k=request.k, page=request.page, total=len(ranked),
             took_ms=round((time.perf_counter() - started) * 1000, 2),
-            note=parsed.note if parsed else None, suggestion=suggestion, results=results,
+            note="; ".join(([parsed.note] if parsed and parsed.note else []) + budget.notes) or None,
+            suggestion=suggestion, results=results,
             timed_out=budget.timed_out, facets=count_facets(ranked, snapshot.catalog, others), collapse=request.collapse,
         )
 
@@ -249,7 +249,7 @@ class Archive:
         with self.holding() as searchers:
             store = searchers.snapshot.store
             article = store.article(article_id)
-            if article is None:
+            if article is None or article_id not in searchers.snapshot.catalog.ordinal:  # (not yet: an update under way)
                 raise ArticleNotFoundError(f"no article with id {article_id!r}")
             spans = store.passages(store.article_passage_ids(article_id))
             story, size = searchers.snapshot.catalog.story_of(article_id)

@@ -68,12 +68,18 @@ class IndexVersionError(IndexCorruptError):
     code = "index_version"
 
 
-class BackendUnavailableError(ArchiveError):
-    """The storage backend (a Milvus server, or a Milvus Lite database) cannot be reached or used."""
+class BackendError(ArchiveError):
+    """The storage backend (a Milvus server or cluster, or a Milvus Lite database) refused a request."""
 
     status = 503
-    code = "backend_unavailable"
+    code = "backend_error"
     exit_code = 7
+
+
+class BackendUnavailableError(BackendError):
+    """The storage backend cannot be reached, or did not answer in time."""
+
+    code = "backend_unavailable"
     default_hint = "check that Milvus is running and that --milvus-uri (ARCHIVE_MILVUS_URI) points at it"
 
 

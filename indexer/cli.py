@@ -80,8 +80,9 @@ def backend_options(function):
 
 
 def chosen_backend(backend: str | None, index_dir: Path | None, milvus_uri: str | None):
-    return archive.open_backend(backend or settings.backend(), index_dir or settings.index_dir(),
-                                milvus_uri or settings.milvus_uri())
+    """The backend asked for; ``--milvus-uri`` alone means the Milvus backend."""
+    backend = backend or ("milvus" if milvus_uri else settings.backend())
+    return archive.open_backend(backend, index_dir or settings.index_dir(), milvus_uri or settings.milvus_uri())
 
 
 def vector_kind(kind: str) -> str:

@@ -83,7 +83,7 @@ def milvus_work_dir(target: Path, seed_index: Path) -> Path:
 @pytest.fixture(scope="session")
 def milvus_seed(tmp_path_factory, seed_index, embedder):
     """The seed corpus in a Milvus Lite database (the real Milvus engine, embedded)."""
-    from archive.backend import MilvusBackend
+    from archive.build.backends import MilvusBackend
 
     root = tmp_path_factory.mktemp("milvus")
     backend = MilvusBackend(str(root / "archive.db"), milvus_work_dir(root / "work", seed_index))

@@ -7,13 +7,13 @@ import pytest
 from click.testing import CliRunner
 
 from archive.archive import Archive
-from archive.backend import MilvusBackend
+from archive.build.backends import MilvusBackend
 from archive.build.generation import CRASH_VARIABLE
 from archive.settings import DEFAULT_MODEL
 from conftest import milvus_missing
 from indexer.cli import main
 from test_build import run_indexer
-from test_update import backend_options, change_corpus
+from test_update import backend_options, change_corpus, vocabulary
 
 pytestmark = pytest.mark.skipif(milvus_missing() is not None, reason=milvus_missing() or "")
 
@@ -87,3 +87,106 @@ def test_nothing_of_the_archive_is_in_the_work_directory(corpus_copy, fresh_inde
     # Only caches of what the model computes, and the build lock: no generations, texts or indexes.
     assert {path.name for path in fresh_index.iterdir()} <= {"embedding-cache.sqlite", "query-encoder", "build.lock",
                                                              "precision.json"}
+
+
+# Queries whose words Milvus's stemmer and ours stem differently (our "agreement" is "agre", which
+# Milvus would stem again to "agr"), booleans over whole articles, patterns and fields: both
+# backends find the same articles.
+SAME_ARTICLES = ["Shoigu AND agreement", "offensive AND defense", "invasion NOT drones", "Belarus NOT potash",
+                 "significant OR exclusively", "(Shoigu AND Hajun) OR Makei", "lukash*", "lukashenka~",
+                 "title:lukashenko", "title:=lukashenko", "potash OR Lukashenka", "=Lukashenka"]
+
+
+@pytest.mark.parametrize("query", SAME_ARTICLES)
+def test_both_backends_find_the_same_articles(archive, milvus_archive, query):
+    def found(opened):
+        return {result.id for result in opened.search(query, mode="keyword", collapse="none").results}
+
+    embedded = found(archive)
+    assert embedded, "a query that finds nothing shows nothing"
+    assert found(milvus_archive) == embedded
+
+
+def test_a_fuzzy_term_is_matched_against_the_words_as_written(milvus_archive):
+    # Milvus holds words, not our stems: "negotiatons~" (a typo) reaches "negotiations".
+    found = milvus_archive.search("negotiatons~", mode="keyword", collapse="none")
+    assert found.results and found.note is None
+    assert "negotiations" in {passage.text[mark.start : mark.end].lower() for result in found.results
+                              for passage in result.passages for mark in passage.marks}
+
+
+def test_words_of_other_fields_and_boosts_are_left_out_with_a_note(milvus_archive):
+    response = milvus_archive.search("source:reuters potash", mode="keyword", collapse="none")
+    assert response.note == ("the Milvus backend searches titles and texts only: use the date and source filters "
+                             "instead of source:reuters")
+    assert [result.id for result in response.results] == ["001_6d7df644afd5a1ff"]
+    boosted = milvus_archive.search("potash^3 Shoigu", mode="keyword", collapse="none")
+    assert boosted.note == "the Milvus backend does not weight words: searched without their boosts (potash)"
+
+
+def test_an_article_id_with_any_characters_is_found_updated_and_removed(tmp_path, fresh_index, embedder):
+    import json
+
+    corpus = tmp_path / "odd.jsonl"
+    odd = ['tab\there', 'quote"and\\backslash', "line\nbreak", "ünïcödé 🙂"]
+
+    def write(texts):
+        corpus.write_text("".join(json.dumps({"id": article_id, "title": f"Potash note {number}", "body": text}) + "\n"
+                                  for number, (article_id, text) in enumerate(zip(odd, texts, strict=True))))
+
+    write([f"Potash barges number {number} sailed from Klaipeda." for number in range(len(odd))])
+    store = MilvusBackend(str(tmp_path / "archive.db"), fresh_index)
+    store.rebuild(corpus, DEFAULT_MODEL, embedder=embedder)
+    archive = Archive.open(store, embedder=embedder)
+    try:
+        for article_id in odd:
+            assert archive.article(article_id).id == article_id
+        write(["Grain barges sailed from Odesa instead."] + [f"Potash barges number {n} sailed." for n in range(1, 4)])
+        summary = store.update(corpus, embedder=embedder)
+        assert (summary.changed, summary.passages) == (4, 4)  # every old passage went, none is left twice
+        changed = Archive.open(store, embedder=embedder)
+        assert "Odesa" in changed.article("tab\there").text
+        changed.close()
+    finally:
+        archive.close()
+
+
+def test_an_update_after_a_file_is_renamed_keeps_its_articles(tmp_path, fresh_index, embedder):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "a.jsonl").write_text('{"id": "x", "title": "Potash", "body": "Potash exports fell."}\n'
+                                    '{"id": "y", "title": "Grain", "body": "Grain exports rose."}\n')
+    store = MilvusBackend(str(tmp_path / "archive.db"), fresh_index)
+    store.rebuild(corpus, DEFAULT_MODEL, embedder=embedder)
+    (corpus / "a.jsonl").rename(corpus / "b.jsonl")
+    (corpus / "c.txt").write_text("Drones\n\nDrones flew over Kyiv.\n")
+    first = store.update(corpus, embedder=embedder)
+    assert (first.added, first.removed, first.unchanged) == (1, 0, 2)
+    second = store.update(corpus, embedder=embedder)
+    assert (second.added, second.changed, second.removed, second.unchanged) == (0, 0, 0, 3)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("phase", ["stories", "milvus"])
+def test_an_update_killed_mid_way_is_finished_by_the_next(phase, corpus_copy, fresh_index, tmp_path, embedder):
+    from archive.index.milvus import disconnect
+    from test_update import ranked
+
+    store = MilvusBackend(str(tmp_path / "archive.db"), fresh_index)
+    built = store.rebuild(corpus_copy, DEFAULT_MODEL, embedder=embedder)
+    before = found(store, embedder)
+    change_corpus(corpus_copy)
+    disconnect(store.uri)
+    killed = run_indexer("update", "--corpus", str(corpus_copy), *backend_options(store),
+                         env_extra={CRASH_VARIABLE: phase})
+    assert killed.returncode == -9, killed.stderr
+    assert store.live_name() == built.generation  # readers were not switched to a half-made update
+    if phase == "stories":
+        assert found(store, embedder) == before
+    finished = store.update(corpus_copy, embedder=embedder)
+    assert finished.added + finished.changed + finished.removed >= 1
+    full = MilvusBackend(str(tmp_path / "full.db"), fresh_index)
+    full.rebuild(corpus_copy, DEFAULT_MODEL, embedder=embedder)
+    assert ranked(store, embedder) == ranked(full, embedder)
+    assert vocabulary(store, embedder) == vocabulary(full, embedder)
+    assert store.update(corpus_copy, embedder=embedder).generation == store.live_name()  # nothing left to do

@@ -10,7 +10,7 @@ from archive.build.rebuild import rebuild
 from archive.index.layout import IndexLayout
 from archive.settings import DEFAULT_MODEL
 from archive.build.update import update
-from archive.backend import EmbeddedBackend, MilvusBackend
+from archive.build.backends import EmbeddedBackend, MilvusBackend
 from conftest import BACKENDS
 from indexer.cli import main
 from test_build import run_indexer

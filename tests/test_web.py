@@ -153,8 +153,9 @@ def test_an_unreachable_milvus_is_a_503_with_the_error_shape_and_the_site_still_
     assert error["message"].startswith("cannot connect to Milvus at http://127.0.0.1:9: ")
     assert error["message"].endswith("(check that Milvus is running and that --milvus-uri (ARCHIVE_MILVUS_URI) points at it)")
     assert_conforms(response, "Error")
-    home = client.get("/")  # a friendly page that says what is wrong and what to do
-    assert home.status_code == 503 and "check that Milvus is running" in home.get_data(as_text=True)
+    home = client.get("/")  # the site still answers, and says what is wrong and what to do
+    assert home.status_code == 200
+    assert "cannot be reached" in home.get_data(as_text=True) and "Check that Milvus is running" in home.get_data(as_text=True)
 
 
 def test_a_missing_index_is_a_503_with_the_remedy_and_the_site_still_starts(tmp_path):

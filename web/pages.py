@@ -7,7 +7,7 @@ from urllib.parse import urlencode, urlsplit
 
 from flask import Blueprint, redirect, render_template, request, url_for
 
-from archive import IndexCorruptError, IndexNotFoundError, Mark, SearchRequest, paragraph_spans, paragraphs, snippets
+from archive import BackendError, IndexCorruptError, IndexNotFoundError, Mark, SearchRequest, paragraph_spans, paragraphs, snippets
 
 from . import state
 
@@ -32,7 +32,7 @@ def home():
     try:
         stats = state.archive().stats().to_dict()
         problem = None
-    except (IndexNotFoundError, IndexCorruptError) as error:
+    except (IndexNotFoundError, IndexCorruptError, BackendError) as error:
         stats, problem = None, error
     return render_template("home.html", stats=stats, problem=problem, form={})
 

@@ -8,7 +8,8 @@ re-embeds nothing. Story grouping is the same code too.
 alias); a crash leaves the old generation live, and the next rebuild drops the leftovers.
 ``update`` changes the live collections in place, by article id: new passages are upserted
 (under new pids) before the old ones are deleted, then the articles, the records and last
-the pointer's manifest. Readers notice the new manifest within a second and reopen.
+the pointer's manifest. Readers notice the new manifest within a second and reopen. A crashed
+update is finished by the next one (see ``update_milvus``).
 """
 
 from __future__ import annotations
@@ -25,9 +26,12 @@ from ..index.embeddings import Embedder, PassageEmbedding
 from ..index.manifest import manifest_from_dict
 from ..index.milvus import (
     DEFAULT_PREFIX,
+    IN_BATCH,
+    INSERT_BATCH,
     RECORD_VECTOR,
     Collections,
     Milvus,
+    article_key,
     connect,
     create_generation,
     drop_generations,
@@ -35,6 +39,7 @@ from ..index.milvus import (
     literal,
     part_key,
     read_pointer,
+    record_key,
     sentence_fields,
     text_parts,
     write_pointer,
@@ -60,7 +65,7 @@ from .generation import (
 )
 
 VECTOR_KIND = "milvus-flat"  # what the manifest records in place of a FAISS index type
-MAX_TITLE_CHARACTERS = 4_000  # a title longer than this is cut, so an article's fields fit one VARCHAR
+FIELD_CHARACTERS = {"title": 2_000, "source": 500, "url": 2_000, "path": 2_000, "author": 500, "file": 2_000}
 MAX_BYTES = 65_535
 
 
@@ -70,47 +75,87 @@ def fit(text: str) -> str:
     return text if len(encoded) <= MAX_BYTES else encoded[:MAX_BYTES].decode("utf-8", errors="ignore")
 
 
+def capped(field: str, value: str | None) -> str | None:
+    """A metadata value cut so that an article's metadata always fits one VARCHAR as JSON."""
+    return value[: FIELD_CHARACTERS[field]] if value else value
+
+
 def passage_row(row: PassageRow, embedding: PassageEmbedding, story: str) -> dict:
     article = row.article
-    return {"pid": row.pid, "article_id": article.id, "body": fit(f"{article.title}\n{article.text[row.start:row.end]}"),
-            "title": fit(article.title), "dense": np.asarray(embedding.vector, dtype=np.float32).tolist(),
-            "date": article.date or "", "source_key": source_key(article.source), "story_id": story,
+    return {"pid": row.pid, "article_key": article_key(article.id), "article_id": article.id,
+            "body": fit(f"{article.title}\n{article.text[row.start:row.end]}"), "title": fit(article.title),
+            "dense": np.asarray(embedding.vector, dtype=np.float32).tolist(), "date": article.date or "",
+            "source_key": source_key(capped("source", article.source)), "story_id": story,
             "ordinal": row.ordinal, "start": row.start, "end": row.end, "cache_key": row.key,
             **sentence_fields(embedding.sentence_spans, embedding.sentence_vectors)}
 
 
-def article_rows(articles: list[Article], files: dict[str, str], stories: Stories) -> list[dict]:
+def article_rows(articles: list[Article], stories: Stories) -> list[dict]:
     """Each article's rows: metadata, story, vector and signature on the first; its text in parts."""
     stored = {row[0]: row for row in stories.rows([article.id for article in articles])}
     rows = []
     for article in articles:
         _, story, vector, signature = stored[article.id]
-        fields = json.dumps({"title": article.title[:MAX_TITLE_CHARACTERS], "source": article.source,
-                             "url": article.url, "path": article.path, "author": article.author,
-                             "date_kind": article.date_kind, "fingerprint": article.fingerprint(),
-                             "file": files.get(article.id), "length": len(article.text)}, ensure_ascii=False)
+        fields = json.dumps({"title": capped("title", article.title), "source": capped("source", article.source),
+                             "url": capped("url", article.url), "path": capped("path", article.path),
+                             "author": capped("author", article.author), "date_kind": article.date_kind,
+                             "fingerprint": article.fingerprint(), "length": len(article.text)}, ensure_ascii=False)
         vector = np.frombuffer(vector, dtype=np.float16).astype(np.float32).tolist()
         signature = encode_array(np.frombuffer(signature, dtype=np.uint32), np.uint32)
         for part, text in enumerate(text_parts(article.text)):
-            rows.append({"key": part_key(article.id, part), "article_id": article.id, "part": part, "text": text,
-                         "fields": fit(fields), "date": article.date or "", "story_id": story,
-                         "signature": signature, "vector": vector})
+            rows.append({"key": part_key(article.id, part), "article_key": article_key(article.id),
+                         "article_id": article.id, "part": part, "text": text, "fields": fields,
+                         "date": article.date or "", "story_id": story, "signature": signature, "vector": vector})
     return rows
 
 
-def word_rows(words: Counter, evidence: NameEvidence, only: set[str] | None = None) -> list[dict]:
-    rows = []
-    for word in sorted(only if only is not None else set(words) | set(evidence.capitalised) | set(evidence.lowercase)):
-        value = [max(words[word], 0), max(evidence.capitalised[word], 0), max(evidence.lowercase[word], 0)]
-        if any(value):
-            rows.append({"key": f"word:{word}", "kind": "word", "value": json.dumps(value), "vector": RECORD_VECTOR})
-    return rows
+def record(kind: str, about: tuple[str, ...], value: list) -> dict:
+    return {"key": record_key(kind, *about), "kind": kind, "value": json.dumps(value, ensure_ascii=False),
+            "vector": RECORD_VECTOR}
 
 
-def file_rows(reading: CorpusReading) -> list[dict]:
-    return [{"key": f"file:{path}", "kind": "file",
-             "value": json.dumps([size, mtime, sorted(reading.copies.get(path, ()))]), "vector": RECORD_VECTOR}
-            for path, (size, mtime) in reading.files.items()]
+def word_records(words: Counter, evidence: NameEvidence, only: set[str] | None = None) -> dict[str, dict]:
+    """Key -> record of each word's (count, capitalised, lowercase), for the words in ``only`` (or all)."""
+    chosen = only if only is not None else set(words) | set(evidence.capitalised) | set(evidence.lowercase)
+    records = {}
+    for word in chosen:
+        counts = [max(words[word], 0), max(evidence.capitalised[word], 0), max(evidence.lowercase[word], 0)]
+        if any(counts):
+            made = record("word", (word,), [word, *counts])
+            records[made["key"]] = made
+    return records
+
+
+def file_records(reading: CorpusReading) -> dict[str, dict]:
+    """Key -> record of the corpus files as read now, which file each article came from, and which
+    files hold a second copy of an article: one row each (a crawl may own thousands)."""
+    made = [record("file", (path,), [path, size, mtime]) for path, (size, mtime) in reading.files.items()]
+    made += [record("owner", (article_id,), [article_id, fit_path(file)])
+             for article_id, file in reading.article_files.items()]
+    made += [record("copy", (file, article_id), [fit_path(file), article_id])
+             for file, article_ids in reading.copies.items() for article_id in article_ids]
+    return {row["key"]: row for row in made}
+
+
+def fit_path(path: str) -> str:
+    return path if len(path) <= FIELD_CHARACTERS["file"] * 4 else path[: FIELD_CHARACTERS["file"] * 4]
+
+
+def sync_records(milvus: Milvus, collections: Collections, kinds: tuple[str, ...], wanted: dict[str, dict],
+                 only: set[str] | None = None) -> None:
+    """Make the stored records of ``kinds`` (those in ``only``, by key, when given) what ``wanted``
+    says: changed ones written, missing ones deleted, unchanged ones left alone."""
+    stored: dict[str, str] = {}
+    for kind in kinds:
+        for row in milvus.rows(collections.records, f"kind == {literal(kind)}", ["key", "value"]):
+            if only is None or row["key"] in only:
+                stored[row["key"]] = row["value"]
+    changed = [row for key, row in wanted.items() if stored.get(key) != row["value"]]
+    gone = [key for key in stored if key not in wanted]
+    for start in range(0, len(changed), INSERT_BATCH):
+        milvus.upsert(collections.records, changed[start : start + INSERT_BATCH])
+    for start in range(0, len(gone), IN_BATCH):
+        milvus.delete(collections.records, filter=f"key in {literal(gone[start : start + IN_BATCH])}")
 
 
 def rebuild_milvus(corpus: Path | str, uri: str, work_dir: Path | str, model_name: str, *,
@@ -143,16 +188,16 @@ def rebuild_milvus(corpus: Path | str, uri: str, work_dir: Path | str, model_nam
         crash_point("stories")
 
         collections = Collections.of(prefix, build.new_generation())
-        live = read_pointer(milvus, prefix)
+        live = read_pointer(milvus, prefix, any_layout=True)
         with build.timer.phase("milvus"):
             drop_generations(milvus, prefix, keep={live["collections"]} if live else set())  # crashed builds' too
             create_generation(milvus, collections, dimension)
             milvus.insert_rows(collections.passages, (passage_row(row, embeddings[row.key], stories.story_of[row.article.id])
                                                       for row in rows))
             crash_point("milvus")
-            milvus.insert_rows(collections.articles, article_rows(articles, reading.article_files, stories))
-            milvus.insert_rows(collections.records, word_rows(count_words(articles), count_name_evidence(articles))
-                               + file_rows(reading))
+            milvus.insert_rows(collections.articles, article_rows(articles, stories))
+            records = word_records(count_words(articles), count_name_evidence(articles)) | file_records(reading)
+            milvus.insert_rows(collections.records, records.values())
         build.export_query_encoder(embedder)
         manifest = build.manifest(
             model=embedder.name, dimension=dimension, articles=len(articles), passages=len(rows),
@@ -174,7 +219,12 @@ def update_milvus(corpus: Path | str, uri: str, work_dir: Path | str, *, prefix:
                   fields: FieldMapping | None = None, strict: bool = False, wait: bool = False,
                   progress: Progress | None = None, embedder: Embedder | None = None,
                   precision: str = "auto") -> BuildSummary:
-    """Bring the live Milvus generation in line with the corpus, in place, by article id."""
+    """Bring the live Milvus generation in line with the corpus, in place, by article id.
+
+    Before it changes anything, an update marks the pointer ``pending`` with the passage ids it
+    takes. A crash then leaves that mark, and the next update finishes the job: it redoes what
+    is still different (new passages get fresh ids, and every passage of an article it writes
+    that is older than its own ids goes), and counts the vocabulary and the manifest afresh."""
     check_precision(precision)
     milvus = connect(uri)
     with GenerationBuild(work_dir, corpus, wait) as build:
@@ -189,6 +239,7 @@ def update_milvus(corpus: Path | str, uri: str, work_dir: Path | str, *, prefix:
         choice = PrecisionChoice(manifest.precision, manifest.precision_reason or "the index's own")
         collections = Collections.of(prefix, pointer["collections"])
         store = MilvusStore(milvus, collections, manifest.dimension)
+        recovering = pointer.get("pending") is not None  # an update crashed: finish its job
         with build.timer.phase("ingest"):
             known, indexed = store.known_files(), store.fingerprints()
             reading = read_checked(build.corpus, fields, strict, known, progress)
@@ -196,20 +247,22 @@ def update_milvus(corpus: Path | str, uri: str, work_dir: Path | str, *, prefix:
         counts = dict(added=len(changes.added), changed=len(changes.changed), removed=len(changes.removed),
                       unchanged=changes.unchanged, skipped=[item.to_dict() for item in reading.skipped],
                       records=reading.records_dict())
-        if changes.pending == 0:
+        if changes.pending == 0 and not recovering:
+            with build.timer.phase("milvus"):
+                sync_records(milvus, collections, ("file", "owner", "copy"), file_records(reading))  # renamed files
             summary = build.summary(articles=manifest.articles, passages=manifest.passages, stories=manifest.stories,
                                     faiss_type=manifest.faiss_type, precision=choice.precision,
                                     precision_reason=choice.reason, **counts)
             summary.generation, summary.index_dir = manifest.generation, uri
             return summary
-        embedder = embedder or Embedder.shared(manifest.model)
-        if embedder.name != manifest.model:
-            raise ModelError(f"the index was built with {manifest.model}, not {embedder.name}",
-                             hint="run `indexer rebuild --model ...` to change models")
         incoming = changes.added + changes.changed
         outgoing = changes.removed + [article.id for article in changes.changed]
-        next_pid = int(pointer.get("next_pid", 0))
-        rows = passage_rows(incoming, embedder.name, first_pid=next_pid, precision=choice.precision)
+        embedder = embedder or Embedder.shared(manifest.model)
+        if incoming and embedder.name != manifest.model:
+            raise ModelError(f"the index was built with {manifest.model}, not {embedder.name}",
+                             hint="run `indexer rebuild --model ...` to change models")
+        first_pid = max(int(pointer.get("next_pid", 0)), int((pointer.get("pending") or {}).get("next_pid", 0)))
+        rows = passage_rows(incoming, embedder.name, first_pid=first_pid, precision=choice.precision)
         cache = build.cache()
         try:
             embeddings, embedded, reused = build.embed(rows, embedder, cache, progress,
@@ -228,33 +281,37 @@ def update_milvus(corpus: Path | str, uri: str, work_dir: Path | str, *, prefix:
                            if article_id in before and before[article_id] != story and article_id not in outgoing)
         crash_point("stories")
 
+        next_pid = first_pid + len(rows)
         with build.timer.phase("milvus"):
+            write_pointer(milvus, prefix, collections, manifest.to_dict(), next_pid, pending={"next_pid": next_pid})
             leaving = list(store.articles(outgoing).values())
-            update_words(milvus, collections, store, leaving, incoming)
-            # New passages first (upserts: a re-run after a crash writes the same pids again), then the old ones go.
-            for start in range(0, len(rows), 500):
-                milvus.upsert(collections.passages, [passage_row(row, embeddings[row.key], stories.story_of[row.article.id])
-                                                     for row in rows[start : start + 500]])
+            # New passages first, under fresh ids; then every older passage of the articles written or removed.
+            for start in range(0, len(rows), INSERT_BATCH):
+                milvus.upsert(collections.passages, [
+                    passage_row(row, embeddings[row.key], stories.story_of[row.article.id])
+                    for row in rows[start : start + INSERT_BATCH]])
             crash_point("milvus")
-            for start in range(0, len(outgoing), 256):
-                chosen = outgoing[start : start + 256]
-                milvus.delete(collections.passages, filter=f"article_id in {literal(chosen)} and pid < {next_pid}")
-                milvus.delete(collections.articles, filter=f"article_id in {literal(chosen)}")
-            milvus.insert_rows(collections.articles, article_rows(incoming, reading.article_files, stories))
+            touched = list(dict.fromkeys(outgoing + [article.id for article in incoming]))
+            milvus.delete_articles(collections.passages, touched, extra=f"pid < {first_pid}")
+            milvus.delete_articles(collections.articles, touched)
+            milvus.insert_rows(collections.articles, article_rows(incoming, stories))
             restory(milvus, collections, {article_id: stories.story_of[article_id] for article_id in moved})
-            milvus.delete(collections.records, filter='kind == "file"')
-            milvus.insert_rows(collections.records, file_rows_known(reading, known))
-            fingerprints = {article_id: print_ for article_id, print_ in indexed.items() if article_id not in outgoing}
-            fingerprints.update({article.id: article.fingerprint() for article in incoming})
+            sync_records(milvus, collections, ("file", "owner", "copy"), file_records(reading))
+            if recovering:  # what a crashed update applied is unknown: count the vocabulary afresh
+                everything = list(store.articles(store.fingerprints()).values())
+                sync_records(milvus, collections, ("word",),
+                             word_records(count_words(everything), count_name_evidence(everything)))
+            else:
+                update_words(milvus, collections, store, leaving, incoming)
+            fingerprints = store.fingerprints()
             passages = store.count(collections.passages)
-        generation = build.new_generation()
         updated = build.manifest(
             model=manifest.model, dimension=manifest.dimension, articles=len(fingerprints), passages=passages,
             fingerprint=corpus_fingerprint(fingerprints), faiss_type=manifest.faiss_type, precision=choice,
             stories=stories.story_count())
-        updated.generation = generation
+        updated.generation = build.new_generation()
         with build.timer.phase("publish"):
-            write_pointer(milvus, prefix, collections, updated.to_dict(), next_pid + len(rows))
+            write_pointer(milvus, prefix, collections, updated.to_dict(), next_pid)
     summary = build.summary(articles=len(fingerprints), passages=passages, stories=stories.story_count(),
                             embedded=embedded, reused=reused, faiss_type=manifest.faiss_type,
                             precision=choice.precision, precision_reason=choice.reason, **counts)
@@ -268,38 +325,22 @@ def update_words(milvus: Milvus, collections: Collections, store: MilvusStore, l
     only the words whose counts change are written."""
     words = Counter(store.vocabulary())
     evidence = store.name_evidence()
-    changed_words = count_words(leaving) + count_words(incoming)
+    leaving_words, incoming_words = count_words(leaving), count_words(incoming)
     leaving_evidence, incoming_evidence = count_name_evidence(leaving), count_name_evidence(incoming)
-    words.subtract(count_words(leaving))
-    words.update(count_words(incoming))
+    words.subtract(leaving_words)
+    words.update(incoming_words)
     evidence.remove(leaving_evidence)
     evidence.add(incoming_evidence)
-    touched = set(changed_words) | set(leaving_evidence.capitalised) | set(leaving_evidence.lowercase) \
-        | set(incoming_evidence.capitalised) | set(incoming_evidence.lowercase)
-    rows = word_rows(words, evidence, touched)
-    kept = {row["key"] for row in rows}
-    gone = [f"word:{word}" for word in touched if f"word:{word}" not in kept]
-    for start in range(0, len(rows), 1000):
-        milvus.upsert(collections.records, rows[start : start + 1000])
-    for start in range(0, len(gone), 256):
-        milvus.delete(collections.records, filter=f"key in {literal(gone[start : start + 256])}")
+    touched = set(leaving_words) | set(incoming_words) | set(leaving_evidence.capitalised) \
+        | set(leaving_evidence.lowercase) | set(incoming_evidence.capitalised) | set(incoming_evidence.lowercase)
+    sync_records(milvus, collections, ("word",), word_records(words, evidence, touched),
+                 only={record_key("word", word) for word in touched})
 
 
-def file_rows_known(reading: CorpusReading, known: dict) -> list[dict]:
-    """The corpus files as read now: those not read again keep what was recorded of them."""
-    rows = file_rows(reading)
-    recorded = {row["key"] for row in rows}
-    for path in reading.unchanged_files:
-        if f"file:{path}" not in recorded and path in known:
-            (size, mtime), _, copies = known[path]
-            rows.append({"key": f"file:{path}", "kind": "file", "value": json.dumps([size, mtime, sorted(copies)]),
-                         "vector": RECORD_VECTOR})
-    return rows
-
-
-PASSAGE_COLUMNS = ["pid", "article_id", "body", "title", "dense", "date", "source_key", "story_id", "ordinal", "start",
-                   "end", "cache_key", "sentence_spans", "sentence_vectors"]
-ARTICLE_COLUMNS = ["key", "article_id", "part", "text", "fields", "date", "story_id", "signature", "vector"]
+PASSAGE_COLUMNS = ["pid", "article_key", "article_id", "body", "title", "dense", "date", "source_key", "story_id",
+                   "ordinal", "start", "end", "cache_key", "sentence_spans", "sentence_vectors"]
+ARTICLE_COLUMNS = ["key", "article_key", "article_id", "part", "text", "fields", "date", "story_id", "signature",
+                   "vector"]
 
 
 def restory(milvus: Milvus, collections: Collections, stories: dict[str, str]) -> None:
@@ -307,12 +348,11 @@ def restory(milvus: Milvus, collections: Collections, stories: dict[str, str]) -
     if not stories:
         return
     for collection, columns in ((collections.passages, PASSAGE_COLUMNS), (collections.articles, ARTICLE_COLUMNS)):
-        rows = milvus.rows_in(collection, "article_id", list(stories), columns)
+        rows = milvus.rows_of(collection, list(stories), columns)
         for row in rows:
             row["story_id"] = stories[row["article_id"]]
-            if "dense" in row:
-                row["dense"] = [float(value) for value in row["dense"]]
-            if "vector" in row:
-                row["vector"] = [float(value) for value in row["vector"]]
-        for start in range(0, len(rows), 500):
-            milvus.upsert(collection, rows[start : start + 500])
+            for field in ("dense", "vector"):
+                if field in row:
+                    row[field] = [float(value) for value in row[field]]
+        for start in range(0, len(rows), INSERT_BATCH):
+            milvus.upsert(collection, rows[start : start + INSERT_BATCH])

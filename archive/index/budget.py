@@ -27,6 +27,7 @@ class Budget:
         self.milliseconds = milliseconds
         self.deadline = None if milliseconds is None else time.monotonic() + SEARCH_SHARE * milliseconds / 1000
         self.timed_out = False
+        self.notes: list[str] = []  # what the search had to cut or change as it ran, for the response's note
 
     def expired(self) -> bool:
         if self.deadline is not None and time.monotonic() > self.deadline:

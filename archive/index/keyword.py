@@ -314,7 +314,7 @@ class QueryAnalysis:
         parsed = self.expand(parsed, expansion, spellings).normalize()  # raises QueryTooBroadError
         parsed, variants = with_name_variants(parsed, self.name_variants(), exact, spellings, expansion, literal)
         note = "; ".join(([note] if note else []) + expansion.notes) or None
-        terms = highlight_terms(parsed, self.searcher)
+        terms = self.highlight_terms(parsed)
         article_level = needs_article_level(parsed)
         positives = list(dict.fromkeys(positive_leaves(parsed)))  # a word in two branches ranks once
         if not article_level:
@@ -348,6 +348,10 @@ class QueryAnalysis:
         """Wildcards, fuzzy terms and ranges rewritten into the index's terms (see expansion.py).
         ``spellings``: index term -> the word as the query wrote it."""
         return expand(parsed, self.index_terms, expansion)
+
+    def highlight_terms(self, parsed: query.Query) -> set[str]:
+        """The analysed title and text terms of the (expanded) query, to mark in results."""
+        return highlight_terms(parsed, self.searcher)
 
     def index_terms(self) -> IndexTerms:
         """The index's terms, for ``expand`` (a subclass whose ``expand`` needs them provides them)."""

@@ -7,8 +7,12 @@
     <prefix>_<generation>_articles    a row per article (a long text continues in further rows):
                                       text and metadata for the pages, story id, article vector and
                                       MinHash signature
-    <prefix>_<generation>_records     vocabulary, name evidence and corpus files: suggestions, name
-                                      variants and updates
+    <prefix>_<generation>_records     vocabulary, name evidence, corpus files and which file each
+                                      article came from: suggestions, name variants and updates
+
+Rows are found by ``article_key``, a 63-bit hash of the article id, not by the id itself: an
+id may hold any character, and Milvus Lite's expression parser cannot match some (tabs,
+newlines). What a key finds is checked against the id.
 
 Nothing of the archive is on the web server's disk. ``rebuild`` writes a new generation's
 collections and then switches the pointer, one row upsert; on a Milvus server it also points
@@ -20,9 +24,11 @@ A crash before the switch leaves the pointer (and the alias) on the old generati
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import logging
 import os
+import re
 import threading
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
@@ -31,12 +37,12 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import BackendUnavailableError, IndexNotFoundError
+from ..errors import BackendError, BackendUnavailableError, IndexCorruptError, IndexNotFoundError, IndexVersionError
 
 DEFAULT_PREFIX = "news_archive"
 MAX_VARCHAR = 65_535  # bytes: Milvus's limit for one VARCHAR value
 TEXT_PART_CHARACTERS = 16_000  # an article text's part: at most 64,000 bytes in UTF-8, whatever its characters
-ID_LENGTH = 2_048
+ID_LENGTH = MAX_VARCHAR // 4  # characters: an id or source of up to 16,383 characters fits in any UTF-8
 INSERT_BATCH = 500  # rows per insert call (a passage row is about 15 kB with its sentence vectors)
 IN_BATCH = 256  # values per ``in [...]`` filter
 QUERY_LIMIT = 16_384  # Milvus's most rows for one query or search
@@ -44,12 +50,16 @@ BM25_K1 = 0.9  # as the embedded keyword index (Anserini's BEIR settings)
 BM25_B = 0.4
 RECORD_VECTOR = [0.0, 0.0]  # Milvus wants a vector field in every collection; records have none of their own
 LIVE = "live"
+LAYOUT_VERSION = 1  # of the collections' fields and records; a pointer written by another version is refused
+CALL_TIMEOUT = 60.0  # seconds for any one Milvus call: a Milvus that stops answering is an error, not a hang
+CONNECT_TIMEOUT = 5.0
+GENERATION_NAME = re.compile(r"\d{8}T\d{12}_[0-9a-f]{6}")  # a generation id, as collection names spell it
 REBUILD_HINT = "run `indexer rebuild --backend milvus --milvus-uri URI` to build it"
 
 
 def is_local(uri: str) -> bool:
-    """A Milvus Lite database file, not a server address."""
-    return "://" not in uri
+    """A Milvus Lite database file (``….db``, as pymilvus decides), not a server address."""
+    return "://" not in uri and uri.endswith(".db")
 
 
 @dataclass(frozen=True)
@@ -63,6 +73,7 @@ class Collections:
 
     @classmethod
     def of(cls, prefix: str, generation: str) -> Collections:
+        """``generation`` as its id (``…-abc123``) or as collection names spell it (``…_abc123``)."""
         base = f"{prefix}_{generation.replace('-', '_')}"
         return cls(generation, f"{base}_passages", f"{base}_articles", f"{base}_records")
 
@@ -70,28 +81,28 @@ class Collections:
         return [self.passages, self.articles, self.records]
 
 
+def article_key(article_id: str) -> int:
+    """The 63-bit key rows of an article are found by."""
+    return int.from_bytes(hashlib.blake2b(article_id.encode("utf-8"), digest_size=8).digest(), "big") >> 1
+
+
 class Milvus:
-    """One connection (``pymilvus.MilvusClient``) whose calls fail as ``BackendUnavailableError``,
-    never with a traceback of gRPC internals."""
+    """One connection (``pymilvus.MilvusClient``) whose calls fail as ``BackendError`` (or, when
+    Milvus cannot be reached or does not answer in time, ``BackendUnavailableError``), never
+    with a traceback of gRPC internals. Every call has a timeout."""
 
     def __init__(self, uri: str, client) -> None:
         self.uri, self.client = uri, client
-        from pymilvus.exceptions import MilvusException
-
-        self._failures = (MilvusException, ConnectionError, TimeoutError)
 
     def __getattr__(self, name: str):
         method = getattr(self.client, name)
 
         def call(*arguments, **options):
+            options.setdefault("timeout", CALL_TIMEOUT)
             try:
                 return method(*arguments, **options)
-            except self._failures as problem:
-                raise BackendUnavailableError(f"Milvus at {self.uri} failed ({name}): {reason(problem)}") from None
             except Exception as problem:
-                if type(problem).__module__.startswith("grpc"):
-                    raise BackendUnavailableError(f"Milvus at {self.uri} failed ({name}): {problem}") from None
-                raise
+                raise failure(self.uri, name, problem) from None
 
         return call
 
@@ -103,7 +114,7 @@ class Milvus:
                 try:
                     page = iterator.next()
                 except Exception as problem:
-                    raise BackendUnavailableError(f"Milvus at {self.uri} failed (query): {reason(problem)}") from None
+                    raise failure(self.uri, "query", problem) from None
                 if not page:
                     return
                 yield from page
@@ -111,13 +122,30 @@ class Milvus:
             iterator.close()
 
     def rows_in(self, collection: str, field: str, values: Sequence, fields: list[str], extra: str = "") -> list[dict]:
-        """Rows whose ``field`` is one of ``values`` (asked in batches)."""
+        """Rows whose ``field`` is one of ``values``, asked in batches (every row: past Milvus's
+        16,384-row cap for one query, with an iterator)."""
         found: list[dict] = []
         values = list(dict.fromkeys(values))
         for start in range(0, len(values), IN_BATCH):
             expression = f"{field} in {literal(values[start : start + IN_BATCH])}" + (f" and {extra}" if extra else "")
-            found += self.query(collection, filter=expression, output_fields=fields, limit=QUERY_LIMIT)
+            found += list(self.rows(collection, expression, fields))
         return found
+
+    def rows_of(self, collection: str, article_ids: Sequence[str], fields: list[str], extra: str = "") -> list[dict]:
+        """The rows of these articles (found by key, checked by id)."""
+        wanted = set(article_ids)
+        rows = self.rows_in(collection, "article_key", [article_key(article_id) for article_id in wanted],
+                            list(dict.fromkeys([*fields, "article_id"])), extra)
+        return [row for row in rows if row["article_id"] in wanted]
+
+    def delete_articles(self, collection: str, article_ids: Sequence[str], extra: str = "") -> None:
+        """Delete the rows of these articles (by key: a colliding key of another article is
+        not deleted, as its id is checked first)."""
+        rows = self.rows_of(collection, article_ids, [primary_key(collection)], extra)
+        field = primary_key(collection)
+        keys = [row[field] for row in rows]
+        for start in range(0, len(keys), IN_BATCH):
+            self.delete(collection, filter=f"{field} in {literal(keys[start : start + IN_BATCH])}")
 
     def insert_rows(self, collection: str, rows: Iterable[dict]) -> int:
         count = 0
@@ -132,6 +160,23 @@ class Milvus:
             self.insert(collection, batch)
             count += len(batch)
         return count
+
+
+def primary_key(collection: str) -> str:
+    return "pid" if collection.endswith("_passages") else "key"
+
+
+def failure(uri: str, call: str, problem: Exception) -> BackendError:
+    """A pymilvus or gRPC failure as our error: unreachable or too slow, or refused."""
+    detail = reason(problem)
+    from pymilvus.exceptions import ConnectError, ConnectionNotExistException, MilvusUnavailableException
+
+    code = getattr(problem, "code", None)
+    unreachable = isinstance(problem, ConnectError | ConnectionNotExistException | MilvusUnavailableException
+                             | ConnectionError | TimeoutError) or "UNAVAILABLE" in detail or "DEADLINE_EXCEEDED" in detail \
+        or "timed out" in detail.lower() or code in (2, 1)  # pymilvus: 1 unexpected (connection), 2 connect failed
+    kind = BackendUnavailableError if unreachable else BackendError
+    return kind(f"Milvus at {uri} failed ({call}): {detail}")
 
 
 def reason(problem: Exception) -> str:
@@ -195,12 +240,13 @@ def open_client(uri: str):
         for name in ("pymilvus", "pymilvus.milvus_client", "pymilvus.bulk_writer"):  # as pymilvus configures them
             logging.getLogger(name).setLevel(logging.CRITICAL)
         try:
-            return MilvusClient(uri=uri)
+            return MilvusClient(uri=uri, timeout=CONNECT_TIMEOUT)
         except Exception as problem:  # pymilvus raises its own and gRPC's errors here
             detail = reason(problem)
-            if is_local(uri) and ("opened by another program" in detail or "Open local milvus failed" in detail):
+            if is_local(uri) and "Open local milvus failed" in detail:
                 raise BackendUnavailableError(
-                    f"the Milvus Lite database {uri} is open in another process (Milvus Lite allows one)",
+                    f"the Milvus Lite database {uri} could not be opened; another process may have it open "
+                    "(Milvus Lite allows one at a time)",
                     hint="stop the other process (a running `indexer serve`?), or use a Milvus server") from None
             raise BackendUnavailableError(f"cannot connect to Milvus at {uri}: {detail}") from None
 
@@ -235,6 +281,7 @@ def create_generation(milvus: Milvus, collections: Collections, dimension: int) 
     english = {"type": "english"}
     passages = milvus.create_schema(auto_id=False, description=f"news archive passages, {collections.generation}")
     passages.add_field("pid", DataType.INT64, is_primary=True)
+    passages.add_field("article_key", DataType.INT64)
     passages.add_field("article_id", DataType.VARCHAR, max_length=ID_LENGTH)
     passages.add_field("body", DataType.VARCHAR, max_length=MAX_VARCHAR, enable_analyzer=True, analyzer_params=english)
     passages.add_field("title", DataType.VARCHAR, max_length=MAX_VARCHAR, enable_analyzer=True, analyzer_params=english)
@@ -259,7 +306,8 @@ def create_generation(milvus: Milvus, collections: Collections, dimension: int) 
                              consistency_level="Strong")
 
     articles = milvus.create_schema(auto_id=False, description=f"news archive articles, {collections.generation}")
-    articles.add_field("key", DataType.VARCHAR, is_primary=True, max_length=ID_LENGTH + 16)
+    articles.add_field("key", DataType.VARCHAR, is_primary=True, max_length=64)  # "<article key>:<part>"
+    articles.add_field("article_key", DataType.INT64)
     articles.add_field("article_id", DataType.VARCHAR, max_length=ID_LENGTH)
     articles.add_field("part", DataType.INT64)
     articles.add_field("text", DataType.VARCHAR, max_length=MAX_VARCHAR)
@@ -272,7 +320,7 @@ def create_generation(milvus: Milvus, collections: Collections, dimension: int) 
                              consistency_level="Strong")
 
     records = milvus.create_schema(auto_id=False, description=f"news archive records, {collections.generation}")
-    records.add_field("key", DataType.VARCHAR, is_primary=True, max_length=MAX_VARCHAR // 4)
+    records.add_field("key", DataType.VARCHAR, is_primary=True, max_length=64)  # "<kind>:<hash of what it is about>"
     records.add_field("kind", DataType.VARCHAR, max_length=16)
     records.add_field("value", DataType.VARCHAR, max_length=MAX_VARCHAR)
     records.add_field("vector", DataType.FLOAT_VECTOR, dim=len(RECORD_VECTOR))
@@ -304,14 +352,21 @@ def text_parts(text: str) -> list[str]:
 
 
 def part_key(article_id: str, part: int) -> str:
-    return article_id if part == 0 else f"{article_id}\x1f{part}"
+    """The primary key of one part of an article's text (part 0 also holds its metadata)."""
+    return f"{article_key(article_id)}:{part}"
+
+
+def record_key(kind: str, *about: str) -> str:
+    """The primary key of a record: its kind and a hash of what it is about (a word, a file path…)."""
+    return f"{kind}:{hashlib.blake2b(chr(0).join(about).encode('utf-8'), digest_size=16).hexdigest()}"
 
 
 # The pointer
 
 
-def read_pointer(milvus: Milvus, prefix: str) -> dict | None:
-    """The live generation's pointer: {"collections": generation, "manifest": {...}}, or None."""
+def read_pointer(milvus: Milvus, prefix: str, any_layout: bool = False) -> dict | None:
+    """The live generation's pointer: {"collections": generation, "manifest": {...}, …}, or None.
+    ``any_layout``: also one another version wrote (a rebuild replaces it)."""
     name = f"{prefix}_control"
     if not milvus.has_collection(name):
         return None
@@ -319,28 +374,42 @@ def read_pointer(milvus: Milvus, prefix: str) -> dict | None:
     if not rows:
         return None
     try:
-        return json.loads(rows[0]["value"])
-    except ValueError:
-        return None
+        pointer = json.loads(rows[0]["value"])
+    except ValueError as problem:
+        raise IndexCorruptError(f"the pointer to the live generation in Milvus at {milvus.uri} is unreadable: "
+                                f"{problem}") from None
+    if not isinstance(pointer, dict) or not isinstance(pointer.get("collections"), str):
+        raise IndexCorruptError(f"the pointer to the live generation in Milvus at {milvus.uri} is incomplete")
+    if pointer.get("layout") != LAYOUT_VERSION and not any_layout:
+        raise IndexVersionError(f"the archive in Milvus at {milvus.uri} has layout version {pointer.get('layout')}, "
+                                f"not this program's {LAYOUT_VERSION}", hint=REBUILD_HINT)
+    return pointer
 
 
-def write_pointer(milvus: Milvus, prefix: str, collections: Collections, manifest: dict, next_pid: int) -> None:
-    """Make a generation live: one row, replaced at once (then the alias, where Milvus has them).
-    ``next_pid``: the first passage id an update may give."""
+def write_pointer(milvus: Milvus, prefix: str, collections: Collections, manifest: dict, next_pid: int,
+                  pending: dict | None = None) -> None:
+    """Make a generation live: one row, replaced at once (the alias first, where Milvus has them).
+    ``next_pid``: the first passage id an update may give. ``pending``: an update under way
+    (written before it changes anything, so that a crashed one is finished by the next)."""
     name = create_control(milvus, prefix)
-    value = json.dumps({"collections": collections.generation, "manifest": manifest, "next_pid": next_pid},
-                       sort_keys=True)
-    milvus.upsert(name, [{"key": LIVE, "value": value, "vector": RECORD_VECTOR}])
     point_alias(milvus, f"{prefix}_passages", collections.passages)
+    pointer = {"collections": collections.generation, "manifest": manifest, "next_pid": next_pid,
+               "layout": LAYOUT_VERSION}
+    if pending:
+        pointer["pending"] = pending
+    milvus.upsert(name, [{"key": LIVE, "value": json.dumps(pointer, sort_keys=True), "vector": RECORD_VECTOR}])
 
 
 def point_alias(milvus: Milvus, alias: str, collection: str) -> bool:
-    """Point ``alias`` at ``collection`` on a Milvus server; False on Milvus Lite, which has no aliases."""
+    """Point ``alias`` at ``collection`` on a Milvus server; False on Milvus Lite, which has no
+    aliases (its server answers UNIMPLEMENTED)."""
     if is_local(milvus.uri):
         return False
+    if alias in milvus.list_aliases(collection).get("aliases", []):
+        return True
     try:
         milvus.alter_alias(collection, alias)
-    except BackendUnavailableError:
+    except BackendError:  # no such alias yet
         milvus.create_alias(collection, alias)
     return True
 
@@ -350,8 +419,9 @@ def generations(milvus: Milvus, prefix: str) -> list[str]:
     suffix = "_passages"
     found = set()
     for name in milvus.list_collections():
-        if name.startswith(f"{prefix}_") and name.endswith(suffix) and name != f"{prefix}{suffix}":
-            found.add(name[len(prefix) + 1 : -len(suffix)])
+        middle = name[len(prefix) + 1 : -len(suffix)]
+        if name.startswith(f"{prefix}_") and name.endswith(suffix) and GENERATION_NAME.fullmatch(middle):
+            found.add(middle)  # (not another archive's whose prefix starts with this one's)
     return sorted(found)
 
 

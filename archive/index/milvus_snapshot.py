@@ -18,15 +18,16 @@ from collections import Counter
 import numpy as np
 from whoosh import query
 
-from ..errors import IndexNotFoundError, QueryTooBroadError
+from ..errors import IndexCorruptError, IndexNotFoundError
 from ..ingest.articles import Article
 from .budget import UNLIMITED, Budget
 from .catalog import Catalog, source_key
-from .expansion import ALLOWED, MINIMUM_LITERAL_PREFIX, Expansion, literal_prefix, shown
-from .keyword import QueryAnalysis
+from .expansion import Expansion, IndexTerms, expand, shown
+from .keyword import QueryAnalysis, highlight_terms
 from .manifest import Manifest, manifest_from_dict
 from .milvus import (
     QUERY_LIMIT,
+    article_key,
     REBUILD_HINT,
     Collections,
     Milvus,
@@ -41,7 +42,10 @@ from .stories import Stories
 
 ARTICLE_FIELDS = ["article_id", "part", "text", "fields", "date", "story_id"]
 PASSAGE_FIELDS = ["pid", "article_id", "ordinal", "start", "end", "sentence_spans", "sentence_vectors"]
-UNSUPPORTED_NOTE = "the Milvus backend has no phrases, wildcards or fuzzy terms: searched as plain words"
+PHRASE_NOTE = "the Milvus backend has no phrase search: the words of a phrase must all be in the article"
+FIELD_NOTE = "the Milvus backend searches titles and texts only: use the date and source filters instead of"
+BOOST_NOTE = "the Milvus backend does not weight words: searched without their boosts"
+CAP_NOTE = "AND and NOT were decided on each word's best {limit:,} passages (Milvus's most for one search)"
 
 
 def filter_expression(date_from: str | None, date_to: str | None, source: str | None) -> str | None:
@@ -62,8 +66,18 @@ def both(first: str | None, second: str | None) -> str | None:
     return f"({first}) and ({second})" if first and second else first or second
 
 
+def metadata(row: dict) -> dict:
+    try:
+        fields = json.loads(row["fields"])
+    except ValueError as problem:
+        raise IndexCorruptError(f"article {row['article_id']!r} has unreadable metadata in Milvus: {problem}") from None
+    if not isinstance(fields, dict):
+        raise IndexCorruptError(f"article {row['article_id']!r} has unreadable metadata in Milvus")
+    return fields
+
+
 def article_of(row: dict, parts: list[dict]) -> Article:
-    fields = json.loads(row["fields"])
+    fields = metadata(row)
     text = "".join(part["text"] for part in sorted(parts, key=lambda part: part["part"]))
     return Article(id=row["article_id"], title=fields.get("title") or "", text=text, date=row["date"] or None,
                    source=fields.get("source"), url=fields.get("url"), path=fields.get("path"),
@@ -78,7 +92,7 @@ class MilvusStore:
         self._headlines: dict[str, tuple] = {}  # id -> (title, source, date, date kind): read at open
 
     def articles(self, article_ids) -> dict[str, Article]:
-        rows = self.milvus.rows_in(self.collections.articles, "article_id", list(article_ids), ARTICLE_FIELDS)
+        rows = self.milvus.rows_of(self.collections.articles, list(article_ids), ARTICLE_FIELDS)
         by_article: dict[str, list[dict]] = {}
         for row in rows:
             by_article.setdefault(row["article_id"], []).append(row)
@@ -93,7 +107,7 @@ class MilvusStore:
         rows = []
         for row in self.milvus.rows(self.collections.articles, "part == 0",
                                     ["article_id", "fields", "date", "story_id"]):
-            fields = json.loads(row["fields"])
+            fields = metadata(row)
             date = row["date"] or None
             self._headlines[row["article_id"]] = (fields.get("title") or "", fields.get("source"), date,
                                                   fields.get("date_kind"))
@@ -117,6 +131,7 @@ class MilvusStore:
         return dated + sorted((row for row in found if not row[3]), key=lambda row: row[0])
 
     def passages(self, pids) -> dict[int, StoredPassage]:
+        """The passages asked for that are still stored (an update may have replaced some meanwhile)."""
         rows = self.milvus.rows_in(self.collections.passages, "pid", [int(pid) for pid in pids], PASSAGE_FIELDS)
         return {row["pid"]: StoredPassage(
             row["pid"], row["article_id"], row["ordinal"], row["start"], row["end"],
@@ -124,23 +139,23 @@ class MilvusStore:
             decode_array(row["sentence_vectors"], np.float16).reshape(-1, self.dimension)) for row in rows}
 
     def passage_ids_of(self, article_ids) -> list[int]:
-        return [row["pid"] for row in self.milvus.rows_in(self.collections.passages, "article_id", list(article_ids),
-                                                           ["pid"])]
+        return [row["pid"] for row in self.milvus.rows_of(self.collections.passages, list(article_ids), ["pid"])]
 
     def article_passage_ids(self, article_id: str) -> list[int]:
-        rows = self.milvus.rows_in(self.collections.passages, "article_id", [article_id], ["pid", "ordinal"])
+        rows = self.milvus.rows_of(self.collections.passages, [article_id], ["pid", "ordinal"])
         return [row["pid"] for row in sorted(rows, key=lambda row: row["ordinal"])]
 
-    def records(self, kind: str) -> dict[str, object]:
-        return {row["key"].split(":", 1)[1]: json.loads(row["value"])
-                for row in self.milvus.rows(self.collections.records, f"kind == {literal(kind)}", ["key", "value"])}
+    def records(self, kind: str) -> list:
+        """The values of one kind of record (see build/milvus.py: word, file, owner, copy)."""
+        return [json.loads(row["value"])
+                for row in self.milvus.rows(self.collections.records, f"kind == {literal(kind)}", ["value"])]
 
     def vocabulary(self) -> dict[str, int]:
-        return {word: counts[0] for word, counts in self.records("word").items() if counts[0] > 0}
+        return {word: count for word, count, _, _ in self.records("word") if count > 0}
 
     def name_evidence(self) -> NameEvidence:
         evidence = NameEvidence()
-        for word, (_, capitalised, lowercase) in self.records("word").items():
+        for word, _, capitalised, lowercase in self.records("word"):
             if capitalised:
                 evidence.capitalised[word] = capitalised
             if lowercase:
@@ -148,16 +163,18 @@ class MilvusStore:
         return evidence
 
     def known_files(self) -> dict[str, tuple[tuple[int, int], list[str], list[str]]]:
-        known = {path: ((size, mtime), [], list(copies))
-                 for path, (size, mtime, copies) in self.records("file").items()}
-        for row in self.milvus.rows(self.collections.articles, "part == 0", ["article_id", "fields"]):
-            file = json.loads(row["fields"]).get("file")
+        """As ``Store.known_files``: file -> ((size, mtime_ns), its articles, articles it holds a copy of)."""
+        known = {path: ((size, mtime), [], []) for path, size, mtime in self.records("file")}
+        for article_id, file in self.records("owner"):
             if file in known:
-                known[file][1].append(row["article_id"])
+                known[file][1].append(article_id)
+        for file, article_id in self.records("copy"):
+            if file in known:
+                known[file][2].append(article_id)
         return known
 
     def fingerprints(self) -> dict[str, str]:
-        return {row["article_id"]: json.loads(row["fields"])["fingerprint"]
+        return {row["article_id"]: metadata(row)["fingerprint"]
                 for row in self.milvus.rows(self.collections.articles, "part == 0", ["article_id", "fields"])}
 
     def stories(self) -> Stories:
@@ -166,7 +183,7 @@ class MilvusStore:
                                     ["article_id", "story_id", "date", "vector", "signature", "fields"]):
             rows.append((row["article_id"], row["story_id"], row["date"] or None,
                          np.asarray(row["vector"], dtype=np.float16).tobytes(),
-                         decode_array(row["signature"], np.uint32).tobytes(), json.loads(row["fields"])["length"]))
+                         decode_array(row["signature"], np.uint32).tobytes(), metadata(row)["length"]))
         return Stories.loaded(self.dimension, rows)
 
     def date_span(self) -> tuple[str | None, str | None]:
@@ -205,20 +222,26 @@ class MilvusVectorIndex:
     def reconstruct(self, pids: list[int]) -> np.ndarray:
         rows = {row["pid"]: row["dense"] for row in
                 self.milvus.rows_in(self.collections.passages, "pid", [int(pid) for pid in pids], ["pid", "dense"])}
+        missing = [pid for pid in pids if int(pid) not in rows]
+        if missing:
+            raise IndexCorruptError(f"{len(missing)} passage vectors are missing from Milvus (an update under way?)",
+                                    hint="try again in a moment")
         return np.stack([np.asarray(rows[int(pid)], dtype=np.float32) for pid in pids])
 
 
 class MilvusKeywordIndex(QueryAnalysis):
     """The keyword leg on Milvus: our parser and analyzer (notes, name variants, highlighting
-    spans), Milvus's BM25 for ranking."""
+    spans), Milvus's BM25 for ranking. Milvus analyses what it is sent with its own English
+    stemmer, so it is sent the words as the query wrote them, never our stems."""
 
     def __init__(self, milvus: Milvus, collections: Collections, catalog: Catalog, store: MilvusStore,
                  passages: int) -> None:
         super().__init__(store.name_evidence)
         self.milvus, self.collections, self.catalog, self.store = milvus, collections, catalog, store
         self._document_count = passages
+        self._words: IndexTerms | None = None
         self._frequencies: dict[str, int] | None = None
-        self._frequencies_lock = threading.Lock()
+        self._vocabulary_lock = threading.Lock()
 
     def document_count(self) -> int:
         return self._document_count
@@ -226,41 +249,60 @@ class MilvusKeywordIndex(QueryAnalysis):
     def close(self) -> None:
         """Nothing to let go: the connection is the process's."""
 
+    def index_terms(self) -> IndexTerms:
+        """The archive's words as written (lowercased), with their counts: what wildcards, prefixes
+        and fuzzy terms expand into here (read once, on the first query that has one)."""
+        with self._vocabulary_lock:
+            if self._words is None:
+                vocabulary = self.store.vocabulary()
+                words = sorted(vocabulary)
+                counts = np.array([vocabulary[word] for word in words], dtype=np.int64)
+                self._words = IndexTerms({"body": (words, counts), "title": (words, counts)})
+        return self._words
+
     def expand(self, parsed: query.Query, expansion: Expansion, spellings: dict[str, str]) -> query.Query:
-        """Milvus has no phrases, wildcards, fuzzy terms or ranges: each is searched as its plain
-        words (a phrase's words must all be in the article), and the note says so. A pattern too
-        broad to search is refused, as on the embedded backend."""
-        unsupported: list[str] = []
+        """Our syntax, mapped onto Milvus where it can be: wildcards, prefixes, fuzzy terms and
+        ranges expand into the archive's words (fuzzy terms from the word as written); a phrase
+        becomes its words, which must all be in the article; terms of other fields than title
+        and text, and boosts, are left out. The note says what was changed."""
+        phrases: list[str] = []
+        fields: list[str] = []
+        boosted: list[str] = []
 
-        def plain(node: query.Query) -> query.Query:
+        def rewrite(node: query.Query) -> query.Query:
             if isinstance(node, query.Phrase):
-                unsupported.append(f'"{" ".join(spellings.get(word, word) for word in node.words)}"')
+                phrases.append(f'"{" ".join(spellings.get(word, word) for word in node.words)}"')
                 return query.And([query.Term(node.fieldname, word) for word in node.words])
-            if isinstance(node, query.Prefix | query.Wildcard | query.FuzzyTerm):
-                unsupported.append(shown(node))
-                words = self.analyze(node.text.replace("*", " ").replace("?", " "))
-                return query.Term(node.fieldname, words[0]) if words else query.NullQuery
-            if isinstance(node, query.TermRange | query.NumericRange):
-                unsupported.append(shown(node))
+            if node.is_leaf() and node is not query.NullQuery and node.field() not in ("title", "body"):
+                fields.append(shown(node) if not isinstance(node, query.Term) else f"{node.fieldname}:{node.text}")
                 return query.NullQuery
-            return node if node.is_leaf() else node.apply(plain)
+            if node.is_leaf() and getattr(node, "boost", 1.0) != 1.0:
+                boosted.append(shown(node) if not isinstance(node, query.Term) else spellings.get(node.text, node.text))
+            if isinstance(node, query.FuzzyTerm):
+                return query.FuzzyTerm(node.fieldname, spellings.get(node.text, node.text).lower(), boost=node.boost,
+                                       maxdist=node.maxdist, prefixlength=node.prefixlength)
+            return node if node.is_leaf() else node.apply(rewrite)
 
-        for leaf in parsed.leaves():
-            too_broad = isinstance(leaf, query.Prefix | query.Wildcard) and len(literal_prefix(leaf)) < MINIMUM_LITERAL_PREFIX
-            if isinstance(leaf, query.Every) or too_broad:
-                raise QueryTooBroadError(f"{shown(leaf)} is too broad to search", hint=ALLOWED)
-        rewritten = plain(parsed)
-        expansion.terms += sum(1 for _ in rewritten.leaves())
-        if unsupported:
-            expansion.other.append(f"{UNSUPPORTED_NOTE} ({', '.join(unsupported)})")
+        rewritten = expand(rewrite(parsed), self.index_terms, expansion)  # refuses patterns too broad to search
+        if phrases:
+            expansion.other.append(f"{PHRASE_NOTE} ({', '.join(phrases)})")
+        if fields:
+            expansion.other.append(f"{FIELD_NOTE} {', '.join(fields)}")
+        if boosted:
+            expansion.other.append(f"{BOOST_NOTE} ({', '.join(boosted)})")
         return rewritten
+
+    def highlight_terms(self, parsed: query.Query) -> set[str]:
+        """What to mark: the query's terms, and the index forms of the words patterns expanded into."""
+        terms = highlight_terms(parsed, self.searcher)
+        return terms | {self.index_form(term) for term in terms}
 
     def word_frequency(self, word: str) -> int:
         """How often the (analysed) word occurs in the archive's texts, from the stored vocabulary."""
         tokens = self.analyze(word)
         if not tokens:
             return 0
-        with self._frequencies_lock:
+        with self._vocabulary_lock:
             if self._frequencies is None:
                 frequencies: Counter = Counter()
                 for written, count in self.store.vocabulary().items():
@@ -274,10 +316,14 @@ class MilvusKeywordIndex(QueryAnalysis):
             return []
         expression = allowed
         if parsed.article_level:
-            matching = self.articles_matching(parsed.query, allowed)
+            capped: list[str] = []
+            matching = self.articles_matching(parsed.query, allowed, parsed.spellings, capped)
+            if capped and budget is not UNLIMITED:
+                budget.notes.append(CAP_NOTE.format(limit=QUERY_LIMIT) + f" ({', '.join(sorted(set(capped)))})")
             if not matching:
                 return []
-            expression = both(expression, f"article_id in {literal(sorted(matching))}")
+            keys = sorted({article_key(article_id) for article_id in matching})
+            expression = both(expression, f"article_key in {literal(keys)}")
         words: dict[str, list[str]] = {"body": [], "title": []}
         for leaf in parsed.ranking.leaves():
             if type(leaf) is query.Term and leaf.fieldname in words:
@@ -296,25 +342,33 @@ class MilvusKeywordIndex(QueryAnalysis):
                                    search_params={"metric_type": "BM25"}, output_fields=[])
         return [(int(hit["id"]), float(hit["distance"])) for hit in found[0] if hit["distance"] > 0]
 
-    def articles_matching(self, node: query.Query, allowed: str | None) -> set[str]:
-        """The articles a query decided per article matches: a word counts wherever in the article it is."""
+    def articles_matching(self, node: query.Query, allowed: str | None, spellings: dict[str, str],
+                          capped: list[str]) -> set[str]:
+        """The articles a query decided per article matches: a word counts wherever in the article
+        it is. ``capped`` collects the words whose matches passed Milvus's cap for one search."""
+        def matching(child: query.Query, restricted: str | None = allowed) -> set[str]:
+            return self.articles_matching(child, restricted, spellings, capped)
+
         if isinstance(node, query.Or | query.DisjunctionMax):
-            return set().union(*(self.articles_matching(child, allowed) for child in node.children()))
+            return set().union(*(matching(child) for child in node.children()))
         if isinstance(node, query.And | query.Require):
             children = list(node.children())
-            found = self.articles_matching(children[0], allowed) if children else set()
+            found = matching(children[0]) if children else set()
             for child in children[1:]:
-                found &= self.articles_matching(child, allowed)
+                found &= matching(child)
             return found
         if isinstance(node, query.AndNot):
-            return self.articles_matching(node.a, allowed) - self.articles_matching(node.b, None)
+            return matching(node.a) - matching(node.b, None)
         if isinstance(node, query.AndMaybe):
-            return self.articles_matching(node.a, allowed)
+            return matching(node.a)
         if isinstance(node, query.Not):
-            return set(self.catalog.article_ids) - self.articles_matching(node.query, None)
+            return set(self.catalog.article_ids) - matching(node.query, None)
         if type(node) is query.Term and node.fieldname in ("body", "title"):
-            pids = [pid for pid, _ in self.bm25(node.fieldname, node.text, QUERY_LIMIT, allowed)]
-            return set(self.catalog.owners(pids).values())
+            word = spellings.get(node.text, node.text)
+            passages = self.bm25(node.fieldname, word, QUERY_LIMIT, allowed)
+            if len(passages) >= QUERY_LIMIT:
+                capped.append(word)
+            return set(self.catalog.owners([pid for pid, _ in passages]).values())
         return set()
 
 

@@ -211,6 +211,8 @@ def make_results(snapshot: Snapshot, hits: list[Hit], terms: set[str], query_vec
     variants = variants or {}  # (its terms are among ``terms``: highlight_terms reads every leaf)
     others = {hit.article_id: (others or {}).get(hit.article_id, [])[:MAX_OTHER_VERSIONS] for hit in hits}
     articles = snapshot.store.articles([hit.article_id for hit in hits])
+    # On Milvus an update changes the live collections in place; a hit it removed meanwhile is left out.
+    hits = [hit for hit in hits if hit.article_id in articles]
     headlines = snapshot.store.headlines([other for versions in others.values() for other in versions])
     shown = {hit.article_id: choose_passages(hit) for hit in hits}
     stored = snapshot.store.passages([pid for pids in shown.values() for pid in pids])
@@ -220,7 +222,9 @@ def make_results(snapshot: Snapshot, hits: list[Hit], terms: set[str], query_vec
         passages = []
         spellings: dict[str, str] = {}  # "Naiev" -> "Naev": what this result matched for a name
         for pid in shown[hit.article_id]:
-            passage = stored[pid]
+            passage = stored.get(pid)
+            if passage is None:  # replaced by an update meanwhile (Milvus)
+                continue
             text = article.text[passage.start : passage.end]
             matched = [leg for leg in (KEYWORD, SEMANTIC) if leg in hit.passages[pid]]
             marks: list[Mark] = []

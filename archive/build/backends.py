@@ -13,16 +13,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .build.generation import BuildSummary
-from .build.milvus import rebuild_milvus, update_milvus
-from .build.rebuild import rebuild
-from .build.status import index_status, snapshot_status
-from .build.update import update
-from .errors import InvalidParameterError
-from .index.layout import IndexLayout
-from .index.milvus import DEFAULT_PREFIX, connect, read_pointer
-from .index.milvus_snapshot import MilvusSnapshot
-from .index.snapshot import HeldSnapshot, Snapshot
+from ..errors import InvalidParameterError
+from ..index.layout import IndexLayout
+from ..index.milvus import DEFAULT_PREFIX, connect, read_pointer
+from ..index.milvus_snapshot import MilvusSnapshot
+from ..index.snapshot import HeldSnapshot, Snapshot
+from .generation import BuildSummary
+from .milvus import rebuild_milvus, update_milvus
+from .rebuild import rebuild
+from .status import index_status, snapshot_status
+from .update import update
 
 BACKENDS = ("embedded", "milvus")
 
@@ -96,4 +96,8 @@ def open_backend(name: str | None, index_dir: Path | str, milvus_uri: str | None
         raise InvalidParameterError("the milvus backend needs a Milvus URI",
                                     hint="pass --milvus-uri var/archive.db (Milvus Lite) or http://host:19530, "
                                          "or set ARCHIVE_MILVUS_URI")
+    if "://" not in milvus_uri and not milvus_uri.endswith(".db"):
+        raise InvalidParameterError(f"{milvus_uri!r} is neither a Milvus Lite file nor a server address",
+                                    hint="a Milvus Lite database ends in .db (var/archive.db); a server is "
+                                         "http://host:19530")
     return MilvusBackend(milvus_uri, index_dir)
