@@ -30,6 +30,7 @@ from bench.report import SHARED, WORK, command_line, header, write_section  # no
 from archive import Archive  # noqa: E402
 from archive.build.backends import EmbeddedBackend, MilvusBackend  # noqa: E402
 from archive.index.embeddings import Embedder  # noqa: E402
+from archive.index.milvus import disconnect  # noqa: E402
 from archive.settings import DEFAULT_MODEL  # noqa: E402
 
 MODES = ("keyword", "semantic", "hybrid")
@@ -99,6 +100,7 @@ def run(name: str, corpus: Path, index: Path, queries: list[str], qrels=None, qu
         if leftover.is_file():
             leftover.unlink()
     rows["milvus"] = measure(MilvusBackend(uri, index), corpus, embedder, queries, qrels, query_ids)
+    disconnect(uri)  # stops its Milvus Lite server, so that the next dataset's figures do not count it
     print(name, "milvus", rows["milvus"], flush=True)
     first = rows["embedded"]
     lines = [f"### {name}: {first['articles']:,} articles, {first['passages']:,} passages, {len(queries)} queries\n",

@@ -28,7 +28,7 @@ def found(store, embedder) -> dict:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("phase", ["embed", "stories", "milvus", "publish"])
+@pytest.mark.parametrize("phase", ["milvus", "publish"])  # half the new collections written; all, not switched
 def test_a_rebuild_killed_mid_way_leaves_the_old_generation_live(phase, corpus_copy, fresh_index, tmp_path, embedder):
     from archive.index.milvus import connect, disconnect, generations
 
@@ -83,7 +83,8 @@ def test_the_milvus_backend_needs_a_uri_and_a_missing_database_is_a_missing_inde
 
 def test_nothing_of_the_archive_is_in_the_work_directory(corpus_copy, fresh_index, tmp_path, embedder):
     store = MilvusBackend(str(tmp_path / "archive.db"), fresh_index)
-    store.rebuild(corpus_copy, DEFAULT_MODEL, embedder=embedder)
+    summary = store.rebuild(corpus_copy, DEFAULT_MODEL, embedder=embedder)
+    assert (summary.embedded, summary.reused) == (0, summary.passages)  # moving to Milvus re-embeds nothing
     # Only caches of what the model computes, and the build lock: no generations, texts or indexes.
     assert {path.name for path in fresh_index.iterdir()} <= {"embedding-cache.sqlite", "query-encoder", "build.lock",
                                                              "precision.json"}
@@ -167,7 +168,7 @@ def test_an_update_after_a_file_is_renamed_keeps_its_articles(tmp_path, fresh_in
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("phase", ["stories", "milvus"])
+@pytest.mark.parametrize("phase", ["milvus"])  # pending marked, new passages written, old ones still there
 def test_an_update_killed_mid_way_is_finished_by_the_next(phase, corpus_copy, fresh_index, tmp_path, embedder):
     from archive.index.milvus import disconnect
     from test_update import ranked
@@ -181,8 +182,7 @@ def test_an_update_killed_mid_way_is_finished_by_the_next(phase, corpus_copy, fr
                          env_extra={CRASH_VARIABLE: phase})
     assert killed.returncode == -9, killed.stderr
     assert store.live_name() == built.generation  # readers were not switched to a half-made update
-    if phase == "stories":
-        assert found(store, embedder) == before
+    assert found(store, embedder) == before  # (new passages under ids no article owns yet are not found)
     finished = store.update(corpus_copy, embedder=embedder)
     assert finished.added + finished.changed + finished.removed >= 1
     full = MilvusBackend(str(tmp_path / "full.db"), fresh_index)
@@ -190,3 +190,44 @@ def test_an_update_killed_mid_way_is_finished_by_the_next(phase, corpus_copy, fr
     assert ranked(store, embedder) == ranked(full, embedder)
     assert vocabulary(store, embedder) == vocabulary(full, embedder)
     assert store.update(corpus_copy, embedder=embedder).generation == store.live_name()  # nothing left to do
+
+
+@pytest.mark.slow
+def test_the_seed_corpus_served_from_milvus_has_the_same_pages_and_api(tmp_path, fresh_index, client):
+    """The issue's "done when": `indexer rebuild --backend milvus --milvus-uri …`, then `indexer serve` with the same."""
+    import json
+    import re
+    import urllib.request
+
+    from bench.load import free_port, start_server
+    from conftest import SEED_CORPUS
+
+    options = ["--backend", "milvus", "--milvus-uri", str(tmp_path / "archive.db")]
+    built = run_indexer("rebuild", "--corpus", str(SEED_CORPUS), "--index", str(fresh_index), *options)
+    assert built.returncode == 0, built.stderr
+    port = free_port()
+    server = start_server(fresh_index, port, *options)
+    try:
+        def get(path: str) -> str:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=30) as response:
+                return response.read().decode()
+
+        def shape(data: dict) -> dict:  # scores differ a little (Milvus's BM25, fp32 vectors); all else is equal
+            data.pop("took_ms")
+            for result in data["results"]:
+                result.pop("score")
+                result["explain"] = {leg: evidence and evidence["rank"] for leg, evidence in result["explain"].items()}
+            return data
+
+        for query in ("potash+exports", "Shoigu+AND+agreement", "Lukashenka&collapse=none", "drones&mode=semantic"):
+            ours = shape(json.loads(get(f"/api/search?q={query}")))
+            assert ours == shape(client.get(f"/api/search?q={query}").get_json())
+        article = "/articles/001_6d7df644afd5a1ff"
+        assert get(article) == client.get(article).get_data(as_text=True)
+        assert json.loads(get("/api" + article)) == client.get("/api" + article).get_json()
+        page = get("/search?q=Shoigu+agreement&collapse=none")
+        expected = client.get("/search?q=Shoigu+agreement&collapse=none").get_data(as_text=True)
+        assert re.findall(r'href="/articles/([^?"]+)', page) == re.findall(r'href="/articles/([^?"]+)', expected)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

@@ -102,6 +102,8 @@ class Milvus:
             try:
                 return method(*arguments, **options)
             except Exception as problem:
+                if not from_milvus(problem):
+                    raise  # a bug of ours, not Milvus's answer
                 raise failure(self.uri, name, problem) from None
 
         return call
@@ -114,6 +116,8 @@ class Milvus:
                 try:
                     page = iterator.next()
                 except Exception as problem:
+                    if not from_milvus(problem):
+                        raise
                     raise failure(self.uri, "query", problem) from None
                 if not page:
                     return
@@ -128,7 +132,9 @@ class Milvus:
         values = list(dict.fromkeys(values))
         for start in range(0, len(values), IN_BATCH):
             expression = f"{field} in {literal(values[start : start + IN_BATCH])}" + (f" and {extra}" if extra else "")
-            found += list(self.rows(collection, expression, fields))
+            rows = self.query(collection, filter=expression, output_fields=fields, limit=QUERY_LIMIT)
+            # One query answers what a page shows; only more than Milvus's cap needs the iterator.
+            found += rows if len(rows) < QUERY_LIMIT else list(self.rows(collection, expression, fields))
         return found
 
     def rows_of(self, collection: str, article_ids: Sequence[str], fields: list[str], extra: str = "") -> list[dict]:
@@ -166,15 +172,22 @@ def primary_key(collection: str) -> str:
     return "pid" if collection.endswith("_passages") else "key"
 
 
+def from_milvus(problem: Exception) -> bool:
+    """Whether an exception is Milvus's (or its connection's) answer, not a bug of ours."""
+    from pymilvus.exceptions import MilvusException
+
+    return isinstance(problem, MilvusException | ConnectionError | TimeoutError) \
+        or type(problem).__module__.split(".")[0] == "grpc"
+
+
 def failure(uri: str, call: str, problem: Exception) -> BackendError:
     """A pymilvus or gRPC failure as our error: unreachable or too slow, or refused."""
     detail = reason(problem)
     from pymilvus.exceptions import ConnectError, ConnectionNotExistException, MilvusUnavailableException
 
-    code = getattr(problem, "code", None)
     unreachable = isinstance(problem, ConnectError | ConnectionNotExistException | MilvusUnavailableException
                              | ConnectionError | TimeoutError) or "UNAVAILABLE" in detail or "DEADLINE_EXCEEDED" in detail \
-        or "timed out" in detail.lower() or code in (2, 1)  # pymilvus: 1 unexpected (connection), 2 connect failed
+        or "timed out" in detail.lower()
     kind = BackendUnavailableError if unreachable else BackendError
     return kind(f"Milvus at {uri} failed ({call}): {detail}")
 
