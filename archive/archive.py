@@ -128,6 +128,7 @@ class Archive:
             self._checked_at = now
             self._opening = True  # this request checks; the others keep being answered meanwhile
         # Check (a network call on Milvus) and open a newer generation without holding the lock.
+        searchers = None
         try:
             try:
                 name = self.backend.live_name()
@@ -143,10 +144,11 @@ class Archive:
             log.warning("staying on generation %s: %s", current.snapshot.generation, problem)
             return current
         finally:
-            with self._lock:
+            with self._lock:  # the new one goes live in the same step that ends the check
                 self._opening = False
-        with self._lock:
-            previous, self._current = self._current, searchers
+                previous = None
+                if searchers is not None:
+                    previous, self._current = self._current, searchers
         if previous is not None:
             previous.snapshot.retire()  # closes once the requests still on it finish
         return searchers
@@ -241,7 +243,10 @@ class Archive:
         if suggestion is None:
             return None
         depth = max(self.fusion.depth, request.page * request.k)
-        return suggestion if len(searchers.keyword.search(suggestion, depth, filters, budget=budget)) > found else None
+        notes = list(budget.notes)
+        finds = len(searchers.keyword.search(suggestion, depth, filters, budget=budget))
+        budget.notes[:] = notes  # what searching the suggestion noted is not about the query asked
+        return suggestion if finds > found else None
 
     # Articles
 
@@ -251,7 +256,9 @@ class Archive:
             article = store.article(article_id)
             if article is None or article_id not in searchers.snapshot.catalog.ordinal:  # (not yet: an update under way)
                 raise ArticleNotFoundError(f"no article with id {article_id!r}")
-            spans = store.passages(store.article_passage_ids(article_id))
+            # (Only the passages this generation knows: on Milvus an update may be writing new ones.)
+            live = searchers.snapshot.catalog.owners(store.article_passage_ids(article_id))
+            spans = store.passages([pid for pid, owner in live.items() if owner == article_id])
             story, size = searchers.snapshot.catalog.story_of(article_id)
             versions = [StoryVersion(*row) for row in store.story_headlines(story)]
             claims = self.claims(store, article, spans.values(),
@@ -298,8 +305,9 @@ class Archive:
                 owner = owners.get(pid)
                 if owner and owner != article_id and owner not in best:
                     best[owner] = score
-            top = list(best.items())[:k]
+            top = list(best.items())[: k + 4]
             articles = snapshot.store.articles([owner for owner, _ in top])
+            top = [(owner, score) for owner, score in top if owner in articles][:k]  # (one an update just removed)
         return SimilarResponse(article_id, [
             SimilarArticle(owner, articles[owner].title, articles[owner].date, articles[owner].source, round(score, 4),
                            articles[owner].date_kind)

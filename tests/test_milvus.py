@@ -95,6 +95,7 @@ def test_nothing_of_the_archive_is_in_the_work_directory(corpus_copy, fresh_inde
 # backends find the same articles.
 SAME_ARTICLES = ["Shoigu AND agreement", "offensive AND defense", "invasion NOT drones", "Belarus NOT potash",
                  "significant OR exclusively", "(Shoigu AND Hajun) OR Makei", "lukash*", "lukashenka~",
+                 "Putin* AND Belarus*",
                  "title:lukashenko", "title:=lukashenko", "potash OR Lukashenka", "=Lukashenka"]
 
 
@@ -114,6 +115,15 @@ def test_a_fuzzy_term_is_matched_against_the_words_as_written(milvus_archive):
     assert found.results and found.note is None
     assert "negotiations" in {passage.text[mark.start : mark.end].lower() for result in found.results
                               for passage in result.passages for mark in passage.marks}
+
+
+def test_a_wildcard_is_matched_as_written_against_the_words(milvus_archive):
+    # The parser stems "Zelensky*" to "zelenski*"; the stored words are "zelensky" and "zelenskyy".
+    found = milvus_archive.search("Zelensky*", mode="keyword", collapse="none")
+    marked = {passage.text[mark.start : mark.end] for result in found.results for passage in result.passages
+              for mark in passage.marks}
+    assert {"Zelensky", "Zelenskyy"} <= marked and found.note is None
+    assert milvus_archive.search("negotiat?ons", mode="keyword", collapse="none").results  # "negotiations"
 
 
 def test_words_of_other_fields_and_boosts_are_left_out_with_a_note(milvus_archive):

@@ -67,6 +67,7 @@ from .generation import (
 VECTOR_KIND = "milvus-flat"  # what the manifest records in place of a FAISS index type
 FIELD_CHARACTERS = {"title": 2_000, "source": 500, "url": 2_000, "path": 2_000, "author": 500, "file": 2_000}
 MAX_BYTES = 65_535
+MAX_WORD_CHARACTERS = 100
 
 
 def fit(text: str) -> str:
@@ -102,7 +103,8 @@ def article_rows(articles: list[Article], stories: Stories) -> list[dict]:
                              "fingerprint": article.fingerprint(), "length": len(article.text)}, ensure_ascii=False)
         vector = np.frombuffer(vector, dtype=np.float16).astype(np.float32).tolist()
         signature = encode_array(np.frombuffer(signature, dtype=np.uint32), np.uint32)
-        for part, text in enumerate(text_parts(article.text)):
+        parts = list(enumerate(text_parts(article.text)))
+        for part, text in parts[1:] + parts[:1]:  # the first part (with the fingerprint) last: it says "stored"
             rows.append({"key": part_key(article.id, part), "article_key": article_key(article.id),
                          "article_id": article.id, "part": part, "text": text, "fields": fields,
                          "date": article.date or "", "story_id": story, "signature": signature, "vector": vector})
@@ -115,10 +117,13 @@ def record(kind: str, about: tuple[str, ...], value: list) -> dict:
 
 
 def word_records(words: Counter, evidence: NameEvidence, only: set[str] | None = None) -> dict[str, dict]:
-    """Key -> record of each word's (count, capitalised, lowercase), for the words in ``only`` (or all)."""
+    """Key -> record of each word's (count, capitalised, lowercase), for the words in ``only`` (or
+    all); a "word" longer than any real one (a run of letters in a URL, say) is not kept."""
     chosen = only if only is not None else set(words) | set(evidence.capitalised) | set(evidence.lowercase)
     records = {}
     for word in chosen:
+        if len(word) > MAX_WORD_CHARACTERS:
+            continue
         counts = [max(words[word], 0), max(evidence.capitalised[word], 0), max(evidence.lowercase[word], 0)]
         if any(counts):
             made = record("word", (word,), [word, *counts])
@@ -145,11 +150,12 @@ def sync_records(milvus: Milvus, collections: Collections, kinds: tuple[str, ...
                  only: set[str] | None = None) -> None:
     """Make the stored records of ``kinds`` (those in ``only``, by key, when given) what ``wanted``
     says: changed ones written, missing ones deleted, unchanged ones left alone."""
-    stored: dict[str, str] = {}
-    for kind in kinds:
-        for row in milvus.rows(collections.records, f"kind == {literal(kind)}", ["key", "value"]):
-            if only is None or row["key"] in only:
-                stored[row["key"]] = row["value"]
+    if only is not None:  # by key: a few words of a large vocabulary
+        stored = {row["key"]: row["value"] for row in milvus.rows_in(collections.records, "key", sorted(only),
+                                                                      ["key", "value"])}
+    else:
+        stored = {row["key"]: row["value"] for kind in kinds
+                  for row in milvus.rows(collections.records, f"kind == {literal(kind)}", ["key", "value"])}
     changed = [row for key, row in wanted.items() if stored.get(key) != row["value"]]
     gone = [key for key in stored if key not in wanted]
     for start in range(0, len(changed), INSERT_BATCH):
@@ -188,7 +194,7 @@ def rebuild_milvus(corpus: Path | str, uri: str, work_dir: Path | str, model_nam
         crash_point("stories")
 
         collections = Collections.of(prefix, build.new_generation())
-        live = read_pointer(milvus, prefix, any_layout=True)
+        live = read_pointer(milvus, prefix, for_rebuild=True)
         with build.timer.phase("milvus"):
             drop_generations(milvus, prefix, keep={live["collections"]} if live else set())  # crashed builds' too
             create_generation(milvus, collections, dimension)
@@ -239,11 +245,16 @@ def update_milvus(corpus: Path | str, uri: str, work_dir: Path | str, *, prefix:
         choice = PrecisionChoice(manifest.precision, manifest.precision_reason or "the index's own")
         collections = Collections.of(prefix, pointer["collections"])
         store = MilvusStore(milvus, collections, manifest.dimension)
-        recovering = pointer.get("pending") is not None  # an update crashed: finish its job
+        pending = pointer.get("pending")  # an update crashed: finish its job
+        recovering = pending is not None
         with build.timer.phase("ingest"):
             known, indexed = store.known_files(), store.fingerprints()
-            reading = read_checked(build.corpus, fields, strict, known, progress)
-            changes = compare(reading.articles, indexed, unchanged_ids(reading, known))
+            # Nothing about the articles a crashed update touched can be trusted: the whole corpus
+            # is read again, and those articles are written anew (or removed, if they are gone).
+            crashed = {str(article_id) for article_id in store.records("pending")} if recovering else set()
+            reading = read_checked(build.corpus, fields, strict, None if recovering else known, progress)
+            compared = {article_id: "" if article_id in crashed else fingerprint for article_id, fingerprint in indexed.items()}
+            changes = compare(reading.articles, compared, unchanged_ids(reading, known))
         counts = dict(added=len(changes.added), changed=len(changes.changed), removed=len(changes.removed),
                       unchanged=changes.unchanged, skipped=[item.to_dict() for item in reading.skipped],
                       records=reading.records_dict())
@@ -261,7 +272,7 @@ def update_milvus(corpus: Path | str, uri: str, work_dir: Path | str, *, prefix:
         if incoming and embedder.name != manifest.model:
             raise ModelError(f"the index was built with {manifest.model}, not {embedder.name}",
                              hint="run `indexer rebuild --model ...` to change models")
-        first_pid = max(int(pointer.get("next_pid", 0)), int((pointer.get("pending") or {}).get("next_pid", 0)))
+        first_pid = max(int(pointer.get("next_pid", 0)), int((pending or {}).get("next_pid", 0)))
         rows = passage_rows(incoming, embedder.name, first_pid=first_pid, precision=choice.precision)
         cache = build.cache()
         try:
@@ -282,8 +293,12 @@ def update_milvus(corpus: Path | str, uri: str, work_dir: Path | str, *, prefix:
         crash_point("stories")
 
         next_pid = first_pid + len(rows)
+        touched = list(dict.fromkeys(outgoing + [article.id for article in incoming] + sorted(crashed)))
         with build.timer.phase("milvus"):
-            write_pointer(milvus, prefix, collections, manifest.to_dict(), next_pid, pending={"next_pid": next_pid})
+            # Say what is about to change before changing it: the articles, then the passage ids.
+            milvus.insert_rows(collections.records, (record("pending", (article_id,), article_id) for article_id in touched))
+            write_pointer(milvus, prefix, collections, manifest.to_dict(), next_pid,
+                          pending={"first_pid": first_pid, "next_pid": next_pid})
             leaving = list(store.articles(outgoing).values())
             # New passages first, under fresh ids; then every older passage of the articles written or removed.
             for start in range(0, len(rows), INSERT_BATCH):
@@ -291,16 +306,13 @@ def update_milvus(corpus: Path | str, uri: str, work_dir: Path | str, *, prefix:
                     passage_row(row, embeddings[row.key], stories.story_of[row.article.id])
                     for row in rows[start : start + INSERT_BATCH]])
             crash_point("milvus")
-            touched = list(dict.fromkeys(outgoing + [article.id for article in incoming]))
             milvus.delete_articles(collections.passages, touched, extra=f"pid < {first_pid}")
             milvus.delete_articles(collections.articles, touched)
             milvus.insert_rows(collections.articles, article_rows(incoming, stories))
             restory(milvus, collections, {article_id: stories.story_of[article_id] for article_id in moved})
             sync_records(milvus, collections, ("file", "owner", "copy"), file_records(reading))
             if recovering:  # what a crashed update applied is unknown: count the vocabulary afresh
-                everything = list(store.articles(store.fingerprints()).values())
-                sync_records(milvus, collections, ("word",),
-                             word_records(count_words(everything), count_name_evidence(everything)))
+                sync_records(milvus, collections, ("word",), word_records(*count_stored(store)))
             else:
                 update_words(milvus, collections, store, leaving, incoming)
             fingerprints = store.fingerprints()
@@ -312,11 +324,23 @@ def update_milvus(corpus: Path | str, uri: str, work_dir: Path | str, *, prefix:
         updated.generation = build.new_generation()
         with build.timer.phase("publish"):
             write_pointer(milvus, prefix, collections, updated.to_dict(), next_pid)
+            milvus.delete(collections.records, filter='kind == "pending"')
     summary = build.summary(articles=len(fingerprints), passages=passages, stories=stories.story_count(),
                             embedded=embedded, reused=reused, faiss_type=manifest.faiss_type,
                             precision=choice.precision, precision_reason=choice.reason, **counts)
     summary.index_dir = uri
     return summary
+
+
+def count_stored(store: MilvusStore, batch: int = 256) -> tuple[Counter, NameEvidence]:
+    """The vocabulary and name evidence of every stored article, read a batch at a time."""
+    words, evidence = Counter(), NameEvidence()
+    article_ids = sorted(store.fingerprints())
+    for start in range(0, len(article_ids), batch):
+        articles = list(store.articles(article_ids[start : start + batch]).values())
+        words.update(count_words(articles))
+        evidence.add(count_name_evidence(articles))
+    return words, evidence
 
 
 def update_words(milvus: Milvus, collections: Collections, store: MilvusStore, leaving: list[Article],

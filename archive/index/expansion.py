@@ -48,6 +48,7 @@ class Expansion:
     patterns: int = 0  # wildcards, fuzzy terms and ranges met so far
     cut: dict[str, list[str]] = field(default_factory=dict)  # "the 50 most frequent words" -> ["co* (of 939)"]
     other: list[str] = field(default_factory=list)
+    words: set[str] = field(default_factory=set)  # what patterns expanded into
 
     @property
     def notes(self) -> list[str]:
@@ -156,6 +157,7 @@ def expand_one(node: query.Query, index_terms: Callable[[], IndexTerms], expansi
             kept += f" (the query's limit is {MAX_QUERY_TERMS:,} words)"
         expansion.cut.setdefault(kept, []).append(f"{shown(node)} (of {matching:,})")
     expansion.terms += len(chosen)
+    expansion.words.update(chosen)
     if not chosen:
         return query.NullQuery
     terms = [query.Term(node.fieldname, term) for term in chosen]

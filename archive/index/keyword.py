@@ -222,6 +222,7 @@ class ParsedQuery:
     # term, the name as the query wrote it), e.g. "naiev" -> ("naev", "Naev")
     variants: dict[str, tuple[str, str]] = field(default_factory=dict)
     spellings: dict[str, str] = field(default_factory=dict)  # index term -> the word as the query wrote it
+    expanded: set[str] = field(default_factory=set)  # terms that wildcards, fuzzy terms and ranges expanded into
 
 
 class QueryAnalysis:
@@ -311,10 +312,10 @@ class QueryAnalysis:
         expansion = Expansion()
         literal = {leaf.text for leaf in parsed.leaves() if type(leaf) is query.Term}
         spellings = self.query_spellings(text)
-        parsed = self.expand(parsed, expansion, spellings).normalize()  # raises QueryTooBroadError
+        parsed = self.expand(parsed, expansion, spellings, text).normalize()  # raises QueryTooBroadError
         parsed, variants = with_name_variants(parsed, self.name_variants(), exact, spellings, expansion, literal)
         note = "; ".join(([note] if note else []) + expansion.notes) or None
-        terms = self.highlight_terms(parsed)
+        terms = self.highlight_terms(parsed, expansion)
         article_level = needs_article_level(parsed)
         positives = list(dict.fromkeys(positive_leaves(parsed)))  # a word in two branches ranks once
         if not article_level:
@@ -323,7 +324,7 @@ class QueryAnalysis:
             ranking = query.NullQuery
         else:
             ranking = positives[0] if len(positives) == 1 else query.Or(positives)
-        return ParsedQuery(parsed, note, terms, ranking, article_level, variants, spellings)
+        return ParsedQuery(parsed, note, terms, ranking, article_level, variants, spellings, expansion.words)
 
     def name_variants(self) -> NameVariants | None:
         """The archive's names and their variants (made on the first query)."""
@@ -344,12 +345,12 @@ class QueryAnalysis:
         """Index term -> the word as the query wrote it (for "Naiev ≈ Naev")."""
         return {self._index_form(match[0]): match[0] for match in reversed(list(self._token.finditer(text)))}
 
-    def expand(self, parsed: query.Query, expansion: Expansion, spellings: dict[str, str]) -> query.Query:
+    def expand(self, parsed: query.Query, expansion: Expansion, spellings: dict[str, str], text: str) -> query.Query:
         """Wildcards, fuzzy terms and ranges rewritten into the index's terms (see expansion.py).
-        ``spellings``: index term -> the word as the query wrote it."""
+        ``spellings``: index term -> the word as the query wrote it; ``text``: the query."""
         return expand(parsed, self.index_terms, expansion)
 
-    def highlight_terms(self, parsed: query.Query) -> set[str]:
+    def highlight_terms(self, parsed: query.Query, expansion: Expansion) -> set[str]:
         """The analysed title and text terms of the (expanded) query, to mark in results."""
         return highlight_terms(parsed, self.searcher)
 

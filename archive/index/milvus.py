@@ -42,7 +42,7 @@ from ..errors import BackendError, BackendUnavailableError, IndexCorruptError, I
 DEFAULT_PREFIX = "news_archive"
 MAX_VARCHAR = 65_535  # bytes: Milvus's limit for one VARCHAR value
 TEXT_PART_CHARACTERS = 16_000  # an article text's part: at most 64,000 bytes in UTF-8, whatever its characters
-ID_LENGTH = MAX_VARCHAR // 4  # characters: an id or source of up to 16,383 characters fits in any UTF-8
+ID_LENGTH = MAX_VARCHAR  # bytes (Milvus counts bytes): the longest an id may be
 INSERT_BATCH = 500  # rows per insert call (a passage row is about 15 kB with its sentence vectors)
 IN_BATCH = 256  # values per ``in [...]`` filter
 QUERY_LIMIT = 16_384  # Milvus's most rows for one query or search
@@ -51,8 +51,11 @@ BM25_B = 0.4
 RECORD_VECTOR = [0.0, 0.0]  # Milvus wants a vector field in every collection; records have none of their own
 LIVE = "live"
 LAYOUT_VERSION = 1  # of the collections' fields and records; a pointer written by another version is refused
-CALL_TIMEOUT = 60.0  # seconds for any one Milvus call: a Milvus that stops answering is an error, not a hang
-CONNECT_TIMEOUT = 5.0
+# Seconds for one Milvus call, retries included: a Milvus that stops answering is an error, not a
+# hang. Whole seconds: pymilvus's retry loop ignores a timeout that is not an int.
+CALL_TIMEOUT = 60
+SEARCH_TIMEOUT = 10  # a search, and the reload check: what a visitor waits for
+CONNECT_TIMEOUT = 5
 GENERATION_NAME = re.compile(r"\d{8}T\d{12}_[0-9a-f]{6}")  # a generation id, as collection names spell it
 REBUILD_HINT = "run `indexer rebuild --backend milvus --milvus-uri URI` to build it"
 
@@ -185,9 +188,13 @@ def failure(uri: str, call: str, problem: Exception) -> BackendError:
     detail = reason(problem)
     from pymilvus.exceptions import ConnectError, ConnectionNotExistException, MilvusUnavailableException
 
+    cause = problem.__cause__ or problem.__context__
+    code = str(getattr(cause, "code", lambda: "")()) if callable(getattr(cause, "code", None)) else ""
     unreachable = isinstance(problem, ConnectError | ConnectionNotExistException | MilvusUnavailableException
-                             | ConnectionError | TimeoutError) or "UNAVAILABLE" in detail or "DEADLINE_EXCEEDED" in detail \
-        or "timed out" in detail.lower()
+                             | ConnectionError | TimeoutError) \
+        or any(sign in detail for sign in ("UNAVAILABLE", "DEADLINE_EXCEEDED", "Retry run out", "Retry timeout",
+                                           "failed to connect", "timed out")) \
+        or "UNAVAILABLE" in code or "DEADLINE_EXCEEDED" in code
     kind = BackendUnavailableError if unreachable else BackendError
     return kind(f"Milvus at {uri} failed ({call}): {detail}")
 
@@ -377,23 +384,28 @@ def record_key(kind: str, *about: str) -> str:
 # The pointer
 
 
-def read_pointer(milvus: Milvus, prefix: str, any_layout: bool = False) -> dict | None:
+def read_pointer(milvus: Milvus, prefix: str, for_rebuild: bool = False) -> dict | None:
     """The live generation's pointer: {"collections": generation, "manifest": {...}, …}, or None.
-    ``any_layout``: also one another version wrote (a rebuild replaces it)."""
+    ``for_rebuild``: a rebuild replaces whatever is there, so one another version wrote is
+    returned too, and an unreadable one is as none."""
     name = f"{prefix}_control"
-    if not milvus.has_collection(name):
+    if not milvus.has_collection(name, timeout=SEARCH_TIMEOUT):
         return None
-    rows = milvus.query(name, filter=f"key == {literal(LIVE)}", output_fields=["value"], limit=1)
+    rows = milvus.query(name, filter=f"key == {literal(LIVE)}", output_fields=["value"], limit=1, timeout=SEARCH_TIMEOUT)
     if not rows:
         return None
     try:
         pointer = json.loads(rows[0]["value"])
     except ValueError as problem:
+        if for_rebuild:
+            return None
         raise IndexCorruptError(f"the pointer to the live generation in Milvus at {milvus.uri} is unreadable: "
                                 f"{problem}") from None
     if not isinstance(pointer, dict) or not isinstance(pointer.get("collections"), str):
+        if for_rebuild:
+            return None
         raise IndexCorruptError(f"the pointer to the live generation in Milvus at {milvus.uri} is incomplete")
-    if pointer.get("layout") != LAYOUT_VERSION and not any_layout:
+    if pointer.get("layout") != LAYOUT_VERSION and not for_rebuild:
         raise IndexVersionError(f"the archive in Milvus at {milvus.uri} has layout version {pointer.get('layout')}, "
                                 f"not this program's {LAYOUT_VERSION}", hint=REBUILD_HINT)
     return pointer

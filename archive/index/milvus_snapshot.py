@@ -3,15 +3,17 @@
 
 The keyword and semantic legs run in Milvus (BM25 over the passages' analysed text, and a
 FLAT inner-product search of their vectors), with the filters as a Milvus expression. Our
-query language maps onto that: words and their name variants are BM25 terms, ``title:`` words
-search the title's own BM25 field, AND/OR/NOT are decided per article (from each word's
-matches) and become an ``article_id in [...]`` expression. Milvus has no phrases, wildcards
-or fuzzy terms: those are searched as plain words, and the search's note says so.
+query language maps onto that (docs/design.md, "Two backends, one product"): words and their
+name variants are BM25 terms, sent as written; ``title:`` words search the title's own BM25
+field; wildcards and fuzzy terms expand into the archive's stored words; AND/OR/NOT are
+decided per article (from each word's matches) and become an ``article_key in [...]``
+expression. A phrase is searched as its words, and the search's note says so.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections import Counter
 
@@ -27,6 +29,7 @@ from .keyword import QueryAnalysis, highlight_terms
 from .manifest import Manifest, manifest_from_dict
 from .milvus import (
     QUERY_LIMIT,
+    SEARCH_TIMEOUT,
     article_key,
     REBUILD_HINT,
     Collections,
@@ -45,6 +48,7 @@ PASSAGE_FIELDS = ["pid", "article_id", "ordinal", "start", "end", "sentence_span
 PHRASE_NOTE = "the Milvus backend has no phrase search: the words of a phrase must all be in the article"
 FIELD_NOTE = "the Milvus backend searches titles and texts only: use the date and source filters instead of"
 BOOST_NOTE = "the Milvus backend does not weight words: searched without their boosts"
+WRITTEN_PATTERN = re.compile(r"[^\s\"():^~]*[*?][^\s\"():^~]*")  # a wildcard or prefix as the query wrote it
 CAP_NOTE = "AND and NOT were decided on each word's best {limit:,} passages (Milvus's most for one search)"
 
 
@@ -216,7 +220,7 @@ class MilvusVectorIndex:
             return []
         found = self.milvus.search(self.collections.passages, data=[np.asarray(vector, dtype=np.float32).tolist()],
                                    anns_field="dense", limit=min(depth, QUERY_LIMIT), filter=allowed or "",
-                                   search_params={"metric_type": "IP"}, output_fields=[])
+                                   search_params={"metric_type": "IP"}, output_fields=[], timeout=SEARCH_TIMEOUT)
         return [(int(hit["id"]), float(hit["distance"])) for hit in found[0]]
 
     def reconstruct(self, pids: list[int]) -> np.ndarray:
@@ -241,6 +245,7 @@ class MilvusKeywordIndex(QueryAnalysis):
         self._document_count = passages
         self._words: IndexTerms | None = None
         self._frequencies: dict[str, int] | None = None
+        self._names: dict[str, str] | None = None  # a name's index form -> the archive's most frequent spelling
         self._vocabulary_lock = threading.Lock()
 
     def document_count(self) -> int:
@@ -260,14 +265,28 @@ class MilvusKeywordIndex(QueryAnalysis):
                 self._words = IndexTerms({"body": (words, counts), "title": (words, counts)})
         return self._words
 
-    def expand(self, parsed: query.Query, expansion: Expansion, spellings: dict[str, str]) -> query.Query:
+    def expand(self, parsed: query.Query, expansion: Expansion, spellings: dict[str, str], text: str) -> query.Query:
         """Our syntax, mapped onto Milvus where it can be: wildcards, prefixes, fuzzy terms and
-        ranges expand into the archive's words (fuzzy terms from the word as written); a phrase
-        becomes its words, which must all be in the article; terms of other fields than title
-        and text, and boosts, are left out. The note says what was changed."""
+        ranges expand into the archive's words, from the pattern as written (the parser stems
+        it, and the stored words are not stems); a phrase becomes its words, which must all be
+        in the article; terms of other fields than title and text, and boosts, are left out.
+        The note says what was changed."""
         phrases: list[str] = []
         fields: list[str] = []
         boosted: list[str] = []
+        written = [match[0].lower() for match in WRITTEN_PATTERN.finditer(text)]
+
+        def as_written(node: query.Query) -> query.Query:
+            """A prefix or wildcard from the pattern the query wrote, which the parser stemmed."""
+            for index, pattern in enumerate(written):
+                simple = pattern.endswith("*") and not re.search(r"[*?]", pattern[:-1])
+                if simple and isinstance(node, query.Prefix) and self.index_form(pattern[:-1]) == node.text:
+                    del written[index]
+                    return query.Prefix(node.fieldname, pattern[:-1], boost=node.boost)
+                if isinstance(node, query.Wildcard) and self.index_form(pattern) == node.text:
+                    del written[index]
+                    return query.Wildcard(node.fieldname, pattern, boost=node.boost)
+            return node
 
         def rewrite(node: query.Query) -> query.Query:
             if isinstance(node, query.Phrase):
@@ -281,6 +300,8 @@ class MilvusKeywordIndex(QueryAnalysis):
             if isinstance(node, query.FuzzyTerm):
                 return query.FuzzyTerm(node.fieldname, spellings.get(node.text, node.text).lower(), boost=node.boost,
                                        maxdist=node.maxdist, prefixlength=node.prefixlength)
+            if isinstance(node, query.Prefix | query.Wildcard):
+                return as_written(node)
             return node if node.is_leaf() else node.apply(rewrite)
 
         rewritten = expand(rewrite(parsed), self.index_terms, expansion)  # refuses patterns too broad to search
@@ -292,10 +313,28 @@ class MilvusKeywordIndex(QueryAnalysis):
             expansion.other.append(f"{BOOST_NOTE} ({', '.join(boosted)})")
         return rewritten
 
-    def highlight_terms(self, parsed: query.Query) -> set[str]:
+    def highlight_terms(self, parsed: query.Query, expansion: Expansion) -> set[str]:
         """What to mark: the query's terms, and the index forms of the words patterns expanded into."""
-        terms = highlight_terms(parsed, self.searcher)
-        return terms | {self.index_form(term) for term in terms}
+        return highlight_terms(parsed, self.searcher) | {self.index_form(word) for word in expansion.words}
+
+    def written_form(self, term: str, parsed) -> str:
+        """What Milvus is sent for one of our terms: the word a pattern expanded into, as stored;
+        a word as the query wrote it; a name variant as the archive most often writes it."""
+        if term in parsed.expanded:
+            return term
+        if term in parsed.spellings:
+            return parsed.spellings[term]
+        if term in parsed.variants:
+            with self._vocabulary_lock:
+                if self._names is None:
+                    names: dict[str, tuple[int, str]] = {}
+                    for word, count in self.store.name_evidence().capitalised.items():
+                        form = self.index_form(word)
+                        if count > names.get(form, (0, ""))[0]:
+                            names[form] = (count, word)
+                    self._names = {form: word for form, (_, word) in names.items()}
+            return self._names.get(term, term)
+        return term
 
     def word_frequency(self, word: str) -> int:
         """How often the (analysed) word occurs in the archive's texts, from the stored vocabulary."""
@@ -317,7 +356,7 @@ class MilvusKeywordIndex(QueryAnalysis):
         expression = allowed
         if parsed.article_level:
             capped: list[str] = []
-            matching = self.articles_matching(parsed.query, allowed, parsed.spellings, capped)
+            matching = self.articles_matching(parsed.query, allowed, parsed, capped)
             if capped and budget is not UNLIMITED:
                 budget.notes.append(CAP_NOTE.format(limit=QUERY_LIMIT) + f" ({', '.join(sorted(set(capped)))})")
             if not matching:
@@ -327,7 +366,7 @@ class MilvusKeywordIndex(QueryAnalysis):
         words: dict[str, list[str]] = {"body": [], "title": []}
         for leaf in parsed.ranking.leaves():
             if type(leaf) is query.Term and leaf.fieldname in words:
-                words[leaf.fieldname].append(parsed.spellings.get(leaf.text, leaf.text))
+                words[leaf.fieldname].append(self.written_form(leaf.text, parsed))
         scores: Counter = Counter()
         for field, field_words in words.items():
             if field_words:
@@ -339,15 +378,14 @@ class MilvusKeywordIndex(QueryAnalysis):
     def bm25(self, field: str, text: str, depth: int, expression: str | None) -> list[tuple[int, float]]:
         found = self.milvus.search(self.collections.passages, data=[text], anns_field=f"{field}_sparse",
                                    limit=min(depth, QUERY_LIMIT), filter=expression or "",
-                                   search_params={"metric_type": "BM25"}, output_fields=[])
+                                   search_params={"metric_type": "BM25"}, output_fields=[], timeout=SEARCH_TIMEOUT)
         return [(int(hit["id"]), float(hit["distance"])) for hit in found[0] if hit["distance"] > 0]
 
-    def articles_matching(self, node: query.Query, allowed: str | None, spellings: dict[str, str],
-                          capped: list[str]) -> set[str]:
+    def articles_matching(self, node: query.Query, allowed: str | None, parsed, capped: list[str]) -> set[str]:
         """The articles a query decided per article matches: a word counts wherever in the article
         it is. ``capped`` collects the words whose matches passed Milvus's cap for one search."""
         def matching(child: query.Query, restricted: str | None = allowed) -> set[str]:
-            return self.articles_matching(child, restricted, spellings, capped)
+            return self.articles_matching(child, restricted, parsed, capped)
 
         if isinstance(node, query.Or | query.DisjunctionMax):
             return set().union(*(matching(child) for child in node.children()))
@@ -364,7 +402,7 @@ class MilvusKeywordIndex(QueryAnalysis):
         if isinstance(node, query.Not):
             return set(self.catalog.article_ids) - matching(node.query, None)
         if type(node) is query.Term and node.fieldname in ("body", "title"):
-            word = spellings.get(node.text, node.text)
+            word = self.written_form(node.text, parsed)
             passages = self.bm25(node.fieldname, word, QUERY_LIMIT, allowed)
             if len(passages) >= QUERY_LIMIT:
                 capped.append(word)
