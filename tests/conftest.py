@@ -72,8 +72,9 @@ BACKENDS = ["embedded", pytest.param("milvus", marks=pytest.mark.skipif(milvus_m
                                                                         reason=milvus_missing() or ""))]
 
 
-def milvus_work_dir(target: Path, seed_index: Path) -> Path:
-    """A Milvus backend's work directory whose embedding cache and query encoder are already warm."""
+def warm_directory(target: Path, seed_index: Path) -> Path:
+    """An index (or a Milvus backend's work) directory whose embedding cache and query encoder are
+    already warm: copies of the seed index's (the encoder is exported once per session)."""
     target.mkdir(parents=True, exist_ok=True)
     shutil.copy(seed_index / "embedding-cache.sqlite", target / "embedding-cache.sqlite")
     shutil.copytree(seed_index / "query-encoder", target / "query-encoder")
@@ -86,7 +87,7 @@ def milvus_seed(tmp_path_factory, seed_index, embedder):
     from archive.build.backends import MilvusBackend
 
     root = tmp_path_factory.mktemp("milvus")
-    backend = MilvusBackend(str(root / "archive.db"), milvus_work_dir(root / "work", seed_index))
+    backend = MilvusBackend(str(root / "archive.db"), warm_directory(root / "work", seed_index))
     backend.rebuild(SEED_CORPUS, DEFAULT_MODEL, embedder=embedder)
     return backend
 
@@ -124,11 +125,7 @@ def corpus_copy(tmp_path) -> Path:
 @pytest.fixture
 def fresh_index(tmp_path, seed_index) -> Path:
     """A private index directory whose embedding cache is already warm (a copy of the seed's)."""
-    target = tmp_path / "index"
-    target.mkdir()
-    shutil.copy(seed_index / "embedding-cache.sqlite", target / "embedding-cache.sqlite")
-    shutil.copytree(seed_index / "query-encoder", target / "query-encoder")  # exported once per session
-    return target
+    return warm_directory(tmp_path / "index", seed_index)
 
 
 @pytest.fixture(scope="session")

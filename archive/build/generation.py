@@ -24,16 +24,16 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import CorpusError, CorpusNotFoundError
+from ..errors import CorpusError, CorpusNotFoundError, InvalidParameterError, ModelError
 from ..index import vectors
 from ..index.embedding_cache import EmbeddingCache
 from ..index.embeddings import Embedder, PassageEmbedding, cache_key, embedding_input
-from ..index.query_encoder import encoder_directory, export_query_encoder
 from ..index.layout import IndexLayout, build_lock, new_generation_id
 from ..index.manifest import Manifest, write_manifest
 from ..index.precision import PROBE_TEXTS, PrecisionChoice, choose_precision
+from ..index.query_encoder import encoder_directory, export_query_encoder
 from ..index.store import PassageRecord
-from ..index.stories import StoryArticle, article_vector, text_signatures
+from ..index.stories import Stories, StoryArticle, article_vector, text_signatures
 from ..ingest.articles import Article
 from ..ingest.corpus import CorpusReading, FieldMapping, read_corpus
 from ..ingest.passages import split_passages
@@ -151,6 +151,22 @@ def story_articles(articles: list[Article], rows: list[PassageRow],
             for article, signature in zip(articles, signatures, strict=True)]
 
 
+def update_precision(setting: str, manifest: Manifest) -> PrecisionChoice:
+    """An update embeds at the index's own precision: ``auto`` keeps it; asking for another one is
+    refused, as the index would mix vectors."""
+    if setting not in ("auto", manifest.precision):
+        raise InvalidParameterError(
+            f"the index holds {manifest.precision} vectors; an update adds vectors at the same precision",
+            hint=f"run `indexer rebuild --precision {setting}` to re-embed everything at {setting}")
+    return PrecisionChoice(manifest.precision, manifest.precision_reason or "the index's own")
+
+
+def check_same_model(embedder: Embedder, manifest: Manifest) -> None:
+    if embedder.name != manifest.model:
+        raise ModelError(f"the index was built with {manifest.model}, not {embedder.name}",
+                         hint="run `indexer rebuild --model ...` to change models")
+
+
 def probe_sample(articles: list[Article], count: int = PROBE_TEXTS) -> list[str]:
     """Model inputs spread over the corpus, for the precision probe."""
     inputs = []
@@ -216,6 +232,38 @@ class GenerationBuild:
 
     def cache(self) -> EmbeddingCache:
         return EmbeddingCache(self.layout.cache_path)
+
+    def read(self, fields: FieldMapping | None, strict: bool, progress: Progress | None) -> CorpusReading:
+        """The whole corpus (a rebuild's ingest phase)."""
+        with self.timer.phase("ingest"):
+            reading = read_checked(self.corpus, fields, strict, progress=progress)
+            crash_point("ingest")
+        return reading
+
+    def embed_cached(self, rows: list[PassageRow], embedder: Embedder, progress: Progress | None, precision: str,
+                     dimension: int | None = None) -> tuple[dict[str, PassageEmbedding], int, int]:
+        """Embeddings for every row, from the cache where it has them (see ``embed``). ``dimension``:
+        the index's, which an update's new vectors must have."""
+        cache = self.cache()
+        try:
+            with self.timer.phase("embed"):
+                found = cache.get_many(row.key for row in rows)
+            embeddings, embedded, reused = self.embed(rows, embedder, cache, progress, found, precision)
+        finally:
+            cache.close()
+        if dimension is not None and any(embedding.vector.shape[0] != dimension for embedding in embeddings.values()):
+            raise ModelError(f"{embedder.name} does not give {dimension}-dimensional vectors",
+                             hint="run `indexer rebuild` to rebuild with this model")
+        return embeddings, embedded, reused
+
+    def group_stories(self, articles: list[Article], rows: list[PassageRow], embeddings: dict[str, PassageEmbedding],
+                      dimension: int) -> Stories:
+        """A rebuild's stories: every article placed, in corpus order."""
+        with self.timer.phase("stories"):
+            stories = Stories(dimension)
+            stories.place(story_articles(articles, rows, embeddings))
+        crash_point("stories")
+        return stories
 
     def load_model(self, embedder: Embedder) -> None:
         """Load the model now (timed on its own), before anything else competes for the cores."""

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import IndexNotFoundError, InvalidParameterError, ModelError
+from ..errors import IndexNotFoundError
 from ..index.catalog import source_key
 from ..index.embeddings import Embedder, PassageEmbedding
 from ..index.manifest import manifest_from_dict
@@ -46,7 +46,7 @@ from ..index.milvus import (
 )
 from ..index.milvus_snapshot import MilvusStore
 from ..index.names import NameEvidence, count_name_evidence
-from ..index.precision import PrecisionChoice, check_precision
+from ..index.precision import check_precision
 from ..index.stories import Stories
 from ..index.vocabulary import count_words
 from ..ingest.articles import Article
@@ -57,11 +57,13 @@ from .generation import (
     GenerationBuild,
     PassageRow,
     Progress,
+    check_same_model,
     corpus_fingerprint,
     crash_point,
     passage_rows,
     read_checked,
     story_articles,
+    update_precision,
 )
 
 VECTOR_KIND = "milvus-flat"  # what the manifest records in place of a FAISS index type
@@ -172,26 +174,15 @@ def rebuild_milvus(corpus: Path | str, uri: str, work_dir: Path | str, model_nam
     cache, the ONNX query encoder and the build lock; nothing of the archive itself."""
     check_precision(precision)
     with GenerationBuild(work_dir, corpus, wait) as build:
-        with build.timer.phase("ingest"):
-            reading = read_checked(build.corpus, fields, strict, progress=progress)
-            crash_point("ingest")
-            articles = reading.articles
-            embedder = embedder or Embedder.shared(model_name)
+        reading = build.read(fields, strict, progress)
+        articles = reading.articles
+        embedder = embedder or Embedder.shared(model_name)
         milvus = connect(uri, create=True)  # fails early when Milvus is not there
         choice = build.choose_precision(precision, embedder, articles)
         rows = passage_rows(articles, embedder.name, precision=choice.precision)
-        cache = build.cache()
-        try:
-            with build.timer.phase("embed"):
-                found = cache.get_many(row.key for row in rows)
-            embeddings, embedded, reused = build.embed(rows, embedder, cache, progress, found, choice.precision)
-        finally:
-            cache.close()
+        embeddings, embedded, reused = build.embed_cached(rows, embedder, progress, choice.precision)
         dimension = int(embeddings[rows[0].key].vector.shape[0])
-        with build.timer.phase("stories"):
-            stories = Stories(dimension)
-            stories.place(story_articles(articles, rows, embeddings))
-        crash_point("stories")
+        stories = build.group_stories(articles, rows, embeddings, dimension)
 
         collections = Collections.of(prefix, build.new_generation())
         live = read_pointer(milvus, prefix, for_rebuild=True)
@@ -238,11 +229,7 @@ def update_milvus(corpus: Path | str, uri: str, work_dir: Path | str, *, prefix:
         if pointer is None:
             raise IndexNotFoundError(f"no archive in Milvus at {uri}", hint="run `indexer rebuild --backend milvus` first")
         manifest = manifest_from_dict(pointer.get("manifest"), f"the manifest in Milvus at {uri}")
-        if precision not in ("auto", manifest.precision):
-            raise InvalidParameterError(
-                f"the index holds {manifest.precision} vectors; an update adds vectors at the same precision",
-                hint=f"run `indexer rebuild --precision {precision}` to re-embed everything at {precision}")
-        choice = PrecisionChoice(manifest.precision, manifest.precision_reason or "the index's own")
+        choice = update_precision(precision, manifest)
         collections = Collections.of(prefix, pointer["collections"])
         store = MilvusStore(milvus, collections, manifest.dimension)
         pending = pointer.get("pending")  # an update crashed: finish its job
@@ -269,20 +256,11 @@ def update_milvus(corpus: Path | str, uri: str, work_dir: Path | str, *, prefix:
         incoming = changes.added + changes.changed
         outgoing = changes.removed + [article.id for article in changes.changed]
         embedder = embedder or Embedder.shared(manifest.model)
-        if incoming and embedder.name != manifest.model:
-            raise ModelError(f"the index was built with {manifest.model}, not {embedder.name}",
-                             hint="run `indexer rebuild --model ...` to change models")
+        if incoming:
+            check_same_model(embedder, manifest)
         first_pid = max(int(pointer.get("next_pid", 0)), int((pending or {}).get("next_pid", 0)))
         rows = passage_rows(incoming, embedder.name, first_pid=first_pid, precision=choice.precision)
-        cache = build.cache()
-        try:
-            embeddings, embedded, reused = build.embed(rows, embedder, cache, progress,
-                                                       cache.get_many(row.key for row in rows), choice.precision)
-        finally:
-            cache.close()
-        if any(embedding.vector.shape[0] != manifest.dimension for embedding in embeddings.values()):
-            raise ModelError(f"{embedder.name} does not give {manifest.dimension}-dimensional vectors",
-                             hint="run `indexer rebuild` to rebuild with this model")
+        embeddings, embedded, reused = build.embed_cached(rows, embedder, progress, choice.precision, manifest.dimension)
         with build.timer.phase("stories"):
             stories = store.stories()
             before = dict(stories.story_of)

@@ -23,8 +23,6 @@ from .generation import (
     corpus_fingerprint,
     crash_point,
     passage_rows,
-    read_checked,
-    story_articles,
 )
 
 
@@ -63,23 +61,15 @@ def rebuild(
     """``precision``: auto, fp32 or bf16 (see archive/index/precision.py)."""
     check_precision(precision)
     with GenerationBuild(index_dir, corpus, wait) as build:
-        with build.timer.phase("ingest"):
-            reading = read_checked(build.corpus, fields, strict, progress=progress)
-            crash_point("ingest")
-            articles = reading.articles
-            embedder = embedder or Embedder.shared(model_name)  # loads the model only if it must embed
+        reading = build.read(fields, strict, progress)
+        articles = reading.articles
+        embedder = embedder or Embedder.shared(model_name)  # loads the model only if it must embed
         choice = build.choose_precision(precision, embedder, articles)
         rows = passage_rows(articles, embedder.name, precision=choice.precision)
 
         directory = build.new_directory()
         keyword_directory = directory / keyword.KEYWORD_DIRECTORY
-        cache = build.cache()
-        try:
-            with build.timer.phase("embed"):
-                found = cache.get_many(row.key for row in rows)
-            embeddings, embedded, reused = build.embed(rows, embedder, cache, progress, found, choice.precision)
-        finally:
-            cache.close()
+        embeddings, embedded, reused = build.embed_cached(rows, embedder, progress, choice.precision)
         # After embedding, not beside it: a writer thread beside the model cost the embed phase
         # more than Whoosh's multi-process writer takes afterwards on every core (docs/design.md).
         if progress:
@@ -99,10 +89,7 @@ def rebuild(
             vectors.write_vector_index(index, directory / vectors.VECTORS_NAME)
         crash_point("vectors")
 
-        with build.timer.phase("stories"):
-            stories = Stories(dimension)
-            stories.place(story_articles(articles, rows, embeddings))
-        crash_point("stories")
+        stories = build.group_stories(articles, rows, embeddings, dimension)
 
         with build.timer.phase("store"):
             write_store(directory / STORE_NAME, reading, rows, embeddings, dimension, stories)

@@ -23,13 +23,13 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from ..errors import IndexCorruptError, InvalidParameterError, ModelError
+from ..errors import IndexCorruptError
 from ..index import keyword, vectors
 from ..index.embedding_cache import EmbeddingCache
 from ..index.embeddings import Embedder
 from ..index.manifest import read_manifest
 from ..index.names import count_name_evidence
-from ..index.precision import PrecisionChoice, check_precision
+from ..index.precision import check_precision
 from ..index.store import STORE_NAME, Store
 from ..index.vocabulary import count_words
 from ..ingest.corpus import FieldMapping
@@ -38,11 +38,13 @@ from .generation import (
     BuildSummary,
     GenerationBuild,
     Progress,
+    check_same_model,
     corpus_fingerprint,
     crash_point,
     passage_rows,
     read_checked,
     story_articles,
+    update_precision,
 )
 
 
@@ -63,11 +65,7 @@ def update(
     with GenerationBuild(index_dir, corpus, wait) as build:
         live = build.layout.current_directory()
         manifest = read_manifest(live)
-        if precision not in ("auto", manifest.precision):
-            raise InvalidParameterError(
-                f"the index holds {manifest.precision} vectors; an update adds vectors at the same precision",
-                hint=f"run `indexer rebuild --precision {precision}` to re-embed everything at {precision}")
-        choice = PrecisionChoice(manifest.precision, manifest.precision_reason or "the index's own")
+        choice = update_precision(precision, manifest)
         with build.timer.phase("ingest"):
             live_store = Store(live / STORE_NAME, dimension=manifest.dimension)
             try:
@@ -87,9 +85,7 @@ def update(
             return summary
 
         embedder = embedder or Embedder.shared(manifest.model)  # loaded only if something needs embedding
-        if embedder.name != manifest.model:
-            raise ModelError(f"the index was built with {manifest.model}, not {embedder.name}",
-                             hint="run `indexer rebuild --model ...` to change models")
+        check_same_model(embedder, manifest)
 
         directory = build.new_directory()
         incoming = changes.added + changes.changed
@@ -106,15 +102,8 @@ def update(
         store = Store(directory / STORE_NAME, mode="write", dimension=manifest.dimension)
         try:
             rows = passage_rows(incoming, embedder.name, first_pid=store.max_pid() + 1, precision=choice.precision)
-            cache = build.cache()
-            try:
-                embeddings, embedded, reused = build.embed(rows, embedder, cache, progress,
-                                                           cache.get_many(row.key for row in rows), choice.precision)
-            finally:
-                cache.close()
-            if any(embedding.vector.shape[0] != manifest.dimension for embedding in embeddings.values()):
-                raise ModelError(f"{embedder.name} does not give {manifest.dimension}-dimensional vectors",
-                                 hint="run `indexer rebuild` to rebuild with this model")
+            embeddings, embedded, reused = build.embed_cached(rows, embedder, progress, choice.precision,
+                                                              manifest.dimension)
 
             with build.timer.phase("store"):
                 tombstoning = manifest.faiss_type == "hnsw"

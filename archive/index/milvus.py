@@ -189,7 +189,7 @@ def failure(uri: str, call: str, problem: Exception) -> BackendError:
     from pymilvus.exceptions import ConnectError, ConnectionNotExistException, MilvusUnavailableException
 
     cause = problem.__cause__ or problem.__context__
-    code = str(getattr(cause, "code", lambda: "")()) if callable(getattr(cause, "code", None)) else ""
+    code = str(cause.code()) if callable(getattr(cause, "code", None)) else ""  # a gRPC status
     unreachable = isinstance(problem, ConnectError | ConnectionNotExistException | MilvusUnavailableException
                              | ConnectionError | TimeoutError) \
         or any(sign in detail for sign in ("UNAVAILABLE", "DEADLINE_EXCEEDED", "Retry run out", "Retry timeout",
