@@ -7,7 +7,7 @@ PORT ?= 8000
 INDEX_DIR ?= var/index
 export HF_HUB_OFFLINE := 1
 
-.PHONY: run run-milvus test test-fast check-install install index serve bench bench-milvus bench-quality bench-speed bench-peer bench-load bench-ingest bench-marks browser clean
+.PHONY: run run-milvus test test-fast lint check-install install index serve bench bench-milvus bench-quality bench-speed bench-peer bench-load bench-ingest bench-marks browser clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,8 +41,14 @@ browser:
 	  (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) || \
 	  echo "note: could not install chromium; the browser test will skip")
 
-test: install browser
+test: install browser lint
 	$(BIN)/python -m pytest
+
+# The habits that keep the code's shape: ruff (pyflakes, imports, bugbear, pyupgrade) and mypy,
+# which also checks that both backends satisfy the contract (archive/backends/contract.py).
+lint: install
+	$(BIN)/ruff check archive web indexer tests
+	$(BIN)/mypy
 
 # The quick lane while developing: everything but the tests marked slow (kills, load, fuzzing, browser).
 test-fast: install

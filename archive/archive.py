@@ -21,16 +21,17 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
-from .build.backends import EmbeddedBackend, MilvusBackend
+from .backends import open_backend
+from .backends.contract import Backend, Snapshot
 from .errors import ArchiveError, ArticleNotFoundError
 from .index.budget import DEFAULT_BUDGET_MS, Budget
+from .index.catalog import Filters
 from .index.embeddings import Embedder
 from .index.query_encoder import EncoderStatus, OnnxQueryEncoder, open_query_encoder
-from .index.snapshot import HeldSnapshot as Snapshot
-from .search.claims import MAX_STORY_ARTICLES, Claim, article_sentences, match_claims
+from .search.claims import story_claims
+from .search.collapsing import collapse_stories
 from .search.facets import count_facets
+from .search.ordering import sort_by_date
 from .search.request import SIMILAR_K, SearchRequest
 from .search.results import (
     ArticleResponse,
@@ -42,17 +43,8 @@ from .search.results import (
     StoryVersion,
     make_results,
 )
-from .search.searchers import (
-    KEYWORD,
-    Filters,
-    FusionSettings,
-    Hit,
-    HybridSearcher,
-    KeywordSearcher,
-    PreparedQuery,
-    SemanticSearcher,
-)
-from .search.stories import collapse_stories, story_value
+from .search.searchers import KEYWORD, FusionSettings, HybridSearcher, KeywordSearcher, SemanticSearcher
+from .search.similar import similar_articles
 from .search.suggestions import suggest
 
 log = logging.getLogger(__name__)
@@ -72,13 +64,13 @@ class Searchers:
 
 
 class Archive:
-    def __init__(self, index: Path | str | EmbeddedBackend | MilvusBackend, *, fusion: FusionSettings = DEFAULT_FUSION,
+    def __init__(self, index: Path | str | Backend, *, fusion: FusionSettings = DEFAULT_FUSION,
                  embedder: Embedder | None = None, query_threads: int | None = None,
                  query_budget_ms: float | None = DEFAULT_BUDGET_MS) -> None:
-        """``index``: an embedded index directory, or a backend (archive/build/backends.py).
+        """``index``: an embedded index directory, or a backend (``open_backend``).
         ``query_budget_ms``: how long one search may run (None: no limit); past it, the
         search returns what it ranked so far, marked ``timed_out``."""
-        self.backend = index if isinstance(index, EmbeddedBackend | MilvusBackend) else EmbeddedBackend(index)
+        self.backend: Backend = open_backend(None, index) if isinstance(index, str | Path) else index
         # Threads for embedding a query: the process's share of the cores (all, unless told).
         self.query_threads = query_threads or os.cpu_count() or 1
         self.query_budget_ms = query_budget_ms
@@ -88,10 +80,11 @@ class Archive:
         self._current: Searchers | None = None
         self._checked_at = 0.0
         self._opening = False  # a newer generation is being opened
-        self._query_encoders: dict[str, tuple] = {}  # model -> (ONNX encoder or None, status), checked once
+        self._query_encoders: dict[str, tuple[OnnxQueryEncoder | None, EncoderStatus]] = {}  # model -> checked once
+        self._encoders_lock = threading.Lock()
 
     @classmethod
-    def open(cls, index: Path | str | EmbeddedBackend | MilvusBackend, **options) -> Archive:
+    def open(cls, index: Path | str | Backend, **options) -> Archive:
         """Open the live generation now, so that a missing or broken index fails here."""
         archive = cls(index, **options)
         archive.current()
@@ -155,22 +148,19 @@ class Archive:
 
     def open_searchers(self) -> Searchers:
         snapshot = self.backend.open_snapshot()  # raises the right "no index" error
-        try:
-            embedder = self._embedder or Embedder.shared(snapshot.manifest.model)  # loaded on first use, if ever
-            onnx, _ = self.query_encoder(snapshot.manifest.model)
-        except BaseException:
-            snapshot.close()
-            raise
+        model = snapshot.manifest.model
+        embedder = self._embedder or Embedder.shared(model)  # loaded on first use, if ever
         keyword = KeywordSearcher(snapshot.keyword, snapshot.catalog, snapshot.restriction)
-        semantic = SemanticSearcher(snapshot.vectors, snapshot.catalog, embedder, snapshot.manifest.tombstones, onnx,
-                                    snapshot.restriction)
+        semantic = SemanticSearcher(snapshot.vectors, snapshot.catalog, embedder, snapshot.restriction,
+                                    lambda: self.query_encoder(model)[0])  # opened on the first search by meaning
         return Searchers(snapshot, keyword, semantic, HybridSearcher(keyword, semantic, self.fusion))
 
     def query_encoder(self, model: str) -> tuple[OnnxQueryEncoder | None, EncoderStatus]:
         """The ONNX query encoder of a model, checked against torch once per process."""
-        if model not in self._query_encoders:
-            self._query_encoders[model] = open_query_encoder(self.backend.work_dir, model, self.query_threads)
-        return self._query_encoders[model]
+        with self._encoders_lock:
+            if model not in self._query_encoders:
+                self._query_encoders[model] = open_query_encoder(self.backend.work_dir, model, self.query_threads)
+            return self._query_encoders[model]
 
     @contextlib.contextmanager
     def holding(self) -> Iterator[Searchers]:
@@ -203,14 +193,14 @@ class Archive:
             filters = Filters(request.date_from, request.date_to, request.source)
             query = searchers.hybrid.prepare(request.query)  # parsed and embedded once, when first needed
             budget = Budget(self.query_budget_ms)
-            ranked = self.rank(searchers, request, query, filters, max(self.fusion.depth, request.page * request.k),
-                               budget)
+            ranked = searchers.hybrid.search(query, None, filters, mode=request.mode, alpha=request.alpha,
+                                             budget=budget, depth=max(self.fusion.depth, request.page * request.k))
             keyword_found = sum(1 for hit in ranked if hit.explain.get(KEYWORD))  # articles, before collapsing
             others = None
             if request.collapse == "story":
                 ranked, others = collapse_stories(ranked, snapshot.catalog)
             if request.sort == "date":
-                ranked = sort_by_date(ranked, snapshot, others)
+                ranked = sort_by_date(ranked, snapshot.catalog, others)
             page_hits = ranked[(request.page - 1) * request.k : request.page * request.k]
 
             parsed = query.parsed if request.mode != "semantic" else None
@@ -228,13 +218,6 @@ class Archive:
             suggestion=suggestion, results=results,
             timed_out=budget.timed_out, facets=count_facets(ranked, snapshot.catalog, others), collapse=request.collapse,
         )
-
-    def rank(self, searchers: Searchers, request: SearchRequest, query: PreparedQuery, filters: Filters,
-             depth: int, budget: Budget) -> list[Hit]:
-        if request.mode == "hybrid":
-            return searchers.hybrid.pool(query, depth, filters, request.alpha, budget)
-        leg = searchers.keyword if request.mode == "keyword" else searchers.semantic
-        return leg.search(query, depth, filters, budget=budget)
 
     def better_query(self, searchers: Searchers, request: SearchRequest, filters: Filters, found: int,
                      budget: Budget) -> str | None:
@@ -261,7 +244,7 @@ class Archive:
             spans = store.passages([pid for pid, owner in live.items() if owner == article_id])
             story, size = searchers.snapshot.catalog.story_of(article_id)
             versions = [StoryVersion(*row) for row in store.story_headlines(story)]
-            claims = self.claims(store, article, spans.values(),
+            claims = story_claims(store, article, spans.values(),
                                  [version.id for version in versions if version.id != article_id])
         return ArticleResponse(
             id=article.id, title=article.title, date=article.date, source=article.source, url=article.url,
@@ -271,43 +254,13 @@ class Archive:
             story=ArticleStory(story, size, versions), claims=claims,
         )
 
-    @staticmethod
-    def claims(store, article, passages, other_ids: list[str]) -> list[Claim]:
-        """The article's sentences that other articles of its story (the newest ones first) also report."""
-        others = list(store.articles(other_ids[:MAX_STORY_ARTICLES]).values())
-        if not others:
-            return []
-        texts = {other.id: other.text for other in others}
-        by_article: dict[str, list] = {}
-        for passage in store.passages(store.passage_ids_of(list(texts))).values():
-            by_article.setdefault(passage.article_id, []).append(passage)
-        other_sentences = [sentence for other_id, stored in by_article.items()
-                           for sentence in article_sentences(other_id, texts[other_id], stored)]
-        return match_claims(article_sentences(article.id, article.text, passages), other_sentences,
-                            {other.id: other.source for other in others})
-
     def more_like(self, article_id: str, k: int = SIMILAR_K) -> SimilarResponse:
-        """Articles nearest in meaning: the mean of this article's passage vectors, searched
-        in the vector index, grouped by article, this article excluded."""
+        """Articles nearest in meaning (archive/search/similar.py), this article excluded."""
         SearchRequest.check_k(k)
         with self.holding() as searchers:
-            snapshot = searchers.snapshot
-            if snapshot.store.article(article_id) is None:
-                raise ArticleNotFoundError(f"no article with id {article_id!r}")
-            pids = snapshot.store.article_passage_ids(article_id)
-            centroid = snapshot.vectors.reconstruct(pids).mean(axis=0)
-            centroid /= max(float(np.linalg.norm(centroid)), 1e-12)
-            allowed = snapshot.catalog.passage_mask(None) if snapshot.manifest.tombstones else None
-            passage_hits = snapshot.vectors.search(centroid, (k + 1) * 4 + len(pids), allowed)
-            owners = snapshot.catalog.owners([pid for pid, _ in passage_hits])
-            best: dict[str, float] = {}
-            for pid, score in passage_hits:
-                owner = owners.get(pid)
-                if owner and owner != article_id and owner not in best:
-                    best[owner] = score
-            top = list(best.items())[: k + 4]
-            articles = snapshot.store.articles([owner for owner, _ in top])
-            top = [(owner, score) for owner, score in top if owner in articles][:k]  # (one an update just removed)
+            nearest = similar_articles(searchers.snapshot, article_id, k)
+            articles = searchers.snapshot.store.articles([owner for owner, _ in nearest])
+            top = [(owner, score) for owner, score in nearest if owner in articles][:k]  # (one an update just removed)
         return SimilarResponse(article_id, [
             SimilarArticle(owner, articles[owner].title, articles[owner].date, articles[owner].source, round(score, 4),
                            articles[owner].date_kind)
@@ -322,14 +275,7 @@ class Archive:
             generation=manifest.generation, created_at=manifest.created_at, articles=manifest.articles,
             passages=manifest.passages, date_from=first, date_to=last,
             sources=[{"source": source, "articles": count} for source, count in sources],
-            model=manifest.model, dimension=manifest.dimension, faiss_type=manifest.faiss_type,
+            model=manifest.model, dimension=manifest.dimension, vector_index=manifest.vector_index,
             corpus_path=manifest.corpus_path, corpus_fingerprint=manifest.corpus_fingerprint,
         )
 
-
-def sort_by_date(hits: list[Hit], snapshot: Snapshot, others: dict[str, list[str]] | None = None) -> list[Hit]:
-    """Newest first; undated articles last; relevance order kept among equal dates. Collapsed
-    (``others``), a story is dated as the facets date it."""
-    dates = {hit.article_id: story_value(snapshot.catalog.date_of, hit.article_id, others) for hit in hits}
-    dated = sorted((hit for hit in hits if dates[hit.article_id]), key=lambda hit: dates[hit.article_id], reverse=True)
-    return dated + [hit for hit in hits if not dates[hit.article_id]]

@@ -46,7 +46,7 @@ def news_page(title: str, paragraphs: list[str], *, date: str | None = None, aut
     return (f"<!DOCTYPE html><html><head>{''.join(head)}</head><body>"
             "<nav><a href='/'>Home</a> <a href='/world'>World</a> <a href='/business'>Business</a></nav>"
             f"<article><h1>{html.escape(title)}</h1>{body}</article>"
-            "<footer>Copyright 2024. All rights reserved.</footer></body></html>").encode("utf-8")
+            "<footer>Copyright 2024. All rights reserved.</footer></body></html>").encode()
 
 
 class ZeroStream(io.RawIOBase):

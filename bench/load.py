@@ -358,7 +358,7 @@ def measure_steady(arguments) -> None:
 
 def main() -> None:
     sys.path.insert(0, str(ROOT))
-    from archive.build.rebuild import rebuild
+    from archive.backends.embedded.rebuild import rebuild
     from archive.settings import DEFAULT_MODEL
     from bench.report import WORK, command_line, header, median, percentile, write_section
 

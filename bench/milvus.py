@@ -24,14 +24,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from archive import Archive  # noqa: E402
+from archive.backends import EmbeddedBackend, MilvusBackend  # noqa: E402
+from archive.backends.milvus.client import disconnect  # noqa: E402
+from archive.index.embeddings import Embedder  # noqa: E402
+from archive.settings import DEFAULT_MODEL  # noqa: E402
 from bench.quality import evaluate, load_qrels, load_queries  # noqa: E402
 from bench.report import SHARED, WORK, command_line, header, write_section  # noqa: E402
-
-from archive import Archive  # noqa: E402
-from archive.build.backends import EmbeddedBackend, MilvusBackend  # noqa: E402
-from archive.index.embeddings import Embedder  # noqa: E402
-from archive.index.milvus import disconnect  # noqa: E402
-from archive.settings import DEFAULT_MODEL  # noqa: E402
 
 MODES = ("keyword", "semantic", "hybrid")
 EXPLANATION = """What the columns mean, and why they differ:
@@ -89,7 +88,7 @@ def measure(store, corpus: Path, embedder: Embedder, queries: list[str], qrels=N
     for mode in MODES:
         searchers = archive.current()
         searchers.semantic.encode_query.cache_clear()  # each mode embeds its queries itself, uncached
-        searchers.keyword.index.parse.cache_clear()
+        searchers.keyword.index.analysis.parse.cache_clear()
         times = []
         for text in queries:
             started = time.perf_counter()

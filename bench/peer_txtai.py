@@ -19,14 +19,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from archive import Archive  # noqa: E402
+from archive.backends.embedded.rebuild import rebuild  # noqa: E402
+from archive.index.embeddings import Embedder, resolve_model_path  # noqa: E402
+from archive.settings import DEFAULT_MODEL  # noqa: E402
 from bench.quality import evaluate, load_qrels, load_queries  # noqa: E402
 from bench.report import SHARED, WORK, command_line, header, median, write_section  # noqa: E402
 from bench.speed import forget_queries  # noqa: E402
-
-from archive import Archive  # noqa: E402
-from archive.build.rebuild import rebuild  # noqa: E402
-from archive.index.embeddings import Embedder, resolve_model_path  # noqa: E402
-from archive.settings import DEFAULT_MODEL  # noqa: E402
 
 DATASET = SHARED / "scifact"
 

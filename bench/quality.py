@@ -19,16 +19,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.report import SHARED, WORK, command_line, header, write_section  # noqa: E402
-
 from archive import Archive  # noqa: E402
-from archive.build.rebuild import rebuild  # noqa: E402
-from archive.settings import PRECISIONS  # noqa: E402
+from archive.backends.embedded.rebuild import rebuild  # noqa: E402
+from archive.backends.embedded.snapshot import EmbeddedSnapshot  # noqa: E402
 from archive.index.embeddings import Embedder  # noqa: E402
-from archive.search.fusion import convex_combination, rank, reciprocal_rank_fusion  # noqa: E402
 from archive.index.layout import IndexLayout  # noqa: E402
-from archive.settings import DEFAULT_MODEL  # noqa: E402
-from archive.index.snapshot import Snapshot  # noqa: E402
+from archive.search.fusion import convex_combination, rank, reciprocal_rank_fusion  # noqa: E402
+from archive.settings import (
+    DEFAULT_MODEL,  # noqa: E402
+    PRECISIONS,  # noqa: E402
+)
+from bench.report import SHARED, WORK, command_line, header, write_section  # noqa: E402
 
 PASSAGE_DEPTH = 1000
 ANCHORS = [("BM25 (BEIR paper)", 0.665), ("all-MiniLM-L6-v2 dense (MTEB)", 0.645), ("Pyserini BM25-flat", 0.679)]
@@ -78,7 +79,7 @@ def aggregate(passages: list[tuple[int, float]], owners: dict[int, str], method:
     return {doc: values[0] + share * (values[1] if len(values) > 1 else 0.0) for doc, values in scores.items()}
 
 
-def leg_runs(snapshot: Snapshot, embedder: Embedder, queries: dict[str, str]):
+def leg_runs(snapshot: EmbeddedSnapshot, embedder: Embedder, queries: dict[str, str]):
     owners = dict(snapshot.store.connection.execute("SELECT pid, article_id FROM passages"))
     keyword, semantic = {}, {}
     vectors = embedder.encode_queries(list(queries.values()))
@@ -147,7 +148,7 @@ def main() -> None:
 
     queries = load_queries(arguments.dataset / "queries.jsonl")
     splits = {split: load_qrels(arguments.dataset / "qrels" / f"{split}.tsv") for split in ("train", "test")}
-    snapshot = Snapshot.open_current(IndexLayout(arguments.index))
+    snapshot = EmbeddedSnapshot.open_current(IndexLayout(arguments.index))
     runs = {split: leg_runs(snapshot, embedder, {q: queries[q] for q in qrels}) for split, qrels in splits.items()}
 
     def score(setting: dict, split: str) -> tuple[float, float]:

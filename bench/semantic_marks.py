@@ -18,12 +18,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.report import ROOT, WORK, command_line, header, write_section  # noqa: E402
-
 from archive import Archive  # noqa: E402
-from archive.build.rebuild import rebuild  # noqa: E402
+from archive.backends.embedded.rebuild import rebuild  # noqa: E402
 from archive.search import highlight  # noqa: E402
 from archive.settings import DEFAULT_MODEL  # noqa: E402
+from bench.report import ROOT, WORK, command_line, header, write_section  # noqa: E402
 
 JUDGED = ROOT / "tests" / "data" / "semantic-marks.jsonl"
 MARGINS = [0.0, 0.01, 0.02, 0.03, 0.04, 0.05, 0.06, 0.08, 0.1, 0.15, 1.0]

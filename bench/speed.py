@@ -32,14 +32,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from archive import Archive  # noqa: E402
+from archive.index.embeddings import Embedder  # noqa: E402
+from archive.indexing.generation import passage_rows  # noqa: E402
+from archive.ingest.corpus import read_corpus  # noqa: E402
+from archive.settings import DEFAULT_MODEL  # noqa: E402
 from bench.load import free_port, start_server  # noqa: E402
 from bench.report import ROOT, SHARED, WORK, command_line, header, median, percentile, write_section  # noqa: E402
-
-from archive import Archive  # noqa: E402
-from archive.build.generation import passage_rows  # noqa: E402
-from archive.ingest.corpus import read_corpus  # noqa: E402
-from archive.index.embeddings import Embedder  # noqa: E402
-from archive.settings import DEFAULT_MODEL  # noqa: E402
 
 REUTERS = SHARED / "reuters21578" / "reuters21578.jsonl.gz"
 MODES = ("keyword", "semantic", "hybrid")
@@ -78,7 +77,7 @@ def forget_queries(archive: Archive) -> None:
     from an earlier mode having seen the same query."""
     searchers = archive.current()
     searchers.semantic.encode_query.cache_clear()
-    searchers.snapshot.keyword.parse.cache_clear()
+    searchers.snapshot.keyword.analysis.parse.cache_clear()
 
 
 def in_process_latency(archive: Archive, queries: list[str]) -> dict[str, list[float]]:
@@ -107,7 +106,7 @@ def stage_profile(archive: Archive, queries: list[str]) -> dict[str, float]:
     for query in queries:
         searchers.semantic.encode_query.cache_clear()
         snapshot = searchers.snapshot
-        snapshot.keyword.parse.cache_clear()
+        snapshot.keyword.analysis.parse.cache_clear()
         t0 = time.perf_counter()
         keyword_hits = searchers.keyword.search(query, 100)
         t1 = time.perf_counter()
@@ -226,7 +225,7 @@ def measure_builds(arguments) -> None:
     lines += [
         "### Build (all of Reuters-21578, cold: empty embedding cache)\n",
         f"{cold['articles']:,} articles, {cold['passages']:,} passages, {len(cold['skipped'])} skipped; "
-        f"FAISS {cold['faiss_type']}.\n",
+        f"FAISS {cold['vector_index']}.\n",
         "| phase | seconds |", "|---|---|",
         *[f"| {phase} | {seconds:.1f} |" for phase, seconds in cold["seconds"].items()],
         f"| wall (process, incl. start-up) | {cold_wall:.1f} |\n",
@@ -383,7 +382,7 @@ def measure_scale(arguments) -> None:
              "semantic p50/p95 | hybrid p50/p95 | serving PSS MB (all workers) |", "|---|---|---|---|---|---|---|---|---|---|"]
     for times, summary, wall, peak, size, _, timings, memory in rows:
         cells = " | ".join(f"{median(timings[mode]):.1f} / {percentile(timings[mode], 0.95):.1f}" for mode in MODES)
-        lines.append(f"| {times}× | {summary['passages']:,} | {wall:.0f} | {peak:.0f} | {size:.0f} | {summary['faiss_type']} | "
+        lines.append(f"| {times}× | {summary['passages']:,} | {wall:.0f} | {peak:.0f} | {size:.0f} | {summary['vector_index']} | "
                      f"{cells} | {memory['pss_total']:.0f} |")
     lines.append("\n" + faiss_comparison(largest, queries))
     write_section("scale", "## Scale curve (Reuters-21578 × 1, 3, 10)\n\n" + "\n".join(lines))
@@ -416,7 +415,7 @@ def faiss_comparison(index: Path, queries: list[str]) -> str:
     fp16.train(vectors)
     fp16.add(vectors)
     candidates.append(("flat fp16", fp16, time.perf_counter() - started))
-    from archive.index import vectors as vector_module
+    from archive.backends.embedded import vectors as vector_module
 
     started = time.perf_counter()
     hnsw = faiss.IndexHNSWFlat(dimension, vector_module.HNSW_M, faiss.METRIC_INNER_PRODUCT)

@@ -26,11 +26,11 @@ from unittest import mock
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from archive import Archive  # noqa: E402
-from archive.build.rebuild import rebuild  # noqa: E402
-from archive.build.update import update  # noqa: E402
+from archive.backends.embedded.rebuild import rebuild  # noqa: E402
+from archive.backends.embedded.store import STORE_NAME, Store  # noqa: E402
+from archive.backends.embedded.update import update  # noqa: E402
 from archive.index import stories as story_rules  # noqa: E402
 from archive.index.layout import IndexLayout  # noqa: E402
-from archive.index.store import STORE_NAME, Store  # noqa: E402
 from archive.index.stories import Stories, StoryArticle  # noqa: E402
 from archive.settings import DEFAULT_MODEL  # noqa: E402
 from bench.report import command_line, header, percentile, write_section  # noqa: E402

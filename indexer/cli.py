@@ -69,7 +69,7 @@ def index_option(function):
 def backend_options(function):
     function = click.option(
         "--milvus-uri", default=None,
-        help="The Milvus backend's store: a Milvus Lite file (var/archive.db) or a server (http://host:19530) "
+        help="Where the Milvus backend keeps the archive: a Milvus Lite file (var/archive.db) or a server (http://host:19530) "
              "[env ARCHIVE_MILVUS_URI].",
     )(function)
     return click.option(
@@ -160,7 +160,7 @@ def print_build_summary(summary: dict, as_json: bool, changes: bool = False) -> 
         return
     stories = f"{summary['stories']} stor{'y' if summary['stories'] == 1 else 'ies'}"
     click.echo(f"indexed {summary['articles']} articles ({stories}) as {summary['passages']} passages "
-               f"into {summary['index_dir']} (generation {summary['generation']}, {vector_kind(summary['faiss_type'])})")
+               f"into {summary['location']} (generation {summary['generation']}, {vector_kind(summary['vector_index'])})")
     if changes:
         click.echo(f"changes: {summary['added']} added, {summary['changed']} changed, {summary['removed']} removed,"
                    f" {summary['unchanged']} unchanged")
@@ -193,10 +193,10 @@ def print_build_summary(summary: dict, as_json: bool, changes: bool = False) -> 
 @json_option
 def rebuild(corpus, index_dir, model, fields, strict, wait, precision, backend, milvus_uri, as_json) -> None:
     """Build both indexes from the whole corpus and switch to them atomically."""
-    store = chosen_backend(backend, index_dir, milvus_uri)
+    chosen = chosen_backend(backend, index_dir, milvus_uri)
     report, close = progress_reporter(not as_json and sys.stderr.isatty())
     try:
-        summary = store.rebuild(
+        summary = chosen.rebuild(
             corpus or settings.corpus_path(), model or settings.model_name(),
             fields=archive.FieldMapping.parse(fields), strict=strict, wait=wait, progress=report,
             precision=precision or settings.embed_precision(),
@@ -217,10 +217,10 @@ def rebuild(corpus, index_dir, model, fields, strict, wait, precision, backend, 
 @json_option
 def update(corpus, index_dir, fields, strict, wait, precision, backend, milvus_uri, as_json) -> None:
     """Apply corpus changes (new, changed, deleted articles) to the live index."""
-    store = chosen_backend(backend, index_dir, milvus_uri)
+    chosen = chosen_backend(backend, index_dir, milvus_uri)
     report, close = progress_reporter(not as_json and sys.stderr.isatty())
     try:
-        summary = store.update(corpus or settings.corpus_path(), fields=archive.FieldMapping.parse(fields),
+        summary = chosen.update(corpus or settings.corpus_path(), fields=archive.FieldMapping.parse(fields),
                                strict=strict, wait=wait, progress=report, precision=precision or settings.embed_precision())
     finally:
         close()
@@ -239,12 +239,12 @@ def watch(corpus, index_dir, fields, interval, polls, backend, milvus_uri) -> No
     import time
 
     mapping = archive.FieldMapping.parse(fields)
-    store = chosen_backend(backend, index_dir, milvus_uri)
+    chosen = chosen_backend(backend, index_dir, milvus_uri)
     corpus = corpus or settings.corpus_path()
     click.echo(f"watching {corpus} every {interval:g}s; Ctrl-C to stop", err=True)
     done = 0
     while True:
-        summary = store.update(corpus, fields=mapping, wait=True)
+        summary = chosen.update(corpus, fields=mapping, wait=True)
         if summary.added or summary.changed or summary.removed:
             click.echo(f"{time.strftime('%H:%M:%S')} generation {summary.generation}: {summary.added} added, "
                        f"{summary.changed} changed, {summary.removed} removed ({summary.embedded} embedded)")
@@ -267,11 +267,11 @@ def status(corpus, index_dir, fields, backend, milvus_uri, as_json) -> None:
     if as_json:
         click.echo(json.dumps(report, sort_keys=True))
         return
-    click.echo(f"index:      {report['index_dir']} ({report['backend']} backend, generation {report['generation']})")
+    click.echo(f"index:      {report['location']} ({report['backend']} backend, generation {report['generation']})")
     click.echo(f"built:      {report['built_at']} ({format_age(report['age_seconds'])} ago)")
     click.echo(f"contents:   {report['articles']} articles in {report['stories']} stor"
                f"{'y' if report['stories'] == 1 else 'ies'}, {report['passages']} passages")
-    click.echo(f"model:      {report['model']} ({report['dimension']} dimensions), {vector_kind(report['faiss_type'])}")
+    click.echo(f"model:      {report['model']} ({report['dimension']} dimensions), {vector_kind(report['vector_index'])}")
     click.echo(f"vectors:    {report['precision']} ({report['precision_reason']})")
     encoder = report["query_encoder"]
     click.echo(f"queries:    embedded with {encoder['backend']} ({encoder['reason']})")
@@ -301,8 +301,8 @@ def format_age(seconds: int) -> str:
 def search(index_dir, backend, milvus_uri, as_json, **parameters) -> None:
     """Search the archive and print the best articles with their evidence."""
     request = SearchRequest(**parameters)
-    store = chosen_backend(backend, index_dir, milvus_uri)
-    opened = archive.Archive.open(store, query_budget_ms=settings.query_budget_ms())
+    chosen = chosen_backend(backend, index_dir, milvus_uri)
+    opened = archive.Archive.open(chosen, query_budget_ms=settings.query_budget_ms())
     response = opened.search(request)
     if as_json:
         click.echo(json.dumps(response.to_dict(), ensure_ascii=False))
@@ -390,16 +390,15 @@ def serve(index_dir, host, port, threads, workers, backend, milvus_uri) -> None:
     for name, value in (("ARCHIVE_INDEX_DIR", index_dir), ("ARCHIVE_BACKEND", backend), ("ARCHIVE_MILVUS_URI", milvus_uri)):
         if value is not None:
             os.environ[name] = str(value)
-    store = chosen_backend(backend, index_dir, milvus_uri)
+    index = chosen_backend(backend, index_dir, milvus_uri)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if store.name == "milvus" and "://" not in store.uri:
+    if index.single_process:
         if workers and workers > 1:
             click.echo("note: a Milvus Lite database opens in one process only: serving with one worker", err=True)
         workers = 1
     workers = workers or os.cpu_count() or 1
     # Each worker embeds queries on its share of the cores; more threads would only contend.
     os.environ.setdefault("ARCHIVE_QUERY_THREADS", str(max(1, (os.cpu_count() or 1) // workers)))
-    index = store
 
     def announce(address: str, count: int) -> None:
         click.echo(f"Serving the news archive at {address} (index {index}, {count} worker"

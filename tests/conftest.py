@@ -12,7 +12,7 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from archive.archive import Archive  # noqa: E402
-from archive.build.rebuild import rebuild  # noqa: E402
+from archive.backends.embedded.rebuild import rebuild  # noqa: E402
 from archive.index.embeddings import Embedder  # noqa: E402
 from archive.settings import DEFAULT_MODEL  # noqa: E402
 
@@ -84,7 +84,7 @@ def warm_directory(target: Path, seed_index: Path) -> Path:
 @pytest.fixture(scope="session")
 def milvus_seed(tmp_path_factory, seed_index, embedder):
     """The seed corpus in a Milvus Lite database (the real Milvus engine, embedded)."""
-    from archive.build.backends import MilvusBackend
+    from archive.backends import MilvusBackend
 
     root = tmp_path_factory.mktemp("milvus")
     backend = MilvusBackend(str(root / "archive.db"), warm_directory(root / "work", seed_index))
@@ -126,6 +126,15 @@ def corpus_copy(tmp_path) -> Path:
 def fresh_index(tmp_path, seed_index) -> Path:
     """A private index directory whose embedding cache is already warm (a copy of the seed's)."""
     return warm_directory(tmp_path / "index", seed_index)
+
+
+@pytest.fixture
+def built_index(tmp_path, seed_index) -> Path:
+    """A private copy of the built seed index (its live generation, embedding cache and query
+    encoder), for tests that change or break an index without building one first."""
+    target = tmp_path / "index"
+    shutil.copytree(seed_index, target)
+    return target
 
 
 @pytest.fixture(scope="session")

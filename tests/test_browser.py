@@ -6,7 +6,6 @@ import os
 import shutil
 
 import pytest
-
 from conftest import ROOT
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"

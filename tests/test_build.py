@@ -4,15 +4,15 @@ import subprocess
 import sys
 
 import pytest
+from conftest import ROOT
 
 from archive.archive import Archive
-from archive.build.generation import CRASH_VARIABLE
-from archive.build.rebuild import rebuild
+from archive.backends.embedded.rebuild import rebuild
 from archive.errors import BuildLockedError, CorpusError, IndexCorruptError, IndexNotFoundError, IndexVersionError
 from archive.index.layout import IndexLayout, build_lock
 from archive.index.manifest import MANIFEST_NAME, SCHEMA_VERSION
+from archive.indexing.generation import CRASH_VARIABLE
 from archive.settings import DEFAULT_MODEL
-from conftest import ROOT, SEED_CORPUS
 
 
 def test_rebuild_writes_a_complete_generation_with_manifest(seed_index):
@@ -22,7 +22,7 @@ def test_rebuild_writes_a_complete_generation_with_manifest(seed_index):
     assert manifest["schema_version"] == SCHEMA_VERSION
     assert manifest["model"] == DEFAULT_MODEL and manifest["dimension"] == 384
     assert manifest["articles"] == 5 and manifest["passages"] > 5
-    assert manifest["faiss_type"] == "flat16"
+    assert manifest["vector_index"] == "flat16"
     assert len(manifest["corpus_fingerprint"]) == 32
     assert {path.name for path in directory.iterdir()} == {"manifest.json", "keyword", "impacts.npz", "vectors.faiss", "store.sqlite"}
 
@@ -65,8 +65,8 @@ def run_indexer(*arguments, env_extra=None):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("phase", ["ingest", "embed", "keyword", "vectors", "stories", "publish"])
-def test_a_build_killed_mid_way_leaves_the_live_index_intact(phase, corpus_copy, fresh_index, embedder):
-    rebuild(SEED_CORPUS, fresh_index, DEFAULT_MODEL, embedder=embedder)
+def test_a_build_killed_mid_way_leaves_the_live_index_intact(phase, corpus_copy, built_index, embedder):
+    fresh_index = built_index  # the seed corpus, built
     before = Archive.open(fresh_index, embedder=embedder)
     expected = before.search("potash exports").to_dict()["results"]
     generation = before.generation

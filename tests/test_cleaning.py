@@ -1,6 +1,7 @@
+from conftest import SEED_CORPUS
+
 from archive.ingest import cleaning
 from archive.ingest.corpus import read_corpus
-from conftest import SEED_CORPUS
 
 
 def test_ad_markers_and_comment_prompts_are_dropped():

@@ -3,9 +3,9 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from test_build import run_indexer
 
 from indexer.cli import main
-from test_build import run_indexer
 
 
 @pytest.fixture
@@ -110,9 +110,8 @@ def test_search_output_cut_by_characters_never_breaks_a_mark(cli, seed_index):
 
 
 def test_search_in_colour_styles_marks_as_the_terminal_shows_them():
-    from indexer.cli import styled
-
     from archive import Mark, Snippet
+    from indexer.cli import styled
 
     snippet = Snippet("Potash exports fell.", (Mark(0, 20, "semantic"), Mark(0, 6, "keyword")))
     assert styled(snippet, color=False) == "⟨[Potash] exports fell.⟩"
@@ -179,8 +178,9 @@ def test_serve_runs_a_worker_per_requested_process_and_stops_them_all(seed_index
     import time
     import urllib.request
 
-    from bench.load import free_port
     from conftest import ROOT
+
+    from bench.load import free_port
 
     port = free_port()
     server = subprocess.Popen([sys.executable, "-m", "indexer", "serve", "--index", str(seed_index), "--port", str(port),

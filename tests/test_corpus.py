@@ -3,10 +3,10 @@ import itertools
 import json
 
 import pytest
-
-from archive.ingest.corpus import FieldMapping, article_id_for, read_corpus
-from archive.errors import CorpusNotFoundError, InvalidParameterError
 from conftest import REUTERS, SEED_CORPUS
+
+from archive.errors import CorpusNotFoundError, InvalidParameterError
+from archive.ingest.corpus import FieldMapping, article_id_for, read_corpus
 
 ARTICLE = "Potash exports stall\n\nBelarus cannot ship potash through Baltic ports because of sanctions.\n"
 

@@ -12,8 +12,8 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from archive import Archive
-from archive.build.rebuild import rebuild
-from archive.build.update import update
+from archive.backends.embedded.rebuild import rebuild
+from archive.backends.embedded.update import update
 from archive.ingest.corpus import read_corpus
 from archive.ingest.links import article_id_from_url, canonical_url
 from archive.settings import DEFAULT_MODEL

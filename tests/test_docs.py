@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import re
 
-from archive import SearchRequest
 from conftest import ROOT
+
+from archive import SearchRequest
 from indexer.cli import main
 
 README = (ROOT / "README.md").read_text()

@@ -1,5 +1,5 @@
 """Hostile queries: wildcards that match too much are refused, the rest are expanded under
-caps and scored on the compiled path, every search keeps to its time budget, and a slow
+caps and scored on the impact arrays, every search keeps to its time budget, and a slow
 search does not hold up anyone else's."""
 
 from __future__ import annotations
@@ -12,8 +12,9 @@ from statistics import median
 import pytest
 
 from archive import Archive, QueryTooBroadError
-from archive.index import expansion, keyword
+from archive.backends.embedded import keyword, matchers
 from archive.index.budget import Budget
+from archive.query import expansion
 from tests.test_build import run_indexer
 
 ALLOWED = ("a wildcard needs at least 2 letters or digits before its first * or ? (oil*, ukr*ne, wom?n); "
@@ -66,18 +67,18 @@ def test_a_wildcard_is_searched_as_its_most_frequent_words_with_a_note(keyword_i
     matching = sorted(((-frequency, term) for term, frequency in zip(terms, frequencies, strict=True)
                        if term.startswith("ex")))
     assert len(matching) > 3  # the seed corpus has more than three words starting with "ex"
-    parsed = keyword_index.parse_uncached("ex*")
+    parsed = keyword_index.analysis.parse_uncached("ex*")
     assert sorted(parsed.query.subqueries, key=lambda term: term.text) == sorted(
         (keyword.query.Term("body", term) for _, term in matching[:3]), key=lambda term: term.text)
     assert parsed.note == f"searched the 3 most frequent words of ex* (of {len(matching)})"
     assert parsed.terms == {term for _, term in matching[:3]}
 
 
-def test_expanded_terms_are_scored_on_the_compiled_path_as_whoosh_scores_them(keyword_index):
-    parsed = keyword_index.parse_uncached("pot* OR minsk~1 OR title:bel*")
-    assert keyword.compiled_leaves(parsed.ranking) is not None  # a plain sum of terms after expansion
+def test_expanded_terms_are_scored_on_the_impact_arrays_as_whoosh_scores_them(keyword_index):
+    parsed = keyword_index.analysis.parse_uncached("pot* OR minsk~1 OR title:bel*")
+    assert keyword.impact_leaves(parsed.ranking) is not None  # a plain sum of terms after expansion
     compiled = keyword_index.search(parsed, 50)
-    whoosh = keyword_index.search(parsed, 50, compiled=False)
+    whoosh = keyword_index.search(parsed, 50, use_impacts=False)
     assert [pid for pid, _ in compiled] == [pid for pid, _ in whoosh] and compiled
     assert all(abs(ours - theirs) < 1e-9 for (_, ours), (_, theirs) in zip(compiled, whoosh, strict=True))
 
@@ -87,14 +88,14 @@ def test_fuzzy_terms_find_near_spellings_with_at_most_two_edits(archive, keyword
     marked = {passage.text[mark.start:mark.end].lower() for result in found.results for passage in result.passages
               for mark in passage.marks}
     assert found.results and marked == {"potash"}
-    parsed = keyword_index.parse_uncached("potash~5")
+    parsed = keyword_index.analysis.parse_uncached("potash~5")
     assert "potash~5 was searched with 2 edits, the most allowed" in parsed.note
     assert all(len(term) >= len("potash") - 2 for term in parsed.terms)
 
 
 def test_a_query_holds_a_limited_number_of_words(keyword_index, monkeypatch):
     monkeypatch.setattr(expansion, "MAX_QUERY_TERMS", 4)
-    parsed = keyword_index.parse_uncached("potash belarus ex* minsk*")
+    parsed = keyword_index.analysis.parse_uncached("potash belarus ex* minsk*")
     assert len(parsed.terms) <= 4
     assert "minsk* was left out: the query reached its limit of 4 words" in parsed.note
 
@@ -129,7 +130,7 @@ def slow_whoosh(monkeypatch):
     search runs far past a short budget."""
     moved = threading.Event()
     moved.by_thread = collections.Counter()  # moves made by each thread
-    next_move, skip = keyword.BudgetedMatcher.next, keyword.BudgetedMatcher.skip_to
+    next_move, skip = matchers.BudgetedMatcher.next, matchers.BudgetedMatcher.skip_to
 
     def next_slowly(self):
         moved.set()
@@ -143,9 +144,9 @@ def slow_whoosh(monkeypatch):
         time.sleep(0.03)
         return skip(self, target)
 
-    monkeypatch.setattr(keyword.BudgetedMatcher, "next", next_slowly)
-    monkeypatch.setattr(keyword.BudgetedMatcher, "skip_to", skip_slowly)
-    monkeypatch.setattr(keyword.BudgetedMatcher, "CHECK_EVERY", 1)
+    monkeypatch.setattr(matchers.BudgetedMatcher, "next", next_slowly)
+    monkeypatch.setattr(matchers.BudgetedMatcher, "skip_to", skip_slowly)
+    monkeypatch.setattr(matchers.BudgetedMatcher, "CHECK_EVERY", 1)
     return moved
 
 
@@ -161,7 +162,7 @@ def test_a_search_past_its_budget_stops_and_says_so(seed_index, embedder, slow_w
         assert slow_whoosh.is_set() and response.timed_out is True and full.timed_out is False
         assert elapsed < 150 + 100
         assert len(response.results) <= len(full.results)
-        quick = opened.search("potash belarus", mode="keyword")  # the compiled path, well within
+        quick = opened.search("potash belarus", mode="keyword")  # the impact arrays, well within
         assert quick.timed_out is False and quick.results
     finally:
         opened.close()
@@ -269,7 +270,7 @@ def test_budget_expires_once_its_time_is_spent():
 
 
 def test_whoosh_searchers_are_few_and_only_for_what_needs_them(seed_index, embedder, slow_whoosh):
-    """Each Whoosh searcher holds tens of megabytes: plain queries (scored on the compiled
+    """Each Whoosh searcher holds tens of megabytes: plain queries (scored on the impact
     arrays) open none, and concurrent phrase searches share at most WHOOSH_SEARCHERS."""
     opened = Archive.open(seed_index, embedder=embedder, query_budget_ms=300)
     try:
@@ -296,11 +297,11 @@ def test_whoosh_searchers_are_few_and_only_for_what_needs_them(seed_index, embed
 
 def test_a_query_holds_a_limited_number_of_patterns(keyword_index, monkeypatch):
     monkeypatch.setattr(expansion, "MAX_PATTERNS", 2)
-    parsed = keyword_index.parse_uncached("pot* bel* minsk~1 lith*")
+    parsed = keyword_index.analysis.parse_uncached("pot* bel* minsk~1 lith*")
     assert parsed.note.endswith("minsk~1 was left out: a query holds at most 2 wildcards, fuzzy terms and ranges; "
                                 "lith* was left out: a query holds at most 2 wildcards, fuzzy terms and ranges")
     started = time.perf_counter()
-    keyword_index.parse_uncached(" ".join(["[a TO z]"] * 60)[:1000])  # each range a slice of the whole vocabulary
+    keyword_index.analysis.parse_uncached(" ".join(["[a TO z]"] * 60)[:1000])  # each range a slice of the whole vocabulary
     assert time.perf_counter() - started < 0.5
 
 

@@ -1,8 +1,8 @@
 import pytest
+from conftest import SEED_CORPUS
 
 from archive.ingest import metadata
 from archive.ingest.corpus import read_corpus
-from conftest import SEED_CORPUS
 
 
 @pytest.fixture(scope="module")

@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import pytest
 from click.testing import CliRunner
-
-from archive.archive import Archive
-from archive.build.backends import MilvusBackend
-from archive.build.generation import CRASH_VARIABLE
-from archive.settings import DEFAULT_MODEL
 from conftest import milvus_missing
-from indexer.cli import main
 from test_build import run_indexer
 from test_update import backend_options, change_corpus, vocabulary
+
+from archive.archive import Archive
+from archive.backends import MilvusBackend
+from archive.indexing.generation import CRASH_VARIABLE
+from archive.settings import DEFAULT_MODEL
+from indexer.cli import main
 
 pytestmark = pytest.mark.skipif(milvus_missing() is not None, reason=milvus_missing() or "")
 
@@ -30,7 +30,7 @@ def found(store, embedder) -> dict:
 @pytest.mark.slow
 @pytest.mark.parametrize("phase", ["milvus", "publish"])  # half the new collections written; all, not switched
 def test_a_rebuild_killed_mid_way_leaves_the_old_generation_live(phase, corpus_copy, fresh_index, tmp_path, embedder):
-    from archive.index.milvus import connect, disconnect, generations
+    from archive.backends.milvus.client import connect, disconnect, generations
 
     store = MilvusBackend(str(tmp_path / "archive.db"), fresh_index)
     built = store.rebuild(corpus_copy, DEFAULT_MODEL, embedder=embedder)
@@ -50,7 +50,7 @@ def test_a_rebuild_killed_mid_way_leaves_the_old_generation_live(phase, corpus_c
 
 
 def test_a_rebuild_switches_generations_and_keeps_only_the_one_before(corpus_copy, fresh_index, tmp_path, embedder):
-    from archive.index.milvus import connect, generations
+    from archive.backends.milvus.client import connect, generations
 
     store = MilvusBackend(str(tmp_path / "archive.db"), fresh_index)
     names = [store.rebuild(corpus_copy, DEFAULT_MODEL, embedder=embedder).generation for _ in range(3)]
@@ -107,6 +107,29 @@ def test_both_backends_find_the_same_articles(archive, milvus_archive, query):
     embedded = found(archive)
     assert embedded, "a query that finds nothing shows nothing"
     assert found(milvus_archive) == embedded
+
+
+DATED = "002_e11880221c40fa9a"  # the one seed article with a date (2022-12-19)
+
+
+def test_filters_apply_under_not_on_both_backends(archive, milvus_archive, monkeypatch):
+    """``NOT word`` means "the filtered articles that lack the word": each word is matched
+    within the filters, so a word's matches elsewhere cannot crowd out the filtered articles'
+    matches. Milvus caps one search's matches; with the cap at one passage, a word whose best
+    passage is in another article must still exclude the filtered article that has it."""
+    from archive.backends.milvus import keyword as milvus_keyword
+
+    filters = {"mode": "keyword", "collapse": "none", "date_from": "2022-12-19"}
+    assert [result.id for result in milvus_archive.search("Belarus", **filters).results] == [DATED]
+    best_elsewhere = [word for word in ("Putin", "Ukraine", "Russian", "Lukashenko", "military")
+                      if milvus_archive.search(word, mode="keyword", collapse="none").results[0].id != DATED
+                      and milvus_archive.search(word, **filters).results]
+    assert best_elsewhere  # words of the dated article whose best passage is in another one
+    monkeypatch.setattr(milvus_keyword, "QUERY_LIMIT", 1)
+    for word in best_elsewhere:
+        for opened in (archive, milvus_archive):
+            assert opened.search(f"Belarus NOT {word}", **filters).results == [], (word, opened.backend.name)
+            assert opened.search(f"Belarus AND NOT {word}", **filters).results == [], (word, opened.backend.name)
 
 
 def test_a_fuzzy_term_is_matched_against_the_words_as_written(milvus_archive):
@@ -180,8 +203,9 @@ def test_an_update_after_a_file_is_renamed_keeps_its_articles(tmp_path, fresh_in
 @pytest.mark.slow
 @pytest.mark.parametrize("phase", ["milvus"])  # pending marked, new passages written, old ones still there
 def test_an_update_killed_mid_way_is_finished_by_the_next(phase, corpus_copy, fresh_index, tmp_path, embedder):
-    from archive.index.milvus import disconnect
     from test_update import ranked
+
+    from archive.backends.milvus.client import disconnect
 
     store = MilvusBackend(str(tmp_path / "archive.db"), fresh_index)
     built = store.rebuild(corpus_copy, DEFAULT_MODEL, embedder=embedder)
@@ -209,8 +233,9 @@ def test_the_seed_corpus_served_from_milvus_has_the_same_pages_and_api(tmp_path,
     import re
     import urllib.request
 
-    from bench.load import free_port, start_server
     from conftest import SEED_CORPUS
+
+    from bench.load import free_port, start_server
 
     options = ["--backend", "milvus", "--milvus-uri", str(tmp_path / "archive.db")]
     built = run_indexer("rebuild", "--corpus", str(SEED_CORPUS), "--index", str(fresh_index), *options)

@@ -6,17 +6,16 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from click.testing import CliRunner
+from conftest import EveryVersion
 
 from archive import Archive
-from archive.build.rebuild import rebuild
-from archive.build.update import update
-from archive.index.keyword import text_analyzer
+from archive.backends.embedded.rebuild import rebuild
+from archive.backends.embedded.update import update
 from archive.index.names import NameVariants, count_name_evidence
 from archive.ingest.articles import Article
+from archive.query.language import text_analyzer
 from archive.settings import DEFAULT_MODEL
-from conftest import EveryVersion
 from indexer.cli import main
 
 QUOTING = {  # seed article -> how it spells the Ukrainian military spokesman's name

@@ -1,7 +1,8 @@
+from conftest import SEED_CORPUS
+
 from archive.ingest.corpus import read_corpus
 from archive.ingest.passages import MAX_WORDS, count_words, split_passages
 from archive.ingest.sentences import split_sentences
-from conftest import SEED_CORPUS
 
 
 def test_passage_offsets_round_trip_to_the_article_text():

@@ -4,7 +4,10 @@ open, and torch again (with the reason in `indexer status`) when the export cann
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -24,6 +27,7 @@ def test_a_build_exports_the_model_and_queries_use_it(seed_index, embedder):
     ours, torch_vectors = encoder.encode_queries(queries), embedder.encode_queries(queries)
     assert np.min(np.sum(ours * torch_vectors, axis=1)) >= 0.99999
     opened = Archive.open(seed_index, embedder=embedder)
+    opened.prepare()  # what the first search by meaning does
     assert opened.current().semantic.onnx is not None
     opened.close()
 
@@ -59,8 +63,8 @@ def test_a_missing_or_wrong_export_falls_back_to_torch_and_says_why(seed_index, 
     encoder, status = open_query_encoder(index, embedder.name)
     assert encoder is None and status.backend == "torch" and status.reason.startswith(reason)
     opened = Archive.open(index, embedder=embedder)
-    assert opened.current().semantic.onnx is None
     assert opened.search("potash exports", mode="semantic").results[0].id == "001_6d7df644afd5a1ff"
+    assert opened.current().semantic.onnx is None
     opened.close()
     report = json.loads(CliRunner().invoke(main, ["status", "--index", str(index), "--json"]).output)
     assert report["query_encoder"]["backend"] == "torch" and report["query_encoder"]["reason"].startswith(reason)
@@ -69,15 +73,17 @@ def test_a_missing_or_wrong_export_falls_back_to_torch_and_says_why(seed_index, 
 def test_status_says_how_queries_are_embedded(seed_index):
     result = CliRunner().invoke(main, ["status", "--index", str(seed_index)])
     assert result.exit_code == 0
-    assert f"queries:    embedded with onnx (lowest probe cosine to torch" in result.output
+    assert "queries:    embedded with onnx (lowest probe cosine to torch" in result.output
     assert f"over {len(PROBES)} probes)" in result.output
 
 
 def test_query_threads_are_the_process_share_of_the_cores(seed_index, embedder, monkeypatch):
     one = Archive.open(seed_index, embedder=embedder, query_threads=1)
+    one.prepare()
     assert one.current().semantic.onnx.session.get_session_options().intra_op_num_threads == 1
     one.close()
     everything = Archive.open(seed_index, embedder=embedder)
+    everything.prepare()
     expected = __import__("os").cpu_count()
     assert everything.current().semantic.onnx.session.get_session_options().intra_op_num_threads == expected
     everything.close()
@@ -91,3 +97,22 @@ def test_query_threads_are_the_process_share_of_the_cores(seed_index, embedder, 
         monkeypatch.setenv("ARCHIVE_QUERY_THREADS", wrong)
         with pytest.raises(InvalidParameterError, match="ARCHIVE_QUERY_THREADS must be a whole number, at least 1"):
             create_app()
+
+
+def test_a_keyword_search_loads_no_model_and_a_search_by_meaning_does(seed_index):
+    """The README's promise: keyword mode never loads the embedding model or its ONNX export
+    (in a fresh process, since this one has them loaded already)."""
+    script = "\n".join([
+        "import sys",
+        "from archive import Archive",
+        f"archive = Archive.open({str(seed_index)!r})",
+        "loaded = lambda: [name for name in ('onnxruntime', 'torch', 'sentence_transformers') if name in sys.modules]",
+        "found = archive.search('potash', mode='keyword', collapse='none').results",
+        "print(bool(found), loaded())",
+        "archive.search('potash', mode='semantic')",
+        "print('onnxruntime' in loaded())",
+    ])
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["True []", "True"]

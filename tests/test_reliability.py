@@ -8,14 +8,14 @@ import re
 from pathlib import Path
 
 import pytest
+from conftest import ROOT, SEED_CORPUS
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from archive.archive import Archive
-from archive.build.rebuild import rebuild
+from archive.backends.embedded.rebuild import rebuild
 from archive.errors import CorpusError, InvalidParameterError
 from archive.settings import DEFAULT_MODEL
-from conftest import ROOT, SEED_CORPUS
 
 LONG = bool(os.environ.get("ARCHIVE_LONG_TESTS"))
 EXAMPLES = 500 if LONG else 40
@@ -245,18 +245,18 @@ def test_a_live_update_while_eight_threads_search_never_shares_the_tokenizer(cor
                                                                           monkeypatch):
     """The fast tokenizer must never be entered by two threads at once (older `tokenizers`
     raise "Already borrowed" when it is): an update embeds while eight threads search."""
+    import shutil
     import threading
     import time
 
     from archive import Archive
-    from archive.build import generation
-    from archive.build.update import update
-
-    import shutil
+    from archive.backends.embedded.update import update
+    from archive.indexing import generation
 
     rebuild(corpus_copy, fresh_index, DEFAULT_MODEL, embedder=embedder)
     shutil.rmtree(fresh_index / "query-encoder")  # queries through torch too, so both share its tokenizer
     opened = Archive.open(fresh_index, embedder=embedder)
+    opened.prepare()
     assert opened.current().semantic.onnx is None
     tokenizer_class = type(embedder.model.tokenizer)
     original = tokenizer_class.__call__

@@ -11,14 +11,14 @@ from collections import defaultdict
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from conftest import REUTERS
 
 from archive import Archive
-from archive.build.rebuild import rebuild
-from archive.build.update import update
+from archive.backends.embedded.rebuild import rebuild
+from archive.backends.embedded.update import update
 from archive.index.stories import Stories, StoryArticle, text_signatures
 from archive.search.claims import agree, numbers, same_claim
 from archive.settings import DEFAULT_MODEL
-from conftest import REUTERS
 from indexer.cli import main
 
 SEED_IDS = ["000_a579cd71521fd787", "001_6d7df644afd5a1ff", "002_e11880221c40fa9a", "003_5efb497116866064",

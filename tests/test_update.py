@@ -3,17 +3,17 @@ import re
 
 import pytest
 from click.testing import CliRunner
+from conftest import BACKENDS
+from test_build import run_indexer
 
 from archive.archive import Archive
-from archive.build.generation import CRASH_VARIABLE
-from archive.build.rebuild import rebuild
+from archive.backends import EmbeddedBackend, MilvusBackend
+from archive.backends.embedded.rebuild import rebuild
+from archive.backends.embedded.update import update
 from archive.index.layout import IndexLayout
+from archive.indexing.generation import CRASH_VARIABLE
 from archive.settings import DEFAULT_MODEL
-from archive.build.update import update
-from archive.build.backends import EmbeddedBackend, MilvusBackend
-from conftest import BACKENDS
 from indexer.cli import main
-from test_build import run_indexer
 
 QUERIES = ["potash exports", "Lukashenka", "ground operation", "Putin visit Minsk", "drones over Kyiv", "fertiliser sanctions"]
 
@@ -111,14 +111,15 @@ def test_a_running_archive_sees_the_update_without_reopening(store, corpus_copy,
 
 @pytest.mark.slow
 @pytest.mark.parametrize("phase", ["ingest", "embed", "keyword", "vectors", "stories", "publish"])
-def test_an_update_killed_mid_way_leaves_the_previous_generation_live(phase, corpus_copy, fresh_index, embedder):
-    built = rebuild(corpus_copy, fresh_index, DEFAULT_MODEL, embedder=embedder)
+def test_an_update_killed_mid_way_leaves_the_previous_generation_live(phase, corpus_copy, built_index, embedder):
+    fresh_index = built_index  # the seed corpus, built (its files match corpus_copy's: same names, sizes and times)
+    generation = IndexLayout(fresh_index).current_name()
     before = results(fresh_index, embedder)
     change_corpus(corpus_copy)
     killed = run_indexer("update", "--corpus", str(corpus_copy), "--index", str(fresh_index),
                          env_extra={CRASH_VARIABLE: phase})
     assert killed.returncode == -9, killed.stderr
-    assert IndexLayout(fresh_index).current_name() == built.generation
+    assert IndexLayout(fresh_index).current_name() == generation
     assert results(fresh_index, embedder) == before
     assert update(corpus_copy, fresh_index, embedder=embedder).added == 1
 
@@ -142,11 +143,11 @@ def test_update_json_summary_and_status(store, corpus_copy, embedder):
 
 
 def test_hnsw_updates_tombstone_removed_passages_and_compact(corpus_copy, fresh_index, embedder, monkeypatch):
-    from archive.index import vectors
+    from archive.backends.embedded import vectors
 
     monkeypatch.setattr(vectors, "FLAT_LIMIT", 1)  # force HNSW even for the seed corpus
     built = rebuild(corpus_copy, fresh_index, DEFAULT_MODEL, embedder=embedder)
-    assert built.faiss_type == "hnsw"
+    assert built.vector_index == "hnsw"
     before = Archive.open(fresh_index, embedder=embedder)
     removed_passages = len(before.article("003_5efb497116866064").passages)
     before.close()
@@ -154,7 +155,7 @@ def test_hnsw_updates_tombstone_removed_passages_and_compact(corpus_copy, fresh_
     (corpus_copy / "003_5efb497116866064.txt").unlink()
     summary = update(corpus_copy, fresh_index, embedder=embedder)
     manifest = json.loads((IndexLayout(fresh_index).current_directory() / "manifest.json").read_text())
-    assert summary.removed == 1 and manifest["faiss_type"] == "hnsw" and manifest["tombstones"] == removed_passages
+    assert summary.removed == 1 and manifest["vector_index"] == "hnsw" and manifest["tombstones"] == removed_passages
     archive = Archive.open(fresh_index, embedder=embedder)
     found = {result.id for mode in ("semantic", "hybrid") for result in archive.search("Lukashenka", mode=mode, k=10, collapse="none").results}
     assert "003_5efb497116866064" not in found and len(found) == 4
@@ -204,7 +205,7 @@ def test_a_request_keeps_its_generation_open_while_newer_ones_go_live(corpus_cop
     import threading
 
     import archive.archive as archive_module
-    from archive.index.store import Store
+    from archive.backends.embedded.store import Store
 
     monkeypatch.setattr(archive_module, "RELOAD_CHECK_SECONDS", 0.0)
     rebuild(corpus_copy, fresh_index, DEFAULT_MODEL, embedder=embedder)

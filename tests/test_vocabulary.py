@@ -1,5 +1,5 @@
-from archive.ingest.articles import Article
 from archive.index.vocabulary import Vocabulary, count_words, edit_distance
+from archive.ingest.articles import Article
 
 
 def test_words_are_counted_in_titles_and_texts_lowercased():

@@ -2,10 +2,10 @@ import json
 import re
 
 import pytest
+from conftest import BACKENDS
 from jsonschema import Draft202012Validator
 
 from archive import Mark, events
-from conftest import BACKENDS
 from web import create_app
 from web.openapi import document
 
@@ -64,7 +64,9 @@ def test_search_returns_the_library_shape_and_conforms(client, archive):
 def test_the_api_html_is_the_escaped_text_with_one_mark_per_span(client):
     from html import unescape
 
-    data = client.get("/api/search?q=%3Cb%3EPutin%3C/b%3E+Belarus&k=5").get_json()
+    data = client.get("/api/search?q=%3Cb%3EPutin%3C/b%3E+Belarus&k=5&collapse=none").get_json()
+    passages = [passage for result in data["results"] for passage in result["passages"]]
+    assert len(data["results"]) == 5 and sum(len(passage["marks"]) for passage in passages) >= 5
     for result in data["results"]:
         for passage in result["passages"]:
             html = passage["html"]

@@ -246,12 +246,12 @@ def document() -> dict:
                                    "date_kind": DATE_KIND, "source": NULLABLE_STRING, "score": {"type": "number"}}}}}},
             "Stats": {"type": "object", "additionalProperties": False, "required": [
                 "generation", "created_at", "articles", "passages", "date_from", "date_to", "sources", "model",
-                "dimension", "faiss_type", "corpus_path", "corpus_fingerprint"], "properties": {
+                "dimension", "vector_index", "corpus_path", "corpus_fingerprint"], "properties": {
                 "generation": {"type": "string"}, "created_at": {"type": "string"}, "articles": {"type": "integer"},
                 "passages": {"type": "integer"}, "date_from": NULLABLE_STRING, "date_to": NULLABLE_STRING,
                 "sources": {"type": "array", "items": {"type": "object", "required": ["source", "articles"],
                                                        "properties": {"source": {"type": "string"}, "articles": {"type": "integer"}}}},
-                "model": {"type": "string"}, "dimension": {"type": "integer"}, "faiss_type": {"type": "string"},
+                "model": {"type": "string"}, "dimension": {"type": "integer"}, "vector_index": {"type": "string"},
                 "corpus_path": {"type": "string"}, "corpus_fingerprint": {"type": "string"}}},
             "Health": {"type": "object", "additionalProperties": False, "required": ["status", "generation", "index"], "properties": {
                 "status": {"type": "string", "enum": ["ok"]}, "generation": NULLABLE_STRING,

@@ -7,7 +7,16 @@ from urllib.parse import urlencode, urlsplit
 
 from flask import Blueprint, redirect, render_template, request, url_for
 
-from archive import BackendError, IndexCorruptError, IndexNotFoundError, Mark, SearchRequest, paragraph_spans, paragraphs, snippets
+from archive import (
+    BackendError,
+    IndexCorruptError,
+    IndexNotFoundError,
+    Mark,
+    SearchRequest,
+    paragraph_spans,
+    paragraphs,
+    snippets,
+)
 
 from . import state
 

@@ -1,7 +1,7 @@
 """A search's time budget.
 
 A search gets a fixed allowance (``ARCHIVE_QUERY_BUDGET_MS``, 1 s by default). The slow
-parts check it as they go: the compiled keyword path between terms, Whoosh's matchers (for
+parts check it as they go: the keyword impact arrays between terms, Whoosh's matchers (for
 phrases and ranges) every few hundred postings. Past the deadline they stop, the search
 returns what it has ranked so far, and the response says ``timed_out``. The deadline falls
 at ``SEARCH_SHARE`` of the allowance: the rest is kept for building the page of results and

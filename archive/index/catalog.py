@@ -12,11 +12,11 @@ Filters have one rule each, whichever leg asks:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
-
-from .store import Store
 
 
 def source_key(source: str | None) -> str:
@@ -25,10 +25,33 @@ def source_key(source: str | None) -> str:
 
 def story_arrays(stories: list[str]) -> dict:
     """Story ordinals per article, the ids they stand for, and each story's size."""
-    story_ids, story_ordinals = np.unique(np.array(stories, dtype=object), return_inverse=True) if stories else ([], [])
-    ordinals = np.asarray(story_ordinals, dtype=np.int32)
+    story_ids: Sequence[object] = []
+    ordinals = np.zeros(0, dtype=np.int32)
+    if stories:
+        unique, story_ordinals = np.unique(np.array(stories, dtype=object), return_inverse=True)
+        story_ids, ordinals = unique.tolist(), np.asarray(story_ordinals, dtype=np.int32)
     return {"stories": ordinals, "story_ids": [str(story) for story in story_ids],
             "story_sizes": np.bincount(ordinals, minlength=len(story_ids)).astype(np.int32)}
+
+
+@dataclass(frozen=True)
+class Filters:
+    date_from: str | None = None
+    date_to: str | None = None
+    source: str | None = None
+
+    def __bool__(self) -> bool:
+        return bool(self.date_from or self.date_to or self.source)
+
+
+@dataclass(frozen=True)
+class Restriction:
+    """What a search's filters let through, decided once per search and shared by both legs:
+    ``articles``, a mask by article ordinal (the one rule, for every backend), and ``native``,
+    the same as this backend's indexes take it (a passage mask, or a Milvus expression)."""
+
+    articles: np.ndarray
+    native: Any
 
 
 @dataclass
@@ -39,13 +62,16 @@ class Catalog:
     passage_article: np.ndarray  # pid -> article ordinal, -1 for no live passage
     ordinal: dict[str, int]  # article id -> ordinal
     sources: list[str | None] | None = None  # article ordinal -> source as written (for facets)
-    stories: np.ndarray | None = None  # article ordinal -> story ordinal
-    story_ids: list[str] | None = None  # story ordinal -> story id
-    story_sizes: np.ndarray | None = None  # story ordinal -> articles in it
+    # article ordinal -> story ordinal; story ordinal -> story id; story ordinal -> articles in it
+    # (a catalog made without stories has each article as a story of its own)
+    stories: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int32))
+    story_ids: list[str] = field(default_factory=list)
+    story_sizes: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int32))
 
-    @classmethod
-    def from_store(cls, store: Store) -> Catalog:
-        return cls.from_rows(store.article_rows(), store.live_passage_rows())
+    def __post_init__(self) -> None:
+        if len(self.stories) != len(self.article_ids):
+            for name, value in story_arrays(list(self.article_ids)).items():
+                setattr(self, name, value)
 
     @classmethod
     def from_rows(cls, rows: list[tuple[str, str | None, str | None, str | None]],
@@ -101,10 +127,11 @@ class Catalog:
         ordinals = self.articles_of(np.asarray(pids, dtype=np.int64))
         return {int(pid): self.article_ids[ordinal] for pid, ordinal in zip(pids, ordinals, strict=True) if ordinal >= 0}
 
-    def article_mask(self, date_from: str | None, date_to: str | None, source: str | None) -> np.ndarray | None:
+    def article_mask(self, filters: Filters) -> np.ndarray | None:
         """The articles that pass the filters, or None when there are no filters."""
-        if not (date_from or date_to or source):
+        if not filters:
             return None
+        date_from, date_to, source = filters.date_from, filters.date_to, filters.source
         mask = np.ones(self.article_count, dtype=bool)
         if date_from or date_to:
             mask &= self.dates != ""

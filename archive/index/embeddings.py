@@ -20,7 +20,6 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ModelError
-from ..settings import PRECISIONS
 from ..ingest.sentences import SPLITTER_VERSION, split_sentences
 
 BUNDLED_MODEL_NAMES = {"sentence-transformers/all-MiniLM-L6-v2", "all-MiniLM-L6-v2"}

@@ -9,9 +9,10 @@ from pathlib import Path
 
 from ..errors import IndexCorruptError, IndexVersionError
 
-# 2: compiled keyword arrays (impacts.npz); 3: articles' author and date kind; 4: name evidence; 5: stories
+# 2: keyword impact arrays (impacts.npz); 3: articles' author and date kind; 4: name evidence; 5: stories
 SCHEMA_VERSION = 5
 MANIFEST_NAME = "manifest.json"
+RENAMED = {"faiss_type": "vector_index", "faiss_parameters": "vector_parameters"}  # as manifests before 0.2 name them
 
 
 @dataclass
@@ -24,8 +25,8 @@ class Manifest:
     passages: int
     corpus_path: str
     corpus_fingerprint: str
-    faiss_type: str
-    faiss_parameters: dict = field(default_factory=dict)
+    vector_index: str  # the vector index's kind: flat16, hnsw (FAISS), milvus-flat
+    vector_parameters: dict = field(default_factory=dict)
     tombstones: int = 0
     build_seconds: float = 0.0
     stories: int = 0
@@ -71,6 +72,7 @@ def manifest_from_dict(data, where: str) -> Manifest:
             f"this program's version {SCHEMA_VERSION}",
             hint="upgrade the archive package" if newer else "run `indexer rebuild` to rebuild the index",
         )
+    data = {RENAMED.get(key, key): value for key, value in data.items()}
     known = {item.name for item in fields(Manifest)}
     try:
         return Manifest(**{key: value for key, value in data.items() if key in known})

@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import InvalidParameterError
-from .embeddings import PRECISIONS, Embedder
+from ..settings import PRECISIONS
+from .embeddings import Embedder
 
 PROBE_NAME = "precision-probe.json"
 PROBE_TEXTS = 32

@@ -109,16 +109,14 @@ class Stories:
     story_of: dict[str, str] = field(default_factory=dict)
     days: list[int | None] = field(default_factory=list)
     long_text: list[bool] = field(default_factory=list)  # text of at least EXACT_COPY_CHARACTERS
-    vectors: np.ndarray | None = None
-    signatures: np.ndarray | None = None
+    vectors: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.float32))  # (articles, dimension)
+    signatures: np.ndarray = field(default_factory=lambda: np.zeros((0, SIGNATURE_PERMUTATIONS), dtype=np.uint64))
     changed: set[str] = field(default_factory=set)  # articles whose story was set since loading
     removed: set[str] = field(default_factory=set)
 
     def __post_init__(self) -> None:
-        if self.vectors is None:
+        if not len(self.vectors):
             self.vectors = np.zeros((0, self.dimension), dtype=np.float32)
-        if self.signatures is None:
-            self.signatures = np.zeros((0, SIGNATURE_PERMUTATIONS), dtype=np.uint64)
         self.position = {article_id: index for index, article_id in enumerate(self.ids)}
         self.members: dict[str, list[str]] = {}
         for article_id in self.ids:
@@ -188,7 +186,7 @@ class Stories:
         if exact:  # a copy of the same text joins whatever the dates
             story = self.merge(exact)
         else:
-            story = self.copied_story(index, placed) or self.closest_story(index, neighbours)
+            story = self.copied_story(index, placed) or self.closest_story(index, neighbours)  # type: ignore[assignment]
         if story is None:
             story = story_id(article_id, set(self.members))
             self.members[story] = []

@@ -8,10 +8,9 @@ automaton over the sorted word list) that is fewest edits away, then most freque
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from collections import Counter
 from collections.abc import Iterable
-
-from bisect import bisect_left
 
 from whoosh.automata.fsa import find_all_matches
 from whoosh.automata.lev import levenshtein_automaton

@@ -19,13 +19,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+from ..errors import BadArticleError, CorpusNotFoundError, InvalidParameterError
 from . import cleaning, metadata
 from .articles import Article
 from .crawls import PayloadsSeen, read_crawl
 from .extraction import article_from_html, article_from_text
 from .feeds import read_feed
 from .records import RecordCounts, Skipped
-from ..errors import BadArticleError, CorpusNotFoundError, InvalidParameterError
 
 TEXT_SUFFIXES = {".txt", ".md", ".markdown"}
 HTML_SUFFIXES = {".html", ".htm"}
@@ -154,7 +154,7 @@ def read_corpus(
         for article in articles:
             where = article.path or relative
             if article.id in seen:
-                if kind and web_copies.merge(article, relative, counts):
+                if kind and counts is not None and web_copies.merge(article, relative, counts):
                     continue
                 if counts is not None:
                     counts.kept -= 1
@@ -218,7 +218,8 @@ class WebCopies:
         reading = self.reading
         position = self.positions.get(article.id)
         first_file = reading.article_files.get(article.id)
-        if position is None and (first_file not in self.unchanged or web_kind(Path(first_file)) is None):
+        if first_file is None or position is None and (first_file not in self.unchanged
+                                                        or web_kind(Path(first_file)) is None):
             return False
         counts.kept -= 1
         counts.skip(self.SAME_URL)
@@ -238,7 +239,7 @@ class WebCopies:
 
 def fill_in(article: Article, other: Article) -> Article:
     """``article`` with what only ``other`` knows: an author, or a published date in place of a crawl date."""
-    changes: dict[str, str | None] = {}
+    changes: dict[str, str] = {}
     if not article.author and other.author:
         changes["author"] = other.author
     if other.date and other.date_kind == "published" and article.date_kind != "published":
@@ -265,7 +266,8 @@ class CrawlProgress:
         if self.progress is None or file_path not in self.sizes:
             return None
         self.progress("crawl", self.before, self.total)
-        return lambda position: self.progress("crawl", min(self.before + position, self.total), self.total)
+        progress = self.progress
+        return lambda position: progress("crawl", min(self.before + position, self.total), self.total)
 
     def done_with(self, file_path: Path) -> None:
         if self.progress is not None and file_path in self.sizes:
@@ -384,7 +386,7 @@ _MARKDOWN_HEADING = re.compile(r"^#{1,6}\s+", re.M)
 def strip_markdown(text: str) -> str:
     """Keep the words: front matter becomes stamp/source lines, heading marks go."""
     match = _FRONT_MATTER.match(text.replace("\r\n", "\n"))
-    prefix = []
+    prefix: list[str] = []
     if match:
         for line in match["body"].splitlines():
             key, _, value = line.partition(":")

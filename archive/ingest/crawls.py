@@ -15,12 +15,12 @@ import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from ..errors import BadArticleError
 from .articles import Article
 from .extraction import article_from_page, extract_page
 from .links import article_id_from_url, host_of
 from .metadata import parse_date
 from .records import RecordCounts, Skipped
-from ..errors import BadArticleError
 
 HTML_TYPES = {"text/html", "application/xhtml+xml"}
 MAX_PAGE_BYTES = 5 * 1024 * 1024  # larger payloads are counted as too large, not read

@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 import logging
 
+from ..errors import BadArticleError
 from . import cleaning, metadata
 from .articles import Article
-from ..errors import BadArticleError
 
 
 def article_from_text(text: str, article_id: str, path: str | None = None, **known: str | None) -> Article:

@@ -10,12 +10,12 @@ import io
 import time
 from datetime import date
 
+from ..errors import BadArticleError
 from .articles import Article
 from .extraction import article_from_text, clean_author
 from .links import article_id_from_url, host_of
 from .metadata import parse_date
 from .records import RecordCounts, Skipped
-from ..errors import BadArticleError
 
 BLOCK_TAGS = {"p", "div", "br", "li", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "pre",
               "table", "tr", "section", "article", "figure", "figcaption", "header", "footer", "hr"}

@@ -17,13 +17,17 @@ a claim links both ways: if a sentence of A lists B, the sentence of B it points
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 
 import numpy as np
 from whoosh.analysis import StemmingAnalyzer
 from whoosh.lang.dmetaphone import double_metaphone
+
+from ..backends.contract import Store
+from ..index.stored import StoredPassage
+from ..ingest.articles import Article
 
 CLAIM_SIMILARITY = 0.80
 WORD_OVERLAP = 0.4  # shared content words (stemmed), as a share of the shorter sentence's
@@ -157,3 +161,19 @@ def match_claims(own: Sequence[Sentence], others: Sequence[Sentence], sources: d
                      for score, other in sorted(best.values(), key=lambda pair: (-pair[0], pair[1].article_id))]
             claims.append(Claim(sentence.start, sentence.end, sentence.text, links))
     return claims
+
+
+def story_claims(store: Store, article: Article, passages: Iterable[StoredPassage], other_ids: list[str]) -> list[Claim]:
+    """The article's sentences that other articles of its story (``other_ids``, newest first:
+    the first ``MAX_STORY_ARTICLES``) also report."""
+    others = list(store.articles(other_ids[:MAX_STORY_ARTICLES]).values())
+    if not others:
+        return []
+    texts = {other.id: other.text for other in others}
+    by_article: dict[str, list[StoredPassage]] = {}
+    for passage in store.passages(store.passage_ids_of(list(texts))).values():
+        by_article.setdefault(passage.article_id, []).append(passage)
+    other_sentences = [sentence for other_id, stored in by_article.items()
+                       for sentence in article_sentences(other_id, texts[other_id], stored)]
+    return match_claims(article_sentences(article.id, article.text, passages), other_sentences,
+                        {other.id: other.source for other in others})

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from ..index.catalog import Catalog, source_key
+from .collapsing import story_value
 from .searchers import Hit
-from .stories import story_value
 
 DAYS_AT_MOST = 62  # a span up to this many days is shown by day
 MONTHS_AT_MOST = 36  # a span up to this many months by month, longer by year

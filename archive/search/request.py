@@ -17,7 +17,7 @@ from dataclasses import MISSING, dataclass, field, fields, replace
 from datetime import date
 
 from ..errors import InvalidParameterError, ResultWindowError
-from ..index.expansion import MAX_EDITS, MAX_EXPANSIONS, MAX_QUERY_TERMS, MINIMUM_LITERAL_PREFIX
+from ..query.expansion import MAX_EDITS, MAX_EXPANSIONS, MAX_QUERY_TERMS, MINIMUM_LITERAL_PREFIX
 
 MODES = ("hybrid", "keyword", "semantic")
 SORTS = ("relevance", "date")
@@ -139,7 +139,7 @@ class SearchRequest:
             if raw is None or (raw == "" and blank_is_default and not spec.required):
                 continue
             arguments[spec.name] = convert(spec, raw)
-        return cls(**arguments)
+        return cls(**arguments)  # type: ignore[arg-type]  # (each converted to its parameter's type)
 
     @classmethod
     def parameter(cls, name: str) -> Parameter:
@@ -156,7 +156,7 @@ class SearchRequest:
         raw = single_value(values, "k")
         value = default if raw is None else convert(cls.parameter("k"), raw)
         cls.check_k(value)
-        return value
+        return int(value)  # type: ignore[call-overload]  # (checked a whole number just above)
 
     def filters_given(self) -> bool:
         return bool(self.date_from or self.date_to or self.source)
@@ -197,13 +197,17 @@ def range_message(spec: Parameter, noun: str) -> str:
     return f"{spec.name} must be {noun} from {spec.minimum:g} to {spec.maximum:g}"
 
 
+def within(spec: Parameter, value: float) -> bool:
+    return (spec.minimum is None or spec.minimum <= value) and (spec.maximum is None or value <= spec.maximum)
+
+
 def check_whole_number(spec: Parameter, value: object) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or not spec.minimum <= value <= spec.maximum:
+    if not isinstance(value, int) or isinstance(value, bool) or not within(spec, value):
         raise InvalidParameterError(range_message(spec, "a whole number"))
 
 
 def check_number(spec: Parameter, value: object) -> None:
-    if not isinstance(value, int | float) or isinstance(value, bool) or not spec.minimum <= value <= spec.maximum:
+    if not isinstance(value, int | float) or isinstance(value, bool) or not within(spec, value):
         raise InvalidParameterError(range_message(spec, "a number"))
 
 

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from ..index.snapshot import Snapshot
+from ..backends.contract import Snapshot
 from .claims import Claim
 from .facets import Facets
 from .highlight import VARIANT, Mark, semantic_marks
@@ -109,7 +109,7 @@ class SearchResponse:
 
 
 def explanation_dict(evidence: LegExplanation) -> dict:
-    shown = {"rank": evidence.rank, "score": evidence.score}
+    shown: dict[str, object] = {"rank": evidence.rank, "score": evidence.score}
     if evidence.variants:
         shown["variants"] = list(evidence.variants)
     return shown
@@ -175,7 +175,7 @@ class StatsResponse:
     sources: list[dict]
     model: str
     dimension: int
-    faiss_type: str
+    vector_index: str
     corpus_path: str
     corpus_fingerprint: str
 
@@ -229,8 +229,8 @@ def make_results(snapshot: Snapshot, hits: list[Hit], terms: set[str], query_vec
             matched = [leg for leg in (KEYWORD, SEMANTIC) if leg in hit.passages[pid]]
             marks: list[Mark] = []
             if KEYWORD in matched:
-                for start, end in snapshot.keyword.term_spans(text, terms):  # one scan for both kinds
-                    variant = variants.get(snapshot.keyword.index_form(text[start:end])) if variants else None
+                for start, end in snapshot.keyword.analysis.term_spans(text, terms):  # one scan for both kinds
+                    variant = variants.get(snapshot.keyword.analysis.index_form(text[start:end])) if variants else None
                     marks.append(Mark(start, end, VARIANT if variant else KEYWORD))
                     if variant:
                         spellings.setdefault(text[start:end], variant[1])
@@ -240,8 +240,9 @@ def make_results(snapshot: Snapshot, hits: list[Hit], terms: set[str], query_vec
                                           sorted(marks, key=lambda mark: (mark.start, mark.end, mark.kind))))
         explain = {leg: (LegExplanation(evidence.rank, round(evidence.score, 4)) if evidence else None)
                    for leg, evidence in ((leg, hit.explain.get(leg)) for leg in (KEYWORD, SEMANTIC))}
-        if explain[KEYWORD] is not None and spellings:
-            explain[KEYWORD].variants = [f"{spelling} ≈ {name}" for spelling, name in sorted(spellings.items())]
+        keyword = explain[KEYWORD]
+        if keyword is not None and spellings:
+            keyword.variants = [f"{spelling} ≈ {name}" for spelling, name in sorted(spellings.items())]
         story, size = snapshot.catalog.story_of(article.id)
         results.append(Result(
             id=article.id, title=article.title, date=article.date, source=article.source, date_kind=article.date_kind,

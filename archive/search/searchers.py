@@ -4,9 +4,10 @@ A searcher ranks *articles*: passages found by the underlying index are grouped 
 article, and an article scores by its best passage (MaxP). The hybrid searcher takes the
 other two and fuses their article rankings.
 
-Filters are decided once per search, as the backend's restriction of the passages they let
-through (embedded: a mask by pid, ``Filters.passages``; Milvus: a filter expression), and the
-same restriction goes to both legs: a filter has one rule.
+Filters are decided once per search, as the snapshot's restriction (archive/index/catalog.py:
+the articles they let through, and the same in the backend's own form), and the same
+restriction goes to both legs: a filter has one rule. The searchers see the backend only
+through its contract (archive/backends/contract.py).
 """
 
 from __future__ import annotations
@@ -19,13 +20,13 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ..backends.contract import KeywordIndex, VectorIndex
 from ..errors import ModelError
 from ..index.budget import UNLIMITED, Budget
-from ..index.catalog import Catalog
+from ..index.catalog import Catalog, Filters, Restriction
 from ..index.embeddings import Embedder
-from ..index.keyword import KeywordIndex, ParsedQuery
 from ..index.query_encoder import OnnxQueryEncoder
-from ..index.vectors import VectorIndex
+from ..query.language import ParsedQuery
 from . import fusion
 
 KEYWORD = "keyword"
@@ -55,21 +56,6 @@ class PreparedQuery:
         if self._vector is None:
             self._vector = self._embed(self.text)
         return self._vector
-
-
-@dataclass(frozen=True)
-class Filters:
-    date_from: str | None = None
-    date_to: str | None = None
-    source: str | None = None
-
-    def __bool__(self) -> bool:
-        return bool(self.date_from or self.date_to or self.source)
-
-    def passages(self, catalog: Catalog) -> np.ndarray | None:
-        """The passages (a mask by pid) these filters let through; None when there are none."""
-        articles = catalog.article_mask(self.date_from, self.date_to, self.source)
-        return None if articles is None else catalog.passage_mask(articles)
 
 
 class Evidence(NamedTuple):
@@ -150,19 +136,18 @@ def group_by_article(passage_hits: list[tuple[int, float]], catalog: Catalog, le
     return ranked
 
 
-Restriction = Callable[[Filters], object]  # filters -> what the legs' indexes take as ``allowed``
+Restrict = Callable[[Filters | None], Restriction | None]  # the snapshot's restriction of filters
 
 
 class KeywordSearcher:
     name = KEYWORD
 
-    def __init__(self, index: KeywordIndex, catalog: Catalog, restrict: Restriction | None = None) -> None:
-        """``restrict``: the filters as the index takes them (a passage mask, unless told)."""
-        self.index, self.catalog = index, catalog
-        self.restrict = restrict or (lambda filters: filters.passages(catalog))
+    def __init__(self, index: KeywordIndex, catalog: Catalog, restrict: Restrict) -> None:
+        """``restrict``: the filters as the snapshot restricts both legs by them."""
+        self.index, self.catalog, self.restrict = index, catalog, restrict
 
     def search(self, query: str | PreparedQuery, k: int, filters: Filters | None = None,
-               *, allowed: np.ndarray | None = None, budget: Budget = UNLIMITED) -> list[Hit]:
+               *, allowed: Restriction | None = None, budget: Budget = UNLIMITED) -> list[Hit]:
         """``allowed``: the filters' restriction, when the caller already decided it.
         ``budget``: the search's time budget; past it, what was ranked so far."""
         if allowed is None and filters:
@@ -172,18 +157,20 @@ class KeywordSearcher:
         return group_by_article(passage_hits, self.catalog, KEYWORD, k)
 
 
+QueryEncoder = Callable[[], OnnxQueryEncoder | None]  # opens the checked ONNX query encoder (None: use torch)
+
+
 class SemanticSearcher:
     name = SEMANTIC
 
-    def __init__(self, index: VectorIndex, catalog: Catalog, embedder: Embedder, tombstones: int = 0,
-                 onnx: OnnxQueryEncoder | None = None, restrict: Restriction | None = None) -> None:
-        """``tombstones``: removed passages still in the (HNSW) index, from the manifest.
-        ``onnx``: the checked ONNX query encoder, when there is one; else torch embeds queries.
-        ``restrict``: the filters as the index takes them (a passage mask, unless told)."""
-        self.index, self.catalog, self.embedder = index, catalog, embedder
-        self.restrict = restrict or (lambda filters: filters.passages(catalog))
-        self.tombstones = tombstones
-        self.onnx = onnx
+    def __init__(self, index: VectorIndex, catalog: Catalog, embedder: Embedder, restrict: Restrict,
+                 open_encoder: QueryEncoder | None = None) -> None:
+        """``open_encoder``: opens the ONNX query encoder on the first search by meaning (so a
+        keyword search never loads it); without it, or when it gives None, torch embeds queries.
+        ``restrict``: the filters as the snapshot restricts both legs by them."""
+        self.index, self.catalog, self.embedder, self.restrict = index, catalog, embedder, restrict
+        self._open_encoder = open_encoder
+        self.onnx: OnnxQueryEncoder | None = None
         self._checked = False
         self._check_lock = threading.Lock()
         self.encode_query = functools.lru_cache(maxsize=QUERY_CACHE_SIZE)(self._encode_query)
@@ -195,11 +182,15 @@ class SemanticSearcher:
         return vector
 
     def check_model(self) -> None:
-        """Query vectors must have the index's dimension. Checked on the first search by
-        meaning, so that keyword searches never load a model."""
+        """Open the query encoder; query vectors must have the index's dimension. Done on the
+        first search by meaning, so that keyword searches never load a model."""
         if self._checked:
             return
         with self._check_lock:
+            if self._checked:
+                return
+            if self._open_encoder is not None:
+                self.onnx = self._open_encoder()
             dimension = self.onnx.expected.shape[1] if self.onnx is not None else self.embedder.dimension
             if dimension != self.index.dimension:
                 raise ModelError(
@@ -210,13 +201,11 @@ class SemanticSearcher:
             self._checked = True
 
     def search(self, query: str | PreparedQuery, k: int, filters: Filters | None = None,
-               *, allowed: np.ndarray | None = None, budget: Budget = UNLIMITED) -> list[Hit]:
+               *, allowed: Restriction | None = None, budget: Budget = UNLIMITED) -> list[Hit]:
         """``budget`` is accepted for the common interface: a search by meaning costs a fixed,
         small time (one query embedding and one vector search)."""
         if allowed is None and filters:
             allowed = self.restrict(filters)
-        if allowed is None and self.tombstones:
-            allowed = self.catalog.passage_mask(None)  # HNSW still holds removed passages: skip them
         vector = query.vector if isinstance(query, PreparedQuery) else self.encode_query(query)
         passage_hits = self.index.search(vector, k * PASSAGES_PER_ARTICLE, allowed)
         return group_by_article(passage_hits, self.catalog, SEMANTIC, k)
@@ -236,25 +225,31 @@ class HybridSearcher:
     def __init__(self, keyword: KeywordSearcher, semantic: SemanticSearcher, settings: FusionSettings) -> None:
         self.keyword, self.semantic, self.settings = keyword, semantic, settings
 
-    def search(self, query: str | PreparedQuery, k: int, filters: Filters | None = None,
-               alpha: float | None = None, budget: Budget = UNLIMITED) -> list[Hit]:
-        return self.pool(query, max(self.settings.depth, k), filters, alpha, budget)[:k]
-
     def prepare(self, query: str) -> PreparedQuery:
         return PreparedQuery(query, self.keyword.index.parse, self.semantic.encode_query)
 
-    def pool(self, query: str | PreparedQuery, depth: int, filters: Filters | None = None,
-             alpha: float | None = None, budget: Budget = UNLIMITED) -> list[Hit]:
-        """Every article either leg found within ``depth``, fused and ranked. The legs run one
-        after the other: the keyword leg takes about 1.5 ms and the query embedding uses every
-        core it is given, so a second thread only added hand-over time (measured, side by side:
-        9.8 ms median in parallel against 9.6 ms in turn)."""
+    def search(self, query: str | PreparedQuery, k: int | None, filters: Filters | None = None, *,
+               mode: str = "hybrid", alpha: float | None = None, budget: Budget = UNLIMITED,
+               depth: int | None = None) -> list[Hit]:
+        """The best ``k`` articles (None: every one found) of the candidate pool: each leg's best
+        ``depth`` articles (``max(settings.depth, k)`` unless told), fused in ``hybrid`` mode;
+        ``keyword`` or ``semantic`` mode asks that leg alone.
+
+        The legs run one after the other: the keyword leg takes about 1.5 ms and the query
+        embedding uses every core it is given, so a second thread only added hand-over time
+        (measured, side by side: 9.8 ms median in parallel against 9.6 ms in turn)."""
+        depth = depth or max(self.settings.depth, k or 0)
         query = query if isinstance(query, PreparedQuery) else self.prepare(query)
-        query.parsed  # a query refused as too broad is refused before either leg starts
         allowed = self.keyword.restrict(filters) if filters else None
-        keyword = self.keyword.search(query, depth, allowed=allowed, budget=budget)
-        semantic = self.semantic.search(query, depth, allowed=allowed)
-        return fuse({KEYWORD: keyword, SEMANTIC: semantic}, self.settings, alpha)
+        if mode == "keyword":
+            ranked = self.keyword.search(query, depth, allowed=allowed, budget=budget)
+        elif mode == "semantic":
+            ranked = self.semantic.search(query, depth, allowed=allowed, budget=budget)
+        else:
+            keyword = self.keyword.search(query, depth, allowed=allowed, budget=budget)
+            semantic = self.semantic.search(query, depth, allowed=allowed)
+            ranked = fuse({KEYWORD: keyword, SEMANTIC: semantic}, self.settings, alpha)
+        return ranked if k is None else ranked[:k]
 
 
 def fuse(legs: dict[str, list[Hit]], settings: FusionSettings, alpha: float | None = None) -> list[Hit]:
@@ -276,7 +271,7 @@ def fuse(legs: dict[str, list[Hit]], settings: FusionSettings, alpha: float | No
             if target is None:
                 target = merged[hit.article_id] = Hit(hit.article_id, 0.0, None, {KEYWORD: None, SEMANTIC: None}, [])
             target.explain[leg] = hit.explain[leg]
-            target.sources.append(hit)
+            target.sources.append(hit)  # type: ignore[union-attr]  # (a fused hit is made with a list)
     for article_id, hit in merged.items():
         hit.score = scores[article_id]
     return [merged[article_id] for article_id in fusion.rank(scores)]

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import re
 
-from ..index.keyword import OPERATORS
-from ..index.snapshot import Snapshot
+from ..backends.contract import Snapshot
+from ..query.language import OPERATORS
 
 _PIECE = re.compile(r'"[^"]*"?|[^\s"]+')  # a quoted phrase, or a run of other characters
 _PLAIN_WORD = re.compile(r"(?P<open>\(*)(?P<word>[^\W\d_](?:[^\W_]|['’](?=[^\W_]))*)(?P<close>\)*)")
@@ -41,7 +41,7 @@ def correct(snapshot: Snapshot, piece: str) -> str:
     if plain is None:  # field:value, wildcard*, fuzzy~, boost^2 and anything else with syntax
         return piece
     word = plain["word"]
-    if len(word) < SHORTEST_CORRECTED or not snapshot.keyword.analyze(word):
+    if len(word) < SHORTEST_CORRECTED or not snapshot.keyword.analysis.analyze(word):
         return piece  # too short to judge, or a stop word the index leaves out on purpose
     if snapshot.keyword.word_frequency(word) > 0:
         return piece

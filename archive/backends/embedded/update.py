@@ -23,18 +23,14 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from ..errors import IndexCorruptError
-from ..index import keyword, vectors
-from ..index.embedding_cache import EmbeddingCache
-from ..index.embeddings import Embedder
-from ..index.manifest import read_manifest
-from ..index.names import count_name_evidence
-from ..index.precision import check_precision
-from ..index.store import STORE_NAME, Store
-from ..index.vocabulary import count_words
-from ..ingest.corpus import FieldMapping
-from .changes import compare, unchanged_ids
-from .generation import (
+from ...errors import IndexCorruptError
+from ...index.embedding_cache import EmbeddingCache
+from ...index.embeddings import Embedder
+from ...index.manifest import read_manifest
+from ...index.names import count_name_evidence
+from ...index.precision import check_precision
+from ...index.vocabulary import count_words
+from ...indexing.generation import (
     BuildSummary,
     GenerationBuild,
     Progress,
@@ -42,10 +38,12 @@ from .generation import (
     corpus_fingerprint,
     crash_point,
     passage_rows,
-    read_checked,
     story_articles,
     update_precision,
 )
+from ...ingest.corpus import FieldMapping
+from . import keyword, vectors
+from .store import STORE_NAME, Store
 
 
 def update(
@@ -66,23 +64,14 @@ def update(
         live = build.layout.current_directory()
         manifest = read_manifest(live)
         choice = update_precision(precision, manifest)
-        with build.timer.phase("ingest"):
-            live_store = Store(live / STORE_NAME, dimension=manifest.dimension)
-            try:
-                known, indexed = live_store.known_files(), live_store.fingerprints()
-            finally:
-                live_store.close()
-            reading = read_checked(build.corpus, fields, strict, known, progress)
-            changes = compare(reading.articles, indexed, unchanged_ids(reading, known))
-        counts = dict(added=len(changes.added), changed=len(changes.changed), removed=len(changes.removed),
-                      unchanged=changes.unchanged, skipped=[item.to_dict() for item in reading.skipped],
-                      records=reading.records_dict())
+        live_store = Store(live / STORE_NAME, dimension=manifest.dimension)
+        try:
+            found = build.read_changes(live_store, fields, strict, progress)
+        finally:
+            live_store.close()
+        reading, changes, counts = found.reading, found.changes, found.counts()
         if changes.pending == 0:
-            summary = build.summary(articles=manifest.articles, passages=manifest.passages, stories=manifest.stories,
-                                    faiss_type=manifest.faiss_type, precision=choice.precision,
-                                    precision_reason=choice.reason, **counts)
-            summary.generation = manifest.generation  # nothing changed: the live generation stays
-            return summary
+            return build.unchanged_summary(manifest, choice, found)
 
         embedder = embedder or Embedder.shared(manifest.model)  # loaded only if something needs embedding
         check_same_model(embedder, manifest)
@@ -106,7 +95,7 @@ def update(
                                                               manifest.dimension)
 
             with build.timer.phase("store"):
-                tombstoning = manifest.faiss_type == "hnsw"
+                tombstoning = manifest.vector_index == "hnsw"
                 leaving = list(store.articles(outgoing).values())
                 words = Counter(store.vocabulary())
                 words.subtract(count_words(leaving))
@@ -151,10 +140,10 @@ def update(
             with build.timer.phase("vectors"):
                 article_count, passage_count = store.counts()
                 tombstones = store.tombstones()
-                kind = vectors.choose_index_type(passage_count) if not tombstoning else manifest.faiss_type
+                kind = vectors.choose_index_type(passage_count) if not tombstoning else manifest.vector_index
                 index = faiss.read_index(str(live / vectors.VECTORS_NAME))
                 compact = tombstoning and tombstones > vectors.COMPACT_TOMBSTONE_FRACTION * (passage_count + tombstones)
-                if kind != manifest.faiss_type or compact:
+                if kind != manifest.vector_index or compact:
                     index = rebuild_vectors(store, build.cache(), manifest.dimension, kind)
                     if tombstones:
                         store.drop_tombstones()
@@ -162,7 +151,7 @@ def update(
                         tombstones = 0
                 else:
                     if removed_pids and not tombstoning:
-                        index.remove_ids(np.array(removed_pids, dtype=np.int64))
+                        index.remove_ids(np.array(removed_pids, dtype=np.int64))  # type: ignore[arg-type]  # (SWIG converts)
                     if rows:
                         index.add_with_ids(np.stack([embeddings[row.key].vector for row in rows]).astype(np.float32),
                                            np.array([row.pid for row in rows], dtype=np.int64))
@@ -175,12 +164,13 @@ def update(
 
         build.publish(build.manifest(
             model=manifest.model, dimension=manifest.dimension, articles=article_count, passages=passage_count,
-            fingerprint=corpus_fingerprint(fingerprints), faiss_type=kind, tombstones=tombstones, precision=choice,
+            fingerprint=corpus_fingerprint(fingerprints), vector_index=kind, vector_parameters=vectors.index_parameters(kind),
+            tombstones=tombstones, precision=choice,
             stories=story_count,
         ))
     return build.summary(articles=article_count, passages=passage_count, stories=story_count, embedded=embedded,
                          reused=reused,
-                         faiss_type=kind, precision=choice.precision, precision_reason=choice.reason, **counts)
+                         vector_index=kind, precision=choice.precision, precision_reason=choice.reason, **counts)
 
 
 def link_tree(source: Path, target: Path) -> None:

@@ -1,8 +1,9 @@
-"""The compiled keyword path equals Whoosh's searcher: the same passages, the same scores.
+"""The keyword impact arrays score exactly as Whoosh's searcher: the same passages, the same scores.
 
-On the Reuters-21578 keyword index (no embeddings needed), for 300 queries like people type
-them (titles with words dropped, single names) plus AND/NOT mixes and filters: the compiled
-path returns the same top-100 passages as Whoosh, in the same order, with scores equal to
+On the seed corpus (in the fast lane, on every clone) and, where the shared dataset exists,
+on the Reuters-21578 keyword index (no embeddings needed), for queries like people type
+them (titles with words dropped, single names) plus AND/NOT mixes and filters: the impact
+arrays return the same top-100 passages as Whoosh, in the same order, with scores equal to
 1e-4. Passages whose scores agree to 1e-9 are ties: Whoosh sums a query's terms in a tree
 built per segment from that segment's own term frequencies, so two copies of one text in
 two segments can differ in the last bit, and which of them comes first is float noise.
@@ -15,18 +16,20 @@ import shutil
 
 import numpy as np
 import pytest
-
-from archive.build.generation import passage_rows
-from archive.build.rebuild import keyword_documents
-from archive.index import keyword
-from archive.index.catalog import Catalog, source_key
-from archive.index.impacts import ImpactIndex
-from archive.index.keyword import KeywordIndex, compiled_leaves
-from archive.ingest.corpus import read_corpus
 from conftest import REUTERS, SEED_CORPUS
 
-pytestmark = pytest.mark.skipif(not REUTERS.exists(), reason="shared Reuters-21578 dataset not present")
+from archive.backends.embedded import keyword
+from archive.backends.embedded.impacts import ImpactIndex
+from archive.backends.embedded.keyword import KeywordIndex, impact_leaves
+from archive.backends.embedded.rebuild import keyword_documents
+from archive.index.catalog import Catalog, Restriction, source_key
+from archive.indexing.generation import passage_rows
+from archive.ingest.corpus import read_corpus
+
 TIE = 1e-9
+SEED_QUERIES = ["Putin Belarus", "potash exports", "Lukashenko", "Minsk talks", "military exercises",
+                "Russia Ukraine war", "title:Putin", "Shoigu AND agreement", "Belarus NOT potash",
+                "Putin Lukashenko NOT Shoigu", "(sanctions OR potash)^2 Belarus", "Putin^3 Minsk"]
 
 
 def catalog_of(rows) -> Catalog:
@@ -48,9 +51,65 @@ def build_keyword_generation(directory, rows, processes):
     return keyword_directory
 
 
+def restriction(catalog: Catalog, passages: np.ndarray) -> Restriction:
+    """The filters' restriction of the passages in the mask (and of their articles)."""
+    articles = np.zeros(catalog.article_count, dtype=bool)
+    owners = catalog.passage_article[np.flatnonzero(passages[: len(catalog.passage_article)])]
+    articles[owners[owners >= 0]] = True
+    return Restriction(articles, passages)
+
+
+@pytest.fixture(scope="module")
+def seed(tmp_path_factory):
+    """A keyword-only generation of the seed corpus, in two segments (three articles, then an
+    append of the other two, as an add-only update writes it)."""
+    directory = tmp_path_factory.mktemp("seed-keyword")
+    articles = read_corpus(SEED_CORPUS).articles
+    rows = passage_rows(articles[:3], "keyword-only")
+    more = passage_rows(articles[3:], "keyword-only", first_pid=rows[-1].pid + 1)
+    keyword_directory = directory / keyword.KEYWORD_DIRECTORY
+    keyword.write_keyword_index(keyword_directory, keyword_documents(rows), 1)
+    keyword.append_documents(keyword_directory, keyword_documents(more))
+    keyword.write_impacts(keyword_directory, directory / keyword.IMPACTS_NAME)
+    index = KeywordIndex(keyword_directory, catalog_of(rows + more))
+    yield index, rows + more
+    index.close()
+
+
+def test_the_impact_arrays_equal_whoosh_on_the_seed_corpus(seed):
+    index, rows = seed
+    assert len(index.impacts.segments) == 2
+    for query in SEED_QUERIES:
+        parsed = index.parse(query)
+        ours = index.search(parsed, 100)
+        assert ours, query  # every one of these finds something, so the comparison is not of two empty lists
+        assert_same_ranking(ours, index.search(parsed, 100, use_impacts=False), query)
+
+
+def test_the_seed_comparison_covers_the_impact_path_and_booleans(seed):
+    index, _ = seed
+    parsed = [index.parse(query) for query in SEED_QUERIES]
+    assert sum(impact_leaves(query.ranking) is not None for query in parsed) >= 8
+    assert sum(query.article_level for query in parsed) == 3
+
+
+def test_filtered_searches_agree_on_the_seed_corpus(seed):
+    index, rows = seed
+    allowed = np.zeros(max(row.pid for row in rows) + 1, dtype=bool)
+    allowed[[row.pid for row in rows if row.article.id == rows[0].article.id or row.article.date]] = True
+    for query in ["Putin Belarus", "Belarus NOT potash", "Minsk"]:
+        parsed = index.parse(query)
+        ours = index.search(parsed, 100, restriction(index.catalog, allowed))
+        assert ours and all(allowed[pid] for pid, _ in ours), query
+        assert_same_ranking(ours, index.search(parsed, 100, restriction(index.catalog, allowed), use_impacts=False),
+                            query)
+
+
 @pytest.fixture(scope="module")
 def reuters(tmp_path_factory):
     """A keyword-only generation of all of Reuters, written by two processes (two segments)."""
+    if not REUTERS.exists():
+        pytest.skip("shared Reuters-21578 dataset not present")
     directory = tmp_path_factory.mktemp("reuters-keyword")
     rows = passage_rows(read_corpus(REUTERS).articles, "keyword-only")
     keyword_directory = build_keyword_generation(directory, rows, processes=2)
@@ -77,35 +136,35 @@ def reuters_queries(count: int = 300, seed: int = 11) -> list[str]:
     return queries
 
 
-def assert_same_ranking(compiled, whoosh, query):
-    assert len(compiled) == len(whoosh), query
-    for (_, ours), (_, theirs) in zip(compiled, whoosh, strict=True):
+def assert_same_ranking(found, whoosh, query):
+    assert len(found) == len(whoosh), query
+    for (_, ours), (_, theirs) in zip(found, whoosh, strict=True):
         assert ours == pytest.approx(theirs, abs=1e-4), query
     position = 0
     while position < len(whoosh):  # walk tie groups: the same passages, in any order within a tie
         end = position + 1
         while end < len(whoosh) and abs(whoosh[end][1] - whoosh[position][1]) < TIE:
             end += 1
-        ours, theirs = {pid for pid, _ in compiled[position:end]}, {pid for pid, _ in whoosh[position:end]}
+        ours, theirs = {pid for pid, _ in found[position:end]}, {pid for pid, _ in whoosh[position:end]}
         if end < len(whoosh):
             assert ours == theirs, (query, position)
         else:  # the last group may be cut at the limit: the same score, whichever passages
-            assert all(abs(score - whoosh[position][1]) < TIE for _, score in compiled[position:end]), query
+            assert all(abs(score - whoosh[position][1]) < TIE for _, score in found[position:end]), query
         position = end
 
 
 @pytest.mark.slow
-def test_the_compiled_path_equals_whoosh_on_300_reuters_queries(reuters):
+def test_the_impact_arrays_equal_whoosh_on_300_reuters_queries(reuters):
     index, rows = reuters
     queries = reuters_queries()
     assert len(queries) >= 300
-    compiled_count = 0
+    impact_count = 0
     for query in queries:
         parsed = index.parse(query)
-        if compiled_leaves(parsed.ranking) is not None:
-            compiled_count += 1
-        assert_same_ranking(index.search(parsed, 100), index.search(parsed, 100, compiled=False), query)
-    assert compiled_count == len(queries)  # every one of these is a plain term query
+        if impact_leaves(parsed.ranking) is not None:
+            impact_count += 1
+        assert_same_ranking(index.search(parsed, 100), index.search(parsed, 100, use_impacts=False), query)
+    assert impact_count == len(queries)  # every one of these is a plain term query
 
 
 @pytest.mark.slow
@@ -115,9 +174,10 @@ def test_filters_and_article_level_booleans_agree_too(reuters):
     allowed[[row.pid for row in rows if (row.article.date or "") >= "1987-03-15"]] = True
     for query in ["oil prices", "wheat AND exports", "bank rate NOT dollar", "opec output cut", "coffee"]:
         parsed = index.parse(query)
-        compiled = index.search(parsed, 100, allowed)
-        assert compiled and all(allowed[pid] for pid, _ in compiled)
-        assert_same_ranking(compiled, index.search(parsed, 100, allowed, compiled=False), query)
+        ours = index.search(parsed, 100, restriction(index.catalog, allowed))
+        assert ours and all(allowed[pid] for pid, _ in ours)
+        assert_same_ranking(ours, index.search(parsed, 100, restriction(index.catalog, allowed), use_impacts=False),
+                            query)
 
 
 def test_appended_arrays_equal_arrays_read_from_scratch(tmp_path):

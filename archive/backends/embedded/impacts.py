@@ -1,4 +1,4 @@
-"""The compiled keyword path: BM25 as sparse arrays, derived from Whoosh's own postings.
+"""The keyword impact arrays: BM25 as sparse arrays, derived from Whoosh's own postings.
 
 Whoosh stays the index of record, the analyzer and the query language, but it scores every
 posting in pure Python, so its cost grows with the archive. For each scored field (``body``,
@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse
 
-from .budget import UNLIMITED, Budget
+from ...index.budget import UNLIMITED, Budget
 
 IMPACTS_NAME = "impacts.npz"
 FIELDS = ("body", "title", "source")
@@ -162,7 +162,7 @@ class ImpactIndex:
                            f"{name}.idf": np.asarray(field.idf), f"{name}.lengths": np.asarray(field.lengths),
                            f"{name}.total_length": np.array([field.total_length], dtype=np.int64)})
         with open(path, "wb") as stream:
-            np.savez(stream, **arrays)
+            np.savez(stream, allow_pickle=False, **arrays)
 
     @classmethod
     def open(cls, path: Path) -> ImpactIndex:

@@ -7,15 +7,12 @@ from pathlib import Path
 
 import numpy as np
 
-from ..index import keyword, vectors
-from ..index.embeddings import Embedder, PassageEmbedding
-from ..index.names import count_name_evidence
-from ..index.precision import check_precision
-from ..index.store import STORE_NAME, Store
-from ..index.stories import Stories
-from ..index.vocabulary import count_words
-from ..ingest.corpus import CorpusReading, FieldMapping
-from .generation import (
+from ...index.embeddings import Embedder, PassageEmbedding
+from ...index.names import count_name_evidence
+from ...index.precision import check_precision
+from ...index.stories import Stories
+from ...index.vocabulary import count_words
+from ...indexing.generation import (
     BuildSummary,
     GenerationBuild,
     PassageRow,
@@ -24,6 +21,9 @@ from .generation import (
     crash_point,
     passage_rows,
 )
+from ...ingest.corpus import CorpusReading, FieldMapping
+from . import keyword, vectors
+from .store import STORE_NAME, Store
 
 
 def keyword_documents(rows: list[PassageRow]):
@@ -98,11 +98,12 @@ def rebuild(
         build.publish(build.manifest(
             model=embedder.name, dimension=dimension, articles=len(articles), passages=len(rows),
             fingerprint=corpus_fingerprint({article.id: article.fingerprint() for article in articles}),
-            faiss_type=kind, precision=choice, stories=stories.story_count(),
+            vector_index=kind, vector_parameters=vectors.index_parameters(kind), precision=choice,
+            stories=stories.story_count(),
         ))
     return build.summary(
         articles=len(articles), passages=len(rows), skipped=[item.to_dict() for item in reading.skipped],
-        records=reading.records_dict(), embedded=embedded, reused=reused, faiss_type=kind, added=len(articles),
+        records=reading.records_dict(), embedded=embedded, reused=reused, vector_index=kind, added=len(articles),
         stories=stories.story_count(),
         precision=choice.precision, precision_reason=choice.reason,
     )

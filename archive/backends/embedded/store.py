@@ -15,11 +15,13 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import IndexCorruptError
-from ..ingest.articles import Article
-from .names import NameEvidence
-from .sql import select_in
-from .stories import Stories
+from ...errors import IndexCorruptError
+from ...index.names import NameEvidence
+from ...index.sql import select_in
+from ...index.stored import PassageRecord, StoredPassage
+from ...index.stories import Stories
+from ...indexing.changes import KnownFiles, known_files
+from ...ingest.articles import Article
 
 STORE_NAME = "store.sqlite"
 ARTICLE_COLUMNS = "id, title, text, date, source, url, path, author, date_kind"  # Article's fields, in order
@@ -45,21 +47,6 @@ CREATE INDEX stories_story ON stories(story_id);
 
 
 @dataclass(frozen=True)
-class PassageRecord:
-    """One passage as a build writes it: a span of its article's text, the embedding cache
-    key of its model input, and its sentences (spans relative to the passage, unit vectors)."""
-
-    pid: int
-    article_id: str
-    ordinal: int
-    start: int
-    end: int
-    cache_key: str
-    sentence_spans: np.ndarray  # (sentences, 2) int32
-    sentence_vectors: np.ndarray  # (sentences, dimension) float16
-
-
-@dataclass(frozen=True)
 class LivePassage:
     """A live passage with its article, for rewriting the keyword index."""
 
@@ -67,17 +54,6 @@ class LivePassage:
     article: Article
     start: int
     end: int
-
-
-@dataclass(frozen=True)
-class StoredPassage:
-    pid: int
-    article_id: str
-    ordinal: int
-    start: int
-    end: int
-    sentence_spans: np.ndarray
-    sentence_vectors: np.ndarray
 
 
 class Store:
@@ -165,18 +141,10 @@ class Store:
             evidence.lowercase[word] = lowercase
         return evidence
 
-    def known_files(self) -> dict[str, tuple[tuple[int, int], list[str], list[str]]]:
-        """file -> ((size, mtime_ns), its articles' ids, ids of articles it holds a second copy
-        of), as recorded at the last build or update."""
-        known = {path: ((size, mtime), [], [])
-                 for path, size, mtime in self.rows("SELECT path, size, mtime_ns FROM files")}
-        for article_id, file in self.rows("SELECT id, file FROM articles WHERE file IS NOT NULL"):
-            if file in known:
-                known[file][1].append(article_id)
-        for file, article_id in self.rows("SELECT file, article_id FROM copies"):
-            if file in known:
-                known[file][2].append(article_id)
-        return known
+    def known_files(self) -> KnownFiles:
+        return known_files(self.rows("SELECT path, size, mtime_ns FROM files"),
+                           self.rows("SELECT id, file FROM articles WHERE file IS NOT NULL"),
+                           self.rows("SELECT file, article_id FROM copies"))
 
     def add_passages(self, records: Iterable[PassageRecord]) -> None:
         self.connection.executemany(

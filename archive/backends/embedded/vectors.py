@@ -26,7 +26,8 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from ..errors import IndexCorruptError
+from ...errors import IndexCorruptError
+from ...index.catalog import Restriction
 
 VECTORS_NAME = "vectors.faiss"
 FLAT_LIMIT = 1_000_000
@@ -48,6 +49,7 @@ def index_parameters(kind: str) -> dict:
 
 def build_vector_index(vectors: np.ndarray, ids: np.ndarray, kind: str, dimension: int) -> faiss.Index:
     faiss.omp_set_num_threads(os.cpu_count() or 1)  # building uses every core (searching sets one)
+    inner: faiss.Index
     if kind == "hnsw":
         inner = faiss.IndexHNSWFlat(dimension, HNSW_M, faiss.METRIC_INNER_PRODUCT)
         inner.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
@@ -65,7 +67,8 @@ def write_vector_index(index: faiss.Index, path: Path) -> None:
 
 
 class VectorIndex:
-    def __init__(self, path: Path, dimension: int, kind: str) -> None:
+    def __init__(self, path: Path, dimension: int, kind: str, live: np.ndarray | None = None) -> None:
+        """``live``: the live passages (a mask by pid), when the index still holds removed ones."""
         if not path.exists():
             raise IndexCorruptError(f"vector index {path.name} is missing from {path.parent}")
         try:
@@ -76,16 +79,18 @@ class VectorIndex:
             raise IndexCorruptError(f"vector index has dimension {self.index.d}, the manifest says {dimension}")
         self.kind = kind
         self.dimension = dimension
+        self.live = live
         if kind == "hnsw":
-            faiss.downcast_index(self.index.index).hnsw.efSearch = HNSW_EF_SEARCH
+            faiss.downcast_index(self.index.index).hnsw.efSearch = HNSW_EF_SEARCH  # type: ignore[attr-defined]
 
     @property
     def size(self) -> int:
         return int(self.index.ntotal)
 
-    def search(self, vector: np.ndarray, depth: int, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
-        """(pid, cosine) best first; ``allowed``, a boolean mask by pid, restricts the search
-        to those passages (exactly: FAISS skips the others while it searches)."""
+    def search(self, vector: np.ndarray, depth: int, restriction: Restriction | None = None) -> list[tuple[int, float]]:
+        """(pid, cosine) best first; the ``restriction``'s passage mask (by pid) restricts the
+        search to those passages (exactly: FAISS skips the others while it searches)."""
+        allowed = restriction.native if restriction is not None else self.live
         if self.size == 0 or depth <= 0 or (allowed is not None and not allowed.any()):
             return []
         # One OpenMP thread per search, set in the searching thread (OpenMP keeps the setting per
@@ -96,8 +101,10 @@ class VectorIndex:
         if allowed is not None:
             bitmap = np.packbits(allowed, bitorder="little")
             selector = faiss.IDSelectorBitmap(len(bitmap), faiss.swig_ptr(bitmap))
-            parameters = faiss.SearchParametersHNSW(sel=selector, efSearch=HNSW_EF_SEARCH) if self.kind == "hnsw" \
-                else faiss.SearchParameters(sel=selector)
+            # (faiss's stubs name the C++ constructors, which take no keywords)
+            parameters = faiss.SearchParametersHNSW(  # type: ignore[attr-defined]
+                sel=selector, efSearch=HNSW_EF_SEARCH) if self.kind == "hnsw" \
+                else faiss.SearchParameters(sel=selector)  # type: ignore[call-arg]
         scores, ids = self.index.search(vector.reshape(1, -1).astype(np.float32), min(depth, self.size), params=parameters)
         return [(int(pid), float(score)) for pid, score in zip(ids[0], scores[0], strict=True) if pid >= 0]
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from ..ingest.articles import Article
 from ..ingest.corpus import CorpusReading
@@ -45,3 +47,29 @@ def compare(articles: list[Article], indexed: dict[str, str], unchanged_ids: set
 def unchanged_ids(reading: CorpusReading, known: dict) -> set[str]:
     """Articles of files skipped because their size and modification time are unchanged."""
     return {article_id for file in reading.unchanged_files for article_id in known[file][1]}
+
+
+KnownFiles = dict[str, tuple[tuple[int, int], list[str], list[str]]]
+
+
+class RecordedCorpus(Protocol):
+    """What a store recorded of the corpus it was built from (either backend's store)."""
+
+    def known_files(self) -> KnownFiles: ...
+
+    def fingerprints(self) -> dict[str, str]: ...
+
+
+def known_files(files: Iterable[tuple[str, int, int]], owners: Iterable[tuple[str, str]],
+                copies: Iterable[tuple[str, str]]) -> KnownFiles:
+    """file -> ((size, mtime_ns), its articles' ids, ids of articles it holds a second copy
+    of), as recorded at the last build or update, from what a store recorded: ``files``
+    (path, size, mtime_ns), ``owners`` (article id, file) and ``copies`` (file, article id)."""
+    known: KnownFiles = {path: ((size, mtime), [], []) for path, size, mtime in files}
+    for article_id, file in owners:
+        if file in known:
+            known[file][1].append(article_id)
+    for file, article_id in copies:
+        if file in known:
+            known[file][2].append(article_id)
+    return known

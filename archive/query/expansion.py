@@ -14,7 +14,7 @@ Lucene and Elasticsearch do (``max_expansions``, the top-terms rewrite, the clau
 - a fuzzy term allows at most ``MAX_EDITS`` edits (``word~5`` is searched as ``word~2``).
 
 Each cut is reported in the search's note. The rewritten query is a plain sum of terms, so
-it is scored on the compiled arrays, with BM25 per expanded term (Whoosh gave every match of
+it is scored on the impact arrays, with BM25 per expanded term (Whoosh gave every match of
 a wildcard the same constant score).
 """
 

@@ -37,7 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import BackendError, BackendUnavailableError, IndexCorruptError, IndexNotFoundError, IndexVersionError
+from ...errors import BackendError, BackendUnavailableError, IndexCorruptError, IndexNotFoundError, IndexVersionError
 
 DEFAULT_PREFIX = "news_archive"
 MAX_VARCHAR = 65_535  # bytes: Milvus's limit for one VARCHAR value
@@ -60,7 +60,7 @@ GENERATION_NAME = re.compile(r"\d{8}T\d{12}_[0-9a-f]{6}")  # a generation id, as
 REBUILD_HINT = "run `indexer rebuild --backend milvus --milvus-uri URI` to build it"
 
 
-def is_local(uri: str) -> bool:
+def is_lite(uri: str) -> bool:
     """A Milvus Lite database file (``….db``, as pymilvus decides), not a server address."""
     return "://" not in uri and uri.endswith(".db")
 
@@ -189,7 +189,8 @@ def failure(uri: str, call: str, problem: Exception) -> BackendError:
     from pymilvus.exceptions import ConnectError, ConnectionNotExistException, MilvusUnavailableException
 
     cause = problem.__cause__ or problem.__context__
-    code = str(cause.code()) if callable(getattr(cause, "code", None)) else ""  # a gRPC status
+    status = getattr(cause, "code", None)
+    code = str(status()) if callable(status) else ""  # a gRPC status
     unreachable = isinstance(problem, ConnectError | ConnectionNotExistException | MilvusUnavailableException
                              | ConnectionError | TimeoutError) \
         or any(sign in detail for sign in ("UNAVAILABLE", "DEADLINE_EXCEEDED", "Retry run out", "Retry timeout",
@@ -220,7 +221,7 @@ def connect(uri: str, *, create: bool = False) -> Milvus:
     with _clients_lock:
         if uri in _clients:
             return _clients[uri]
-        if is_local(uri):
+        if is_lite(uri):
             path = Path(uri)
             if not path.exists() and not create:
                 raise IndexNotFoundError(f"no Milvus Lite database at {uri}", hint=REBUILD_HINT)
@@ -236,7 +237,7 @@ def disconnect(uri: str) -> None:
         milvus = _clients.pop(uri, None)
     if milvus is not None:
         milvus.client.close()
-        if is_local(uri):  # the Milvus Lite server process holds the file until it stops
+        if is_lite(uri):  # the Milvus Lite server process holds the file until it stops
             from milvus_lite.server_manager import server_manager_instance
 
             server_manager_instance.release_server(uri)
@@ -250,7 +251,7 @@ def open_client(uri: str):
         try:
             from pymilvus import MilvusClient
 
-            if is_local(uri):
+            if is_lite(uri):
                 import milvus_lite  # noqa: F401
         except ImportError as problem:
             raise BackendUnavailableError(
@@ -263,7 +264,7 @@ def open_client(uri: str):
             return MilvusClient(uri=uri, timeout=CONNECT_TIMEOUT)
         except Exception as problem:  # pymilvus raises its own and gRPC's errors here
             detail = reason(problem)
-            if is_local(uri) and "Open local milvus failed" in detail:
+            if is_lite(uri) and "Open local milvus failed" in detail:
                 raise BackendUnavailableError(
                     f"the Milvus Lite database {uri} could not be opened; another process may have it open "
                     "(Milvus Lite allows one at a time)",
@@ -428,7 +429,7 @@ def write_pointer(milvus: Milvus, prefix: str, collections: Collections, manifes
 def point_alias(milvus: Milvus, alias: str, collection: str) -> bool:
     """Point ``alias`` at ``collection`` on a Milvus server; False on Milvus Lite, which has no
     aliases (its server answers UNIMPLEMENTED)."""
-    if is_local(milvus.uri):
+    if is_lite(milvus.uri):
         return False
     if alias in milvus.list_aliases(collection).get("aliases", []):
         return True

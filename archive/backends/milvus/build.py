@@ -20,11 +20,29 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import IndexNotFoundError
-from ..index.catalog import source_key
-from ..index.embeddings import Embedder, PassageEmbedding
-from ..index.manifest import manifest_from_dict
-from ..index.milvus import (
+from ...errors import IndexNotFoundError
+from ...index.catalog import source_key
+from ...index.embeddings import Embedder, PassageEmbedding
+from ...index.manifest import manifest_from_dict
+from ...index.names import NameEvidence, count_name_evidence
+from ...index.precision import check_precision
+from ...index.stories import Stories
+from ...index.vocabulary import count_words
+from ...indexing.generation import (
+    BuildSummary,
+    GenerationBuild,
+    PassageRow,
+    Progress,
+    check_same_model,
+    corpus_fingerprint,
+    crash_point,
+    passage_rows,
+    story_articles,
+    update_precision,
+)
+from ...ingest.articles import Article
+from ...ingest.corpus import CorpusReading, FieldMapping
+from .client import (
     DEFAULT_PREFIX,
     IN_BATCH,
     INSERT_BATCH,
@@ -44,29 +62,10 @@ from ..index.milvus import (
     text_parts,
     write_pointer,
 )
-from ..index.milvus_snapshot import MilvusStore
-from ..index.names import NameEvidence, count_name_evidence
-from ..index.precision import check_precision
-from ..index.stories import Stories
-from ..index.vocabulary import count_words
-from ..ingest.articles import Article
-from ..ingest.corpus import CorpusReading, FieldMapping
-from .changes import compare, unchanged_ids
-from .generation import (
-    BuildSummary,
-    GenerationBuild,
-    PassageRow,
-    Progress,
-    check_same_model,
-    corpus_fingerprint,
-    crash_point,
-    passage_rows,
-    read_checked,
-    story_articles,
-    update_precision,
-)
+from .store import MilvusStore
 
-VECTOR_KIND = "milvus-flat"  # what the manifest records in place of a FAISS index type
+VECTOR_KIND = "milvus-flat"  # the manifest's vector index: Milvus, FLAT, inner product
+VECTOR_PARAMETERS = {"index_type": "FLAT", "metric_type": "IP"}
 FIELD_CHARACTERS = {"title": 2_000, "source": 500, "url": 2_000, "path": 2_000, "author": 500, "file": 2_000}
 MAX_BYTES = 65_535
 MAX_WORD_CHARACTERS = 100
@@ -103,17 +102,17 @@ def article_rows(articles: list[Article], stories: Stories) -> list[dict]:
                              "url": capped("url", article.url), "path": capped("path", article.path),
                              "author": capped("author", article.author), "date_kind": article.date_kind,
                              "fingerprint": article.fingerprint(), "length": len(article.text)}, ensure_ascii=False)
-        vector = np.frombuffer(vector, dtype=np.float16).astype(np.float32).tolist()
-        signature = encode_array(np.frombuffer(signature, dtype=np.uint32), np.uint32)
+        vector_values = np.frombuffer(vector, dtype=np.float16).astype(np.float32).tolist()
+        signature_text = encode_array(np.frombuffer(signature, dtype=np.uint32), np.uint32)
         parts = list(enumerate(text_parts(article.text)))
         for part, text in parts[1:] + parts[:1]:  # the first part (with the fingerprint) last: it says "stored"
             rows.append({"key": part_key(article.id, part), "article_key": article_key(article.id),
                          "article_id": article.id, "part": part, "text": text, "fields": fields,
-                         "date": article.date or "", "story_id": story, "signature": signature, "vector": vector})
+                         "date": article.date or "", "story_id": story, "signature": signature_text, "vector": vector_values})
     return rows
 
 
-def record(kind: str, about: tuple[str, ...], value: list) -> dict:
+def record(kind: str, about: tuple[str, ...], value: object) -> dict:
     return {"key": record_key(kind, *about), "kind": kind, "value": json.dumps(value, ensure_ascii=False),
             "vector": RECORD_VECTOR}
 
@@ -199,16 +198,17 @@ def rebuild_milvus(corpus: Path | str, uri: str, work_dir: Path | str, model_nam
         manifest = build.manifest(
             model=embedder.name, dimension=dimension, articles=len(articles), passages=len(rows),
             fingerprint=corpus_fingerprint({article.id: article.fingerprint() for article in articles}),
-            faiss_type=VECTOR_KIND, precision=choice, stories=stories.story_count())
+            vector_index=VECTOR_KIND, vector_parameters=VECTOR_PARAMETERS, precision=choice,
+            stories=stories.story_count())
         crash_point("publish")
         with build.timer.phase("publish"):
             write_pointer(milvus, prefix, collections, manifest.to_dict(), len(rows))
             drop_generations(milvus, prefix, keep={collections.generation} | ({live["collections"]} if live else set()))
     summary = build.summary(
         articles=len(articles), passages=len(rows), skipped=[item.to_dict() for item in reading.skipped],
-        records=reading.records_dict(), embedded=embedded, reused=reused, faiss_type=VECTOR_KIND, added=len(articles),
+        records=reading.records_dict(), embedded=embedded, reused=reused, vector_index=VECTOR_KIND, added=len(articles),
         stories=stories.story_count(), precision=choice.precision, precision_reason=choice.reason)
-    summary.index_dir = uri
+    summary.location = uri
     return summary
 
 
@@ -234,25 +234,14 @@ def update_milvus(corpus: Path | str, uri: str, work_dir: Path | str, *, prefix:
         store = MilvusStore(milvus, collections, manifest.dimension)
         pending = pointer.get("pending")  # an update crashed: finish its job
         recovering = pending is not None
-        with build.timer.phase("ingest"):
-            known, indexed = store.known_files(), store.fingerprints()
-            # Nothing about the articles a crashed update touched can be trusted: the whole corpus
-            # is read again, and those articles are written anew (or removed, if they are gone).
-            crashed = {str(article_id) for article_id in store.records("pending")} if recovering else set()
-            reading = read_checked(build.corpus, fields, strict, None if recovering else known, progress)
-            compared = {article_id: "" if article_id in crashed else fingerprint for article_id, fingerprint in indexed.items()}
-            changes = compare(reading.articles, compared, unchanged_ids(reading, known))
-        counts = dict(added=len(changes.added), changed=len(changes.changed), removed=len(changes.removed),
-                      unchanged=changes.unchanged, skipped=[item.to_dict() for item in reading.skipped],
-                      records=reading.records_dict())
+        crashed = {str(article_id) for article_id in store.records("pending")} if recovering else None
+        found = build.read_changes(store, fields, strict, progress, crashed)
+        reading, changes, counts = found.reading, found.changes, found.counts()
+        crashed = crashed or set()
         if changes.pending == 0 and not recovering:
             with build.timer.phase("milvus"):
                 sync_records(milvus, collections, ("file", "owner", "copy"), file_records(reading))  # renamed files
-            summary = build.summary(articles=manifest.articles, passages=manifest.passages, stories=manifest.stories,
-                                    faiss_type=manifest.faiss_type, precision=choice.precision,
-                                    precision_reason=choice.reason, **counts)
-            summary.generation, summary.index_dir = manifest.generation, uri
-            return summary
+            return build.unchanged_summary(manifest, choice, found, uri)
         incoming = changes.added + changes.changed
         outgoing = changes.removed + [article.id for article in changes.changed]
         embedder = embedder or Embedder.shared(manifest.model)
@@ -297,22 +286,24 @@ def update_milvus(corpus: Path | str, uri: str, work_dir: Path | str, *, prefix:
             passages = store.count(collections.passages)
         updated = build.manifest(
             model=manifest.model, dimension=manifest.dimension, articles=len(fingerprints), passages=passages,
-            fingerprint=corpus_fingerprint(fingerprints), faiss_type=manifest.faiss_type, precision=choice,
+            fingerprint=corpus_fingerprint(fingerprints), vector_index=manifest.vector_index,
+            vector_parameters=VECTOR_PARAMETERS, precision=choice,
             stories=stories.story_count())
         updated.generation = build.new_generation()
         with build.timer.phase("publish"):
             write_pointer(milvus, prefix, collections, updated.to_dict(), next_pid)
             milvus.delete(collections.records, filter='kind == "pending"')
     summary = build.summary(articles=len(fingerprints), passages=passages, stories=stories.story_count(),
-                            embedded=embedded, reused=reused, faiss_type=manifest.faiss_type,
+                            embedded=embedded, reused=reused, vector_index=manifest.vector_index,
                             precision=choice.precision, precision_reason=choice.reason, **counts)
-    summary.index_dir = uri
+    summary.location = uri
     return summary
 
 
 def count_stored(store: MilvusStore, batch: int = 256) -> tuple[Counter, NameEvidence]:
     """The vocabulary and name evidence of every stored article, read a batch at a time."""
-    words, evidence = Counter(), NameEvidence()
+    words: Counter[str] = Counter()
+    evidence = NameEvidence()
     article_ids = sorted(store.fingerprints())
     for start in range(0, len(article_ids), batch):
         articles = list(store.articles(article_ids[start : start + batch]).values())

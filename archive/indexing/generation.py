@@ -25,18 +25,18 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import CorpusError, CorpusNotFoundError, InvalidParameterError, ModelError
-from ..index import vectors
 from ..index.embedding_cache import EmbeddingCache
 from ..index.embeddings import Embedder, PassageEmbedding, cache_key, embedding_input
 from ..index.layout import IndexLayout, build_lock, new_generation_id
 from ..index.manifest import Manifest, write_manifest
 from ..index.precision import PROBE_TEXTS, PrecisionChoice, choose_precision
 from ..index.query_encoder import encoder_directory, export_query_encoder
-from ..index.store import PassageRecord
+from ..index.stored import PassageRecord
 from ..index.stories import Stories, StoryArticle, article_vector, text_signatures
 from ..ingest.articles import Article
 from ..ingest.corpus import CorpusReading, FieldMapping, read_corpus
 from ..ingest.passages import split_passages
+from .changes import Changes, RecordedCorpus, compare, unchanged_ids
 
 EMBED_CHUNK = 256  # passages per encode call; each chunk's results are cached at once
 CRASH_VARIABLE = "ARCHIVE_BUILD_CRASH_AT"  # fault injection for crash-safety tests: a phase name
@@ -80,8 +80,8 @@ class BuildSummary:
     reused: int = 0
     seconds: dict[str, float] = field(default_factory=dict)
     generation: str = ""
-    index_dir: str = ""
-    faiss_type: str = ""
+    location: str = ""  # the index directory, or the Milvus URI
+    vector_index: str = ""
     precision: str = ""  # what the vectors were embedded at: fp32 or bf16
     precision_reason: str = ""
     added: int = 0
@@ -185,6 +185,21 @@ def existing_corpus(corpus: Path | str) -> Path:
     return corpus
 
 
+@dataclass
+class CorpusChanges:
+    """What an update found: the corpus as read, and how it differs from the index."""
+
+    reading: CorpusReading
+    changes: Changes
+
+    def counts(self) -> dict:
+        """The summary's counts of an update."""
+        changes, reading = self.changes, self.reading
+        return dict(added=len(changes.added), changed=len(changes.changed), removed=len(changes.removed),
+                    unchanged=changes.unchanged, skipped=[item.to_dict() for item in reading.skipped],
+                    records=reading.records_dict())
+
+
 def read_checked(corpus: Path, fields: FieldMapping | None, strict: bool, known=None,
                  progress: Progress | None = None) -> CorpusReading:
     reading = read_corpus(corpus, fields, known, progress)
@@ -219,7 +234,8 @@ class GenerationBuild:
         return self
 
     def __exit__(self, *exception) -> None:
-        self._lock.__exit__(*exception)
+        if self._lock is not None:
+            self._lock.__exit__(*exception)
 
     def new_generation(self) -> str:
         """A generation that lives elsewhere (in Milvus): its id, and no directory."""
@@ -312,20 +328,47 @@ class GenerationBuild:
             with self.timer.phase("query_encoder"):
                 export_query_encoder(embedder, self.layout.root)
 
+    def read_changes(self, store: RecordedCorpus, fields: FieldMapping | None, strict: bool,
+                     progress: Progress | None = None, crashed: set[str] | None = None) -> CorpusChanges:
+        """The start of every update, on either backend: the corpus read (only the files changed
+        since the store recorded them) and compared with the store's articles by fingerprint.
+        ``crashed``: articles a crashed update touched, which nothing about can be trusted: the
+        whole corpus is read again, and they are written anew (or removed, if they are gone)."""
+        with self.timer.phase("ingest"):
+            known, indexed = store.known_files(), store.fingerprints()
+            reading = read_checked(self.corpus, fields, strict, None if crashed is not None else known, progress)
+            if crashed:
+                indexed = {article_id: "" if article_id in crashed else fingerprint
+                           for article_id, fingerprint in indexed.items()}
+            return CorpusChanges(reading, compare(reading.articles, indexed, unchanged_ids(reading, known)))
+
+    def unchanged_summary(self, manifest: Manifest, precision: PrecisionChoice, found: CorpusChanges,
+                          location: str | None = None) -> BuildSummary:
+        """The summary of an update that found nothing to change: the live generation stays."""
+        summary = self.summary(articles=manifest.articles, passages=manifest.passages, stories=manifest.stories,
+                               vector_index=manifest.vector_index, precision=precision.precision,
+                               precision_reason=precision.reason, **found.counts())
+        summary.generation = manifest.generation
+        summary.location = location or summary.location
+        return summary
+
     def manifest(self, *, model: str, dimension: int, articles: int, passages: int, fingerprint: str,
-                 faiss_type: str, precision: PrecisionChoice, stories: int, tombstones: int = 0) -> Manifest:
+                 vector_index: str, vector_parameters: dict, precision: PrecisionChoice, stories: int,
+                 tombstones: int = 0) -> Manifest:
         return Manifest(
             generation=self.generation,
             created_at=datetime.now(UTC).isoformat(timespec="seconds"),
             model=model, dimension=dimension, articles=articles, passages=passages, stories=stories,
             corpus_path=str(self.corpus.resolve()), corpus_fingerprint=fingerprint,
-            faiss_type=faiss_type, faiss_parameters=vectors.index_parameters(faiss_type), tombstones=tombstones,
+            vector_index=vector_index, vector_parameters=vector_parameters, tombstones=tombstones,
             precision=precision.precision, precision_reason=precision.reason,
             build_seconds=self.timer.elapsed(),
         )
 
     def publish(self, manifest: Manifest) -> None:
         """Write the manifest last, then make the generation live atomically."""
+        if self.directory is None:
+            raise RuntimeError("publish() before new_directory()")  # a bug of ours, not the user's
         write_manifest(self.directory, manifest)
         crash_point("publish")
         with self.timer.phase("publish"):
@@ -333,5 +376,5 @@ class GenerationBuild:
             self.layout.prune()
 
     def summary(self, **values) -> BuildSummary:
-        return BuildSummary(generation=self.generation, index_dir=str(self.layout.root),
+        return BuildSummary(generation=self.generation, location=str(self.layout.root),
                             seconds=self.timer.finish(), **values)

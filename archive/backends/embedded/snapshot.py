@@ -1,0 +1,80 @@
+"""An opened, immutable generation of the embedded backend: its manifest, store (SQLite),
+catalog, keyword index (Whoosh and the impact arrays) and vector index (FAISS).
+
+While open it holds a shared lock on its directory, so that a build (in this process or
+another) does not prune it from under its readers.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ...errors import IndexCorruptError
+from ...index.catalog import Catalog, Filters
+from ...index.layout import IndexLayout, reader_lock, release_reader_lock
+from ...index.manifest import Manifest, read_manifest
+from ..holding import HeldSnapshot
+from .keyword import KEYWORD_DIRECTORY, KeywordIndex
+from .store import STORE_NAME, Store
+from .vectors import VECTORS_NAME, VectorIndex
+
+
+class EmbeddedSnapshot(HeldSnapshot):
+    store: Store
+    keyword: KeywordIndex
+    vectors: VectorIndex
+
+    def __init__(self, directory: Path) -> None:
+        super().__init__()
+        self.directory = directory
+        self.name = directory.name
+        self._reader_lock = reader_lock(directory)  # old generations are pruned only when no reader has them open
+        store: Store | None = None
+        try:
+            self.manifest: Manifest = read_manifest(directory)
+            self.generation = self.manifest.generation
+            self.store = store = Store(directory / STORE_NAME, dimension=self.manifest.dimension)
+            self.catalog = Catalog.from_rows(self.store.article_rows(), self.store.live_passage_rows())
+            self.keyword = KeywordIndex(directory / KEYWORD_DIRECTORY, self.catalog, self.store.name_evidence)
+            # HNSW keeps removed passages (tombstones): the live ones are searched for
+            live = self.catalog.passage_mask(None) if self.manifest.tombstones else None
+            self.vectors = VectorIndex(directory / VECTORS_NAME, self.manifest.dimension, self.manifest.vector_index, live)
+            self.check_counts()
+        except BaseException:
+            if store is not None:
+                store.close()
+            release_reader_lock(self._reader_lock)
+            raise
+
+    def native_restriction(self, filters: Filters, articles: np.ndarray) -> np.ndarray:
+        """The passages (a mask by pid) of the articles the filters let through."""
+        return self.catalog.passage_mask(articles)
+
+    @classmethod
+    def open_current(cls, layout: IndexLayout) -> EmbeddedSnapshot:
+        return cls(layout.current_directory())
+
+    def check_counts(self) -> None:
+        """The parts must agree with the manifest, or results would be silently wrong."""
+        articles, passages = self.store.counts()
+        expected = self.manifest.passages + self.manifest.tombstones
+        problems = []
+        if articles != self.manifest.articles:
+            problems.append(f"store has {articles} articles, manifest says {self.manifest.articles}")
+        if passages != self.manifest.passages:
+            problems.append(f"store has {passages} passages, manifest says {self.manifest.passages}")
+        if self.vectors.size != expected:
+            problems.append(f"vector index has {self.vectors.size} vectors, manifest says {expected}")
+        if self.keyword.document_count() != self.manifest.passages:
+            problems.append(
+                f"keyword index has {self.keyword.document_count()} passages, manifest says {self.manifest.passages}"
+            )
+        if problems:
+            raise IndexCorruptError(f"index generation {self.generation} is inconsistent: " + "; ".join(problems))
+
+    def _close_files(self) -> None:
+        self.keyword.close()
+        self.store.close()
+        release_reader_lock(self._reader_lock)

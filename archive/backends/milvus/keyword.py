@@ -1,0 +1,209 @@
+"""The keyword leg on Milvus: our query language (archive/query/), Milvus's BM25 for ranking.
+
+Words and their name variants are BM25 terms, sent as written; ``title:`` words search the
+title's own BM25 field; wildcards and fuzzy terms expand into the archive's stored words;
+AND/OR/NOT are decided per article by the shared walk (archive/query/booleans.py), each word
+matched within the filters, and become an ``article_key in [...]`` expression. A phrase is
+searched as its words, and the search's note says so.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections import Counter
+
+import numpy as np
+from whoosh import query
+
+from ...index.budget import UNLIMITED, Budget, OutOfTime
+from ...index.catalog import Catalog, Restriction
+from ...query.booleans import articles_matching
+from ...query.expansion import Expansion, IndexTerms, expand, shown
+from ...query.language import ParsedQuery, QueryAnalysis, query_terms
+from .client import QUERY_LIMIT, SEARCH_TIMEOUT, Collections, Milvus, article_key, literal
+from .store import MilvusStore
+
+PHRASE_NOTE = "the Milvus backend has no phrase search: the words of a phrase must all be in the article"
+FIELD_NOTE = "the Milvus backend searches titles and texts only: use the date and source filters instead of"
+BOOST_NOTE = "the Milvus backend does not weight words: searched without their boosts"
+WRITTEN_PATTERN = re.compile(r"[^\s\"():^~]*[*?][^\s\"():^~]*")  # a wildcard or prefix as the query wrote it
+CAP_NOTE = "AND and NOT were decided on each word's best {limit:,} passages (Milvus's most for one search)"
+
+
+def both(first: str | None, second: str | None) -> str | None:
+    return f"({first}) and ({second})" if first and second else first or second
+
+
+class MilvusKeywordIndex:
+    """The keyword leg on Milvus: our parser and analyzer (notes, name variants, highlighting
+    spans), Milvus's BM25 for ranking. Milvus analyses what it is sent with its own English
+    stemmer, so it is sent the words as the query wrote them, never our stems."""
+
+    def __init__(self, milvus: Milvus, collections: Collections, catalog: Catalog, store: MilvusStore,
+                 passages: int) -> None:
+        self.analysis = QueryAnalysis(self, store.name_evidence)
+        self.milvus, self.collections, self.catalog, self.store = milvus, collections, catalog, store
+        self._document_count = passages
+        self._words: IndexTerms | None = None
+        self._frequencies: dict[str, int] | None = None
+        self._names: dict[str, str] | None = None  # a name's index form -> the archive's most frequent spelling
+        self._vocabulary_lock = threading.Lock()
+
+    def document_count(self) -> int:
+        return self._document_count
+
+    def close(self) -> None:
+        """Nothing to let go: the connection is the process's."""
+
+    def index_terms(self) -> IndexTerms:
+        """The archive's words as written (lowercased), with their counts: what wildcards, prefixes
+        and fuzzy terms expand into here (read once, on the first query that has one)."""
+        with self._vocabulary_lock:
+            if self._words is None:
+                vocabulary = self.store.vocabulary()
+                words = sorted(vocabulary)
+                counts = np.array([vocabulary[word] for word in words], dtype=np.int64)
+                self._words = IndexTerms({"body": (words, counts), "title": (words, counts)})
+        return self._words
+
+    def expand(self, parsed: query.Query, expansion: Expansion, spellings: dict[str, str], text: str) -> query.Query:
+        """Our syntax, mapped onto Milvus where it can be: wildcards, prefixes, fuzzy terms and
+        ranges expand into the archive's words, from the pattern as written (the parser stems
+        it, and the stored words are not stems); a phrase becomes its words, which must all be
+        in the article; terms of other fields than title and text, and boosts, are left out.
+        The note says what was changed."""
+        phrases: list[str] = []
+        fields: list[str] = []
+        boosted: list[str] = []
+        written = [match[0].lower() for match in WRITTEN_PATTERN.finditer(text)]
+
+        def as_written(node: query.Query) -> query.Query:
+            """A prefix or wildcard from the pattern the query wrote, which the parser stemmed."""
+            for index, pattern in enumerate(written):
+                simple = pattern.endswith("*") and not re.search(r"[*?]", pattern[:-1])
+                if simple and isinstance(node, query.Prefix) and self.analysis.index_form(pattern[:-1]) == node.text:
+                    del written[index]
+                    return query.Prefix(node.fieldname, pattern[:-1], boost=node.boost)
+                if isinstance(node, query.Wildcard) and self.analysis.index_form(pattern) == node.text:
+                    del written[index]
+                    return query.Wildcard(node.fieldname, pattern, boost=node.boost)
+            return node
+
+        def rewrite(node: query.Query) -> query.Query:
+            if isinstance(node, query.Phrase):
+                phrases.append(f'"{" ".join(spellings.get(word, word) for word in node.words)}"')
+                return query.And([query.Term(node.fieldname, word) for word in node.words])
+            if node.is_leaf() and node is not query.NullQuery and node.field() not in ("title", "body"):
+                fields.append(shown(node) if not isinstance(node, query.Term) else f"{node.fieldname}:{node.text}")
+                return query.NullQuery
+            if node.is_leaf() and getattr(node, "boost", 1.0) != 1.0:
+                boosted.append(shown(node) if not isinstance(node, query.Term) else spellings.get(node.text, node.text))
+            if isinstance(node, query.FuzzyTerm):
+                return query.FuzzyTerm(node.fieldname, spellings.get(node.text, node.text).lower(), boost=node.boost,
+                                       maxdist=node.maxdist, prefixlength=node.prefixlength)
+            if isinstance(node, query.Prefix | query.Wildcard):
+                return as_written(node)
+            return node if node.is_leaf() else node.apply(rewrite)
+
+        rewritten = expand(rewrite(parsed), self.index_terms, expansion)  # refuses patterns too broad to search
+        if phrases:
+            expansion.other.append(f"{PHRASE_NOTE} ({', '.join(phrases)})")
+        if fields:
+            expansion.other.append(f"{FIELD_NOTE} {', '.join(fields)}")
+        if boosted:
+            expansion.other.append(f"{BOOST_NOTE} ({', '.join(boosted)})")
+        return rewritten
+
+    def highlight_terms(self, parsed: query.Query, expansion: Expansion) -> set[str]:
+        """What to mark: the query's terms, and the index forms of the words patterns expanded into."""
+        return query_terms(parsed) | {self.analysis.index_form(word) for word in expansion.words}
+
+    def written_form(self, term: str, parsed) -> str:
+        """What Milvus is sent for one of our terms: the word a pattern expanded into, as stored;
+        a word as the query wrote it; a name variant as the archive most often writes it."""
+        if term in parsed.expanded:
+            return term
+        if term in parsed.spellings:
+            return parsed.spellings[term]
+        if term in parsed.variants:
+            with self._vocabulary_lock:
+                if self._names is None:
+                    names: dict[str, tuple[int, str]] = {}
+                    for word, count in self.store.name_evidence().capitalised.items():
+                        form = self.analysis.index_form(word)
+                        if count > names.get(form, (0, ""))[0]:
+                            names[form] = (count, word)
+                    self._names = {form: word for form, (_, word) in names.items()}
+            return self._names.get(term, term)
+        return term
+
+    def word_frequency(self, word: str) -> int:
+        """How often the (analysed) word occurs in the archive's texts, from the stored vocabulary."""
+        tokens = self.analysis.analyze(word)
+        if not tokens:
+            return 0
+        with self._vocabulary_lock:
+            if self._frequencies is None:
+                frequencies: Counter = Counter()
+                for written, count in self.store.vocabulary().items():
+                    frequencies[self.analysis.index_form(written)] += count
+                self._frequencies = dict(frequencies)
+        return self._frequencies.get(tokens[0], 0)
+
+    def parse(self, text: str) -> ParsedQuery:
+        return self.analysis.parse(text)
+
+    def search(self, parsed: ParsedQuery, depth: int, allowed: Restriction | None = None,
+               budget: Budget = UNLIMITED) -> list[tuple[int, float]]:
+        """(pid, BM25 score) best first; ``allowed``: what the filters let through (its native
+        form is a Milvus expression)."""
+        if parsed.ranking is query.NullQuery or depth <= 0:
+            return []
+        expression = allowed.native if allowed is not None else None
+        if parsed.article_level:
+            capped: list[str] = []
+            try:
+                matching = articles_matching(
+                    parsed.query, lambda leaf: self.leaf_articles(leaf, expression, parsed, capped),
+                    self.catalog.article_count, allowed.articles if allowed is not None else None, budget)
+            except OutOfTime:  # a partial NOT would let excluded articles in: nothing rather than wrong
+                return []
+            if capped and budget is not UNLIMITED:
+                budget.notes.append(CAP_NOTE.format(limit=QUERY_LIMIT) + f" ({', '.join(sorted(set(capped)))})")
+            if not matching.any():
+                return []
+            keys = sorted({article_key(self.catalog.article_ids[ordinal]) for ordinal in np.flatnonzero(matching)})
+            expression = both(expression, f"article_key in {literal(keys)}")
+        words: dict[str, list[str]] = {"body": [], "title": []}
+        for leaf in parsed.ranking.leaves():
+            if type(leaf) is query.Term and leaf.fieldname in words:
+                words[leaf.fieldname].append(self.written_form(leaf.text, parsed))
+        scores: dict[int, float] = {}
+        for field, field_words in words.items():
+            if field_words:
+                for pid, score in self.bm25(field, " ".join(field_words), depth, expression):
+                    scores[pid] = scores.get(pid, 0.0) + score
+        ranked = sorted(scores.items(), key=lambda item: (-item[1], item[0]))
+        return [(int(pid), float(score)) for pid, score in ranked[:depth]]
+
+    def bm25(self, field: str, text: str, depth: int, expression: str | None) -> list[tuple[int, float]]:
+        found = self.milvus.search(self.collections.passages, data=[text], anns_field=f"{field}_sparse",
+                                   limit=min(depth, QUERY_LIMIT), filter=expression or "",
+                                   search_params={"metric_type": "BM25"}, output_fields=[], timeout=SEARCH_TIMEOUT)
+        return [(int(hit["id"]), float(hit["distance"])) for hit in found[0] if hit["distance"] > 0]
+
+    def leaf_articles(self, node: query.Query, expression: str | None, parsed: ParsedQuery,
+                      capped: list[str]) -> np.ndarray:
+        """The articles (a mask by ordinal) with a passage that one word matches, within the
+        filters' ``expression``. ``capped`` collects the words whose matches passed Milvus's cap
+        for one search."""
+        mask = np.zeros(self.catalog.article_count, dtype=bool)
+        if type(node) is query.Term and node.fieldname in ("body", "title"):
+            word = self.written_form(node.text, parsed)
+            passages = self.bm25(node.fieldname, word, QUERY_LIMIT, expression)
+            if len(passages) >= QUERY_LIMIT:
+                capped.append(word)
+            ordinals = self.catalog.articles_of(np.array([pid for pid, _ in passages], dtype=np.int64))
+            mask[ordinals[ordinals >= 0]] = True
+        return mask

@@ -1,0 +1,59 @@
+"""The live generation of a Milvus backend, opened for searching: the same parts as the
+embedded backend's snapshot (store, catalog, keyword and vector index), each answered by
+Milvus (store.py, keyword.py, vectors.py), with the filters as a Milvus expression.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ...errors import IndexNotFoundError
+from ...index.catalog import Catalog, Filters, source_key
+from ...index.manifest import Manifest, manifest_from_dict
+from ..holding import HeldSnapshot
+from .client import REBUILD_HINT, Collections, Milvus, literal, read_pointer
+from .keyword import MilvusKeywordIndex
+from .store import MilvusStore
+from .vectors import MilvusVectorIndex
+
+
+def filter_expression(date_from: str | None, date_to: str | None, source: str | None) -> str | None:
+    """The filters' one rule (see catalog.py), as a Milvus expression over passages."""
+    parts = []
+    if date_from or date_to:
+        parts.append('date != ""')
+        if date_from:
+            parts.append(f"date >= {literal(date_from)}")
+        if date_to:
+            parts.append(f"date <= {literal(date_to)}")
+    if source:
+        parts.append(f"source_key == {literal(source_key(source))}")
+    return " and ".join(parts) if parts else None
+
+
+class MilvusSnapshot(HeldSnapshot):
+    """The live generation of a Milvus backend; reopened when the pointer names another
+    generation or an update changed it (its manifest's generation)."""
+
+    store: MilvusStore
+    keyword: MilvusKeywordIndex
+    vectors: MilvusVectorIndex
+
+    def __init__(self, milvus: Milvus, prefix: str) -> None:
+        super().__init__()
+        pointer = read_pointer(milvus, prefix)
+        if pointer is None:
+            raise IndexNotFoundError(f"no archive in Milvus at {milvus.uri} (collections {prefix}_*)", hint=REBUILD_HINT)
+        self.manifest: Manifest = manifest_from_dict(pointer.get("manifest"), f"the manifest in Milvus at {milvus.uri}")
+        self.generation = self.manifest.generation
+        self.name = self.generation
+        self.directory = None
+        self.collections = Collections.of(prefix, pointer["collections"])
+        self.store = MilvusStore(milvus, self.collections, self.manifest.dimension)
+        self.catalog = Catalog.from_rows(self.store.article_rows(), self.store.live_passage_rows())
+        self.keyword = MilvusKeywordIndex(milvus, self.collections, self.catalog, self.store, self.manifest.passages)
+        self.vectors = MilvusVectorIndex(milvus, self.collections, self.manifest.dimension, self.manifest.passages)
+
+    def native_restriction(self, filters: Filters, articles: np.ndarray) -> str | None:
+        """The filters as the Milvus expression both legs search with."""
+        return filter_expression(filters.date_from, filters.date_to, filters.source)

@@ -1,0 +1,57 @@
+"""AND, OR and NOT decided per article, alike on every backend.
+
+A result is an article, so an article matches ``Shoigu AND agreement`` when the two words
+are anywhere in it, not only in one passage, and ``NOT`` excludes whole articles. The tree
+of a parsed query is walked here, once for every backend; each backend supplies only a
+matcher: the articles one leaf (a word, a phrase) matches, as a mask by article ordinal.
+
+Filters apply everywhere in the tree, under ``NOT`` too: ``NOT x`` means "the articles the
+filters let through that lack x", never "every article that lacks x".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+from whoosh import query
+
+from ..index.budget import UNLIMITED, Budget
+
+LeafMatcher = Callable[[query.Query], np.ndarray]  # a leaf query -> the articles it matches (a mask by ordinal)
+
+
+def articles_matching(node: query.Query, match: LeafMatcher, article_count: int,
+                      allowed: np.ndarray | None = None, budget: Budget = UNLIMITED) -> np.ndarray:
+    """The mask (by article ordinal) of the articles that ``node`` matches, decided per
+    article, within ``allowed`` (the filters' article mask; None lets every article through).
+    Raises ``OutOfTime`` when the budget ends between two leaves: a partial NOT would let
+    excluded articles in, so callers return nothing rather than something wrong."""
+    universe = np.ones(article_count, dtype=bool) if allowed is None else allowed
+
+    def walk(node: query.Query) -> np.ndarray:
+        if isinstance(node, query.Or | query.DisjunctionMax):
+            mask = np.zeros(article_count, dtype=bool)
+            for child in node.children():
+                mask |= walk(child)
+            return mask
+        if isinstance(node, query.And | query.Require):
+            mask = universe.copy()
+            for child in node.children():
+                if not mask.any():
+                    break  # nothing left to intersect: the other words need not be searched
+                mask &= walk(child)
+            return mask
+        if isinstance(node, query.AndNot):
+            mask = walk(node.a)
+            return mask & ~walk(node.b) if mask.any() else mask
+        if isinstance(node, query.AndMaybe):
+            return walk(node.a)
+        if isinstance(node, query.Not):
+            return universe & ~walk(node.query)
+        if node is query.NullQuery:
+            return np.zeros(article_count, dtype=bool)
+        budget.check()
+        return match(node)
+
+    return walk(node) & universe
