@@ -245,7 +245,7 @@ class Archive:
             story, size = searchers.snapshot.catalog.story_of(article_id)
             versions = [StoryVersion(*row) for row in store.story_headlines(story)]
             claims = story_claims(store, article, spans.values(),
-                                 [version.id for version in versions if version.id != article_id])
+                                  [version.id for version in versions if version.id != article_id])
         return ArticleResponse(
             id=article.id, title=article.title, date=article.date, source=article.source, url=article.url,
             text=article.text, author=article.author, date_kind=article.date_kind,

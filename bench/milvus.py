@@ -35,7 +35,7 @@ from bench.report import SHARED, WORK, command_line, header, write_section  # no
 MODES = ("keyword", "semantic", "hybrid")
 EXPLANATION = """What the columns mean, and why they differ:
 - Both backends read the same embedding cache, so neither build embeds anything. The embedded
-  build writes Whoosh, its compiled BM25 arrays and FAISS. The Milvus build inserts rows, and
+  build writes Whoosh, its BM25 impact arrays and FAISS. The Milvus build inserts rows, and
   Milvus runs its BM25 functions and builds its indexes as it goes.
 - A search on Milvus is three or four round trips to the Milvus Lite server. They are the
   legs' searches, then fetching the shown page's articles and passages, at about 5–7 ms each

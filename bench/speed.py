@@ -101,7 +101,7 @@ def stage_profile(archive: Archive, queries: list[str]) -> dict[str, float]:
     from archive.search.searchers import fuse
 
     searchers = archive.current()
-    stages = {"parse + keyword leg (compiled)": [], "query embedding (ONNX)": [], "vector leg (FAISS + grouping)": [],
+    stages = {"parse + keyword leg (impact arrays)": [], "query embedding (ONNX)": [], "vector leg (FAISS + grouping)": [],
               "fusion": [], "results (store + highlighting)": []}
     for query in queries:
         searchers.semantic.encode_query.cache_clear()

@@ -18,7 +18,7 @@ EXTENSION = "archive"
 class ArchiveHolder:
     def __init__(self, backend, embedder=None, query_threads: int | None = None,
                  query_budget_ms: int = DEFAULT_BUDGET_MS) -> None:
-        """``backend``: where the archive is (archive/build/backends.py)."""
+        """``backend``: where the archive is (``archive.open_backend``)."""
         self.backend = backend
         self.embedder = embedder
         self.query_threads = query_threads

@@ -1,4 +1,4 @@
-"""Rebuilds and updates of a Milvus backend (collections: archive/index/milvus.py).
+"""Rebuilds and updates of a Milvus backend (collections: client.py).
 
 Both read the corpus, split it and embed it exactly as the embedded backend does, through
 the same embedding cache (in the work directory, ``--index``), so moving an archive to Milvus

@@ -100,7 +100,7 @@ class MilvusStore:
         return [row["pid"] for row in sorted(rows, key=lambda row: row["ordinal"])]
 
     def records(self, kind: str) -> list:
-        """The values of one kind of record (see build/milvus.py: word, file, owner, copy)."""
+        """The values of one kind of record (see build.py: word, file, owner, copy)."""
         return [json.loads(row["value"])
                 for row in self.milvus.rows(self.collections.records, f"kind == {literal(kind)}", ["value"])]
 
