@@ -6,7 +6,7 @@ only what is named here.
 
 from . import settings
 from .archive import Archive
-from .backends import BACKENDS, Backend, EmbeddedBackend, MilvusBackend, open_backend, rebuild, update
+from .backends import BACKENDS, Backend, EmbeddedBackend, MilvusBackend, index_status, open_backend, rebuild, update
 from .errors import (
     ArchiveError,
     ArticleNotFoundError,
@@ -46,5 +46,5 @@ __all__ = [
     "InvalidParameterError", "Mark", "ModelError", "Parameter", "PassageResult", "QueryTooBroadError", "Result",
     "ResultWindowError",
     "SearchRequest", "SearchResponse", "SimilarResponse", "Snippet", "StatsResponse",
-    "events", "paragraph_spans", "paragraphs", "rebuild", "settings", "snippets", "update", "window",
+    "events", "index_status", "paragraph_spans", "paragraphs", "rebuild", "settings", "snippets", "update", "window",
 ]

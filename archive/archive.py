@@ -70,7 +70,7 @@ class Archive:
         """``index``: an embedded index directory, or a backend (``open_backend``).
         ``query_budget_ms``: how long one search may run (None: no limit); past it, the
         search returns what it ranked so far, marked ``timed_out``."""
-        self.backend: Backend = open_backend(None, index) if isinstance(index, str | Path) else index
+        self.backend: Backend = open_backend(None, index) if isinstance(index, str | os.PathLike) else index
         # Threads for embedding a query: the process's share of the cores (all, unless told).
         self.query_threads = query_threads or os.cpu_count() or 1
         self.query_budget_ms = query_budget_ms
@@ -227,7 +227,7 @@ class Archive:
             return None
         depth = max(self.fusion.depth, request.page * request.k)
         notes = list(budget.notes)
-        finds = len(searchers.keyword.search(suggestion, depth, filters, budget=budget))
+        finds = len(searchers.hybrid.search(suggestion, None, filters, mode="keyword", budget=budget, depth=depth))
         budget.notes[:] = notes  # what searching the suggestion noted is not about the query asked
         return suggestion if finds > found else None
 

@@ -143,6 +143,23 @@ def test_manifest_from_a_newer_schema_is_refused(seed_index, tmp_path, embedder)
     assert caught.value.hint == "upgrade the archive package"
 
 
+def test_a_version_5_manifest_is_read_under_its_old_names(seed_index, tmp_path, embedder):
+    """Version 5 called the vector index FAISS's: ``faiss_type`` and ``faiss_parameters``."""
+    root, directory = corrupt_copy(seed_index, tmp_path)
+    manifest = json.loads((directory / MANIFEST_NAME).read_text())
+    manifest["faiss_type"], manifest["faiss_parameters"] = manifest.pop("vector_index"), manifest.pop("vector_parameters")
+    manifest["schema_version"] = 5
+    (directory / MANIFEST_NAME).write_text(json.dumps(manifest))
+    opened = Archive.open(root, embedder=embedder)
+    assert opened.stats().vector_index == "flat16"
+    assert opened.search("potash exports", mode="keyword").results
+    opened.close()
+    manifest["schema_version"] = 4
+    (directory / MANIFEST_NAME).write_text(json.dumps(manifest))
+    with pytest.raises(IndexVersionError, match="index schema version 4 is not this program's version 6"):
+        Archive.open(root, embedder=embedder)
+
+
 def test_manifest_that_disagrees_with_the_files_is_refused(seed_index, tmp_path, embedder):
     root, directory = corrupt_copy(seed_index, tmp_path)
     manifest = json.loads((directory / MANIFEST_NAME).read_text())

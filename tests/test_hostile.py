@@ -77,10 +77,10 @@ def test_a_wildcard_is_searched_as_its_most_frequent_words_with_a_note(keyword_i
 def test_expanded_terms_are_scored_on_the_impact_arrays_as_whoosh_scores_them(keyword_index):
     parsed = keyword_index.analysis.parse_uncached("pot* OR minsk~1 OR title:bel*")
     assert keyword.impact_leaves(parsed.ranking) is not None  # a plain sum of terms after expansion
-    compiled = keyword_index.search(parsed, 50)
+    ours = keyword_index.search(parsed, 50)
     whoosh = keyword_index.search(parsed, 50, use_impacts=False)
-    assert [pid for pid, _ in compiled] == [pid for pid, _ in whoosh] and compiled
-    assert all(abs(ours - theirs) < 1e-9 for (_, ours), (_, theirs) in zip(compiled, whoosh, strict=True))
+    assert [pid for pid, _ in ours] == [pid for pid, _ in whoosh] and ours
+    assert all(abs(mine - theirs) < 1e-9 for (_, mine), (_, theirs) in zip(ours, whoosh, strict=True))
 
 
 def test_fuzzy_terms_find_near_spellings_with_at_most_two_edits(archive, keyword_index):

@@ -56,7 +56,7 @@ def restriction(catalog: Catalog, passages: np.ndarray) -> Restriction:
     articles = np.zeros(catalog.article_count, dtype=bool)
     owners = catalog.passage_article[np.flatnonzero(passages[: len(catalog.passage_article)])]
     articles[owners[owners >= 0]] = True
-    return Restriction(articles, passages)
+    return Restriction(passages, lambda: articles)
 
 
 @pytest.fixture(scope="module")

@@ -16,6 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import InvalidParameterError
+from ..ingest.corpus import FieldMapping
 from .contract import Backend
 from .embedded import EmbeddedBackend, rebuild, update
 from .milvus import MilvusBackend, is_lite
@@ -42,4 +43,9 @@ def open_backend(name: str | None, index_dir: Path | str, milvus_uri: str | None
     return MilvusBackend(milvus_uri, index_dir)
 
 
-__all__ = ["BACKENDS", "Backend", "EmbeddedBackend", "MilvusBackend", "open_backend", "rebuild", "update"]
+def index_status(index_dir: Path | str, corpus: Path | str | None, fields: FieldMapping | None = None) -> dict:
+    """``indexer status`` of an embedded index directory: what is indexed and how stale."""
+    return EmbeddedBackend(index_dir).status(corpus, fields)
+
+
+__all__ = ["BACKENDS", "Backend", "EmbeddedBackend", "MilvusBackend", "index_status", "open_backend", "rebuild", "update"]

@@ -11,8 +11,6 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-import numpy as np
-
 from ..index.catalog import Catalog, Filters, Restriction
 from ..index.manifest import Manifest
 from ..index.vocabulary import Vocabulary
@@ -58,12 +56,12 @@ class HeldSnapshot:
     def restriction(self, filters: Filters | None) -> Restriction | None:
         """What the filters let through (None for no filters): one rule over the catalog, and
         the backend's own form of it for its indexes."""
-        articles = self.catalog.article_mask(filters) if filters else None
-        if filters is None or articles is None:
+        if not filters:
             return None
-        return Restriction(articles, self.native_restriction(filters, articles))
+        catalog = self.catalog
+        return Restriction(self.native_restriction(filters), lambda: catalog.article_mask(filters))
 
-    def native_restriction(self, filters: Filters, articles: np.ndarray) -> Any:
+    def native_restriction(self, filters: Filters) -> Any:
         """The filters as this backend's indexes take them."""
         raise NotImplementedError
 

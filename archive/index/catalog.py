@@ -12,7 +12,8 @@ Filters have one rule each, whichever leg asks:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,11 +48,16 @@ class Filters:
 @dataclass(frozen=True)
 class Restriction:
     """What a search's filters let through, decided once per search and shared by both legs:
-    ``articles``, a mask by article ordinal (the one rule, for every backend), and ``native``,
-    the same as this backend's indexes take it (a passage mask, or a Milvus expression)."""
+    ``native``, as this backend's indexes take it (a passage mask, or a Milvus expression),
+    and ``articles``, a mask by article ordinal (the one rule, for every backend), made on
+    first use (only AND/OR/NOT need it)."""
 
-    articles: np.ndarray
     native: Any
+    mask_articles: Callable[[], np.ndarray]
+
+    @functools.cached_property
+    def articles(self) -> np.ndarray:
+        return self.mask_articles()
 
 
 @dataclass
@@ -69,7 +75,7 @@ class Catalog:
     story_sizes: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int32))
 
     def __post_init__(self) -> None:
-        if len(self.stories) != len(self.article_ids):
+        if not len(self.stories) and not self.story_ids and self.article_ids:  # made without stories
             for name, value in story_arrays(list(self.article_ids)).items():
                 setattr(self, name, value)
 
@@ -127,10 +133,8 @@ class Catalog:
         ordinals = self.articles_of(np.asarray(pids, dtype=np.int64))
         return {int(pid): self.article_ids[ordinal] for pid, ordinal in zip(pids, ordinals, strict=True) if ordinal >= 0}
 
-    def article_mask(self, filters: Filters) -> np.ndarray | None:
-        """The articles that pass the filters, or None when there are no filters."""
-        if not filters:
-            return None
+    def article_mask(self, filters: Filters) -> np.ndarray:
+        """The articles that pass the filters (every one, for no filters)."""
         date_from, date_to, source = filters.date_from, filters.date_to, filters.source
         mask = np.ones(self.article_count, dtype=bool)
         if date_from or date_to:

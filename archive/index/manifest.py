@@ -9,10 +9,12 @@ from pathlib import Path
 
 from ..errors import IndexCorruptError, IndexVersionError
 
-# 2: keyword impact arrays (impacts.npz); 3: articles' author and date kind; 4: name evidence; 5: stories
-SCHEMA_VERSION = 5
+# 2: keyword impact arrays (impacts.npz); 3: articles' author and date kind; 4: name evidence; 5: stories;
+# 6: the vector index named by what it is (vector_index, vector_parameters), not as FAISS's
+SCHEMA_VERSION = 6
+READABLE_VERSIONS = (5, 6)  # a version 5 manifest is the same but for those two names
 MANIFEST_NAME = "manifest.json"
-RENAMED = {"faiss_type": "vector_index", "faiss_parameters": "vector_parameters"}  # as manifests before 0.2 name them
+RENAMED = {"faiss_type": "vector_index", "faiss_parameters": "vector_parameters"}  # as version 5 names them
 
 
 @dataclass
@@ -65,7 +67,7 @@ def manifest_from_dict(data, where: str) -> Manifest:
     if not isinstance(data, dict):
         raise IndexCorruptError(f"{where} is not a JSON object")
     version = data.get("schema_version")
-    if version != SCHEMA_VERSION:
+    if version not in READABLE_VERSIONS:
         newer = isinstance(version, int) and version > SCHEMA_VERSION
         raise IndexVersionError(
             f"index schema version {version} is {'newer than' if newer else 'not'} "
@@ -73,6 +75,7 @@ def manifest_from_dict(data, where: str) -> Manifest:
             hint="upgrade the archive package" if newer else "run `indexer rebuild` to rebuild the index",
         )
     data = {RENAMED.get(key, key): value for key, value in data.items()}
+    data["schema_version"] = SCHEMA_VERSION  # read as this version: what it holds is the same
     known = {item.name for item in fields(Manifest)}
     try:
         return Manifest(**{key: value for key, value in data.items() if key in known})

@@ -46,7 +46,6 @@ def keyword_schema() -> Schema:
     )
 
 
-
 @dataclass
 class ParsedQuery:
     query: query.Query  # the whole query, as the user wrote it (NOT made explicit)

@@ -238,7 +238,9 @@ class HybridSearcher:
         The legs run one after the other: the keyword leg takes about 1.5 ms and the query
         embedding uses every core it is given, so a second thread only added hand-over time
         (measured, side by side: 9.8 ms median in parallel against 9.6 ms in turn)."""
-        depth = depth or max(self.settings.depth, k or 0)
+        if mode not in ("hybrid", "keyword", "semantic"):
+            raise ValueError(f"unknown search mode {mode!r}")
+        depth = max(self.settings.depth, k or 0) if depth is None else depth
         query = query if isinstance(query, PreparedQuery) else self.prepare(query)
         allowed = self.keyword.restrict(filters) if filters else None
         if mode == "keyword":

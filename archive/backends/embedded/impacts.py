@@ -75,7 +75,7 @@ def impacts_of(tf: np.ndarray, docs: np.ndarray, lengths: np.ndarray, total_leng
 
 
 class ImpactIndex:
-    """Open compiled arrays of one generation (read-only; safe to share across threads)."""
+    """Open impact arrays of one generation (read-only; safe to share across threads)."""
 
     def __init__(self, fields: dict[str, FieldImpacts], pid_of_docnum: np.ndarray, doc_count_all: int,
                  segments: list[tuple[str, int]], k1: float, b: float) -> None:
@@ -92,7 +92,7 @@ class ImpactIndex:
     def from_whoosh(cls, reader, k1: float, b: float) -> ImpactIndex:
         """Read every posting of the scored fields from a Whoosh reader (no deletions)."""
         if reader.has_deletions():
-            raise ValueError("the keyword index has deleted documents; compiled scoring needs a clean index")
+            raise ValueError("the keyword index has deleted documents; the impact arrays need a clean index")
         leaves = list(reader.leaf_readers())
         doc_count_all = reader.doc_count_all()
         pid_of_docnum = np.concatenate([segment_pids(segment) for segment, _ in leaves]) if leaves else np.zeros(0, np.int64)
@@ -162,7 +162,7 @@ class ImpactIndex:
                            f"{name}.idf": np.asarray(field.idf), f"{name}.lengths": np.asarray(field.lengths),
                            f"{name}.total_length": np.array([field.total_length], dtype=np.int64)})
         with open(path, "wb") as stream:
-            np.savez(stream, allow_pickle=False, **arrays)
+            np.savez(stream, **arrays)  # type: ignore[arg-type]  # (numpy stubs take the keywords for options)
 
     @classmethod
     def open(cls, path: Path) -> ImpactIndex:

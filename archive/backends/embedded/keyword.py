@@ -48,7 +48,6 @@ BM25_K1 = 0.9  # Anserini's BEIR settings
 BM25_B = 0.4
 
 
-
 @dataclass(frozen=True)
 class KeywordDocument:
     pid: int
@@ -134,7 +133,6 @@ def add_document(writer, document: KeywordDocument) -> None:
         source=document.source or "",
         date=document.date or "",
     )
-
 
 
 class KeywordIndex:

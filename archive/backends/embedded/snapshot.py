@@ -48,9 +48,9 @@ class EmbeddedSnapshot(HeldSnapshot):
             release_reader_lock(self._reader_lock)
             raise
 
-    def native_restriction(self, filters: Filters, articles: np.ndarray) -> np.ndarray:
+    def native_restriction(self, filters: Filters) -> np.ndarray:
         """The passages (a mask by pid) of the articles the filters let through."""
-        return self.catalog.passage_mask(articles)
+        return self.catalog.passage_mask(self.catalog.article_mask(filters))
 
     @classmethod
     def open_current(cls, layout: IndexLayout) -> EmbeddedSnapshot:

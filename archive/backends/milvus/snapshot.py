@@ -5,8 +5,6 @@ Milvus (store.py, keyword.py, vectors.py), with the filters as a Milvus expressi
 
 from __future__ import annotations
 
-import numpy as np
-
 from ...errors import IndexNotFoundError
 from ...index.catalog import Catalog, Filters, source_key
 from ...index.manifest import Manifest, manifest_from_dict
@@ -54,6 +52,6 @@ class MilvusSnapshot(HeldSnapshot):
         self.keyword = MilvusKeywordIndex(milvus, self.collections, self.catalog, self.store, self.manifest.passages)
         self.vectors = MilvusVectorIndex(milvus, self.collections, self.manifest.dimension, self.manifest.passages)
 
-    def native_restriction(self, filters: Filters, articles: np.ndarray) -> str | None:
+    def native_restriction(self, filters: Filters) -> str | None:
         """The filters as the Milvus expression both legs search with."""
         return filter_expression(filters.date_from, filters.date_to, filters.source)
