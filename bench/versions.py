@@ -1,6 +1,6 @@
 """Query latency of this checkout and another one, side by side in one run.
 
-    git worktree add ../before <commit>
+    git worktree add ../before <commit>      # beside this checkout, so that it finds ../shared too
     python bench/versions.py ../before [--rounds 2] [--queries 300]
 
 For a change that must not slow searching (a refactor): each round runs the in-process latency
@@ -39,7 +39,9 @@ def run(tree: Path, index: Path, queries: int) -> dict[str, list[float]]:
     """Milliseconds per query and mode, measured by ``tree``'s own code."""
     environment = dict(os.environ, PYTHONPATH=str(tree), HF_HUB_OFFLINE="1")
     completed = subprocess.run([sys.executable, "-c", CHILD, str(index), str(queries)], cwd=tree, env=environment,
-                               capture_output=True, text=True, check=True)
+                               capture_output=True, text=True)
+    if completed.returncode:
+        raise SystemExit(f"{tree} failed:\n{completed.stderr[-3000:]}")
     return json.loads(completed.stdout.strip().splitlines()[-1])
 
 
