@@ -17,18 +17,19 @@ import logging
 import os
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from .backends import open_backend
 from .backends.contract import Backend, Snapshot
-from .errors import ArchiveError, ArticleNotFoundError
+from .errors import ArchiveError, ArticleNotFoundError, IndexCorruptError
 from .index.budget import DEFAULT_BUDGET_MS, Budget
 from .index.catalog import Filters
 from .index.embeddings import Embedder
 from .index.query_encoder import EncoderStatus, OnnxQueryEncoder, open_query_encoder
-from .search.claims import story_claims
+from .search.claims import StoryClaims, story_claims
 from .search.collapsing import collapse_stories
 from .search.facets import count_facets
 from .search.ordering import sort_by_date
@@ -51,6 +52,9 @@ log = logging.getLogger(__name__)
 
 SUGGEST_BELOW = 3  # offer "did you mean" when the keyword leg finds fewer articles than this
 RELOAD_CHECK_SECONDS = 1.0
+RETRY_REFUSED_SECONDS = 60.0  # a generation that could not be opened is tried again after this long
+MAX_STORY_VERSIONS = 100  # listed with an article (its story's size counts them all)
+CLAIMS_CACHE_SIZE = 256  # articles whose claims are kept (per process, keyed by generation)
 # Chosen on SciFact's train split, reported on test (docs/fusion.md): weighted min-max, 0.4 on meaning.
 DEFAULT_FUSION = FusionSettings(method="convex", alpha=0.4, depth=100)
 
@@ -80,8 +84,13 @@ class Archive:
         self._current: Searchers | None = None
         self._checked_at = 0.0
         self._opening = False  # a newer generation is being opened
+        self.problem: str | None = None  # why the generation the backend names live is not served (None: it is)
+        self._refused: tuple[str | None, float] | None = None  # (generation, when) that could not be opened
+        self._first_failure: tuple[str | None, float, IndexCorruptError] | None = None  # the same, with none open
         self._query_encoders: dict[str, tuple[OnnxQueryEncoder | None, EncoderStatus]] = {}  # model -> checked once
         self._encoders_lock = threading.Lock()
+        self._claims: OrderedDict[tuple[str, str], StoryClaims] = OrderedDict()  # (generation, article) -> claims
+        self._claims_lock = threading.Lock()
 
     @classmethod
     def open(cls, index: Path | str | Backend, **options) -> Archive:
@@ -112,7 +121,7 @@ class Archive:
             return current
         with self._lock:
             if self._current is None:  # nothing to answer with yet: open it here, and others wait
-                self._current = self.open_searchers()
+                self._current = self.open_first()
                 self._checked_at = time.monotonic()
                 return self._current
             current = self._current
@@ -122,19 +131,27 @@ class Archive:
             self._opening = True  # this request checks; the others keep being answered meanwhile
         # Check (a network call on Milvus) and open a newer generation without holding the lock.
         searchers = None
+        name: str | None = None
         try:
             try:
                 name = self.backend.live_name()
             except ArchiveError as problem:  # Milvus went away: keep answering what can be answered
-                log.warning("cannot check for a new generation: %s", problem)
+                self.degrade(f"cannot check for a new generation: {problem.message}")
                 return current
             if name is None or name == current.snapshot.name:
+                self.degrade(None)
+                return current
+            if self._refused and self._refused[0] == name and now - self._refused[1] < RETRY_REFUSED_SECONDS:
                 return current
             searchers = self.open_searchers()
+            self._refused = None
+            self.degrade(None)
         except ArchiveError as problem:
             # One that cannot be opened must not take the site down: keep answering from the
-            # one that works, and try again at the next check.
-            log.warning("staying on generation %s: %s", current.snapshot.generation, problem)
+            # one that works; say why once, and try that generation again only after a while.
+            self._refused = (name, now)
+            self.degrade(f"generation {name} is not served (still serving {current.snapshot.generation}): "
+                         f"{problem.message}" + (f"; {problem.hint}" if problem.hint else ""))
             return current
         finally:
             with self._lock:  # the new one goes live in the same step that ends the check
@@ -145,6 +162,29 @@ class Archive:
         if previous is not None:
             previous.snapshot.retire()  # closes once the requests still on it finish
         return searchers
+
+    def open_first(self) -> Searchers:
+        """The first generation to serve. A damaged one is not opened (and checked) again by
+        every request that comes: its refusal stands while the backend names it, for a while."""
+        failed = self._first_failure
+        if failed is not None and time.monotonic() - failed[1] < RETRY_REFUSED_SECONDS:
+            if self.backend.live_name() == failed[0]:
+                raise failed[2]
+        try:
+            searchers = self.open_searchers()
+        except IndexCorruptError as problem:
+            self._first_failure = (self.backend.live_name(), time.monotonic(), problem)
+            raise
+        self._first_failure = None
+        return searchers
+
+    def degrade(self, problem: str | None) -> None:
+        """Record why the live generation is not the one served (None: it is); logged once."""
+        if problem is not None and problem != self.problem:
+            log.warning("%s", problem)
+        elif problem is None and self.problem is not None:
+            log.info("serving the live generation again")
+        self.problem = problem
 
     def open_searchers(self) -> Searchers:
         snapshot = self.backend.open_snapshot()  # raises the right "no index" error
@@ -190,9 +230,9 @@ class Archive:
             request = SearchRequest(request, **options)
         with self.holding() as searchers:
             snapshot = searchers.snapshot
+            budget = Budget(self.query_budget_ms)  # before parsing: parsing and expanding count against it
             filters = Filters(request.date_from, request.date_to, request.source)
             query = searchers.hybrid.prepare(request.query)  # parsed and embedded once, when first needed
-            budget = Budget(self.query_budget_ms)
             ranked = searchers.hybrid.search(query, None, filters, mode=request.mode, alpha=request.alpha,
                                              budget=budget, depth=max(self.fusion.depth, request.page * request.k))
             keyword_found = sum(1 for hit in ranked if hit.explain.get(KEYWORD))  # articles, before collapsing
@@ -222,7 +262,7 @@ class Archive:
     def better_query(self, searchers: Searchers, request: SearchRequest, filters: Filters, found: int,
                      budget: Budget) -> str | None:
         """A "did you mean" query, offered only when its keywords find more articles than these did."""
-        suggestion = suggest(searchers.snapshot, request.query)
+        suggestion = suggest(searchers.snapshot, request.query, budget)
         if suggestion is None:
             return None
         depth = max(self.fusion.depth, request.page * request.k)
@@ -243,16 +283,31 @@ class Archive:
             live = searchers.snapshot.catalog.owners(store.article_passage_ids(article_id))
             spans = store.passages([pid for pid, owner in live.items() if owner == article_id])
             story, size = searchers.snapshot.catalog.story_of(article_id)
-            versions = [StoryVersion(*row) for row in store.story_headlines(story)]
-            claims = story_claims(store, article, spans.values(),
-                                  [version.id for version in versions if version.id != article_id])
+            versions = [StoryVersion(*row) for row in store.story_headlines(story, MAX_STORY_VERSIONS)]
+            claims = self.claims_of(searchers.snapshot, article, spans.values(), versions, size)
         return ArticleResponse(
             id=article.id, title=article.title, date=article.date, source=article.source, url=article.url,
             text=article.text, author=article.author, date_kind=article.date_kind,
             passages=[{"start": passage.start, "end": passage.end}
                       for passage in sorted(spans.values(), key=lambda passage: passage.ordinal)],
-            story=ArticleStory(story, size, versions), claims=claims,
+            story=ArticleStory(story, size, versions), claims=claims.claims, claims_note=claims.note,
         )
+
+    def claims_of(self, snapshot: Snapshot, article, passages, versions: list[StoryVersion], size: int) -> StoryClaims:
+        """The article's claims, computed once per generation (an article's story and texts
+        change only with a new generation) and kept for the ``CLAIMS_CACHE_SIZE`` latest articles."""
+        key = (snapshot.name, article.id)
+        with self._claims_lock:
+            if key in self._claims:
+                self._claims.move_to_end(key)
+                return self._claims[key]
+        others = [version.id for version in versions if version.id != article.id]  # the newest first
+        found = story_claims(snapshot.store, article, passages, others, size - 1)
+        with self._claims_lock:
+            self._claims[key] = found
+            while len(self._claims) > CLAIMS_CACHE_SIZE:
+                self._claims.popitem(last=False)
+        return found
 
     def more_like(self, article_id: str, k: int = SIMILAR_K) -> SimilarResponse:
         """Articles nearest in meaning (archive/search/similar.py), this article excluded."""

@@ -82,11 +82,20 @@ def backend_options(function):
 def chosen_backend(backend: str | None, index_dir: Path | None, milvus_uri: str | None):
     """The backend asked for; ``--milvus-uri`` alone means the Milvus backend."""
     backend = backend or ("milvus" if milvus_uri else settings.backend())
-    return archive.open_backend(backend, index_dir or settings.index_dir(), milvus_uri or settings.milvus_uri())
+    return archive.open_backend(backend, index_dir or settings.index_dir(), milvus_uri or settings.milvus_uri(),
+                                settings.milvus_access() if backend == "milvus" else None)
 
 
 def vector_kind(kind: str) -> str:
     return "Milvus FLAT" if kind.startswith("milvus") else f"FAISS {kind}"
+
+
+def follow_links_option(function):
+    return click.option(
+        "--follow-links", is_flag=True, envvar="ARCHIVE_FOLLOW_LINKS",
+        help="Also read file symlinks that point outside the corpus folder (skipped by default) "
+             "[env ARCHIVE_FOLLOW_LINKS].",
+    )(function)
 
 
 def fields_option(function):
@@ -189,9 +198,11 @@ def print_build_summary(summary: dict, as_json: bool, changes: bool = False) -> 
 @click.option("--strict", is_flag=True, help="Fail instead of skipping unreadable corpus items.")
 @click.option("--wait", is_flag=True, help="Wait for a running build instead of refusing.")
 @precision_option
+@follow_links_option
 @backend_options
 @json_option
-def rebuild(corpus, index_dir, model, fields, strict, wait, precision, backend, milvus_uri, as_json) -> None:
+def rebuild(corpus, index_dir, model, fields, strict, wait, precision, follow_links, backend, milvus_uri,
+            as_json) -> None:
     """Build both indexes from the whole corpus and switch to them atomically."""
     chosen = chosen_backend(backend, index_dir, milvus_uri)
     report, close = progress_reporter(not as_json and sys.stderr.isatty())
@@ -199,7 +210,7 @@ def rebuild(corpus, index_dir, model, fields, strict, wait, precision, backend, 
         summary = chosen.rebuild(
             corpus or settings.corpus_path(), model or settings.model_name(),
             fields=archive.FieldMapping.parse(fields), strict=strict, wait=wait, progress=report,
-            precision=precision or settings.embed_precision(),
+            precision=precision or settings.embed_precision(), follow_links=follow_links,
         )
     finally:
         close()
@@ -213,15 +224,17 @@ def rebuild(corpus, index_dir, model, fields, strict, wait, precision, backend, 
 @click.option("--strict", is_flag=True, help="Fail instead of skipping unreadable corpus items.")
 @click.option("--wait", is_flag=True, help="Wait for a running build instead of refusing.")
 @precision_option
+@follow_links_option
 @backend_options
 @json_option
-def update(corpus, index_dir, fields, strict, wait, precision, backend, milvus_uri, as_json) -> None:
+def update(corpus, index_dir, fields, strict, wait, precision, follow_links, backend, milvus_uri, as_json) -> None:
     """Apply corpus changes (new, changed, deleted articles) to the live index."""
     chosen = chosen_backend(backend, index_dir, milvus_uri)
     report, close = progress_reporter(not as_json and sys.stderr.isatty())
     try:
         summary = chosen.update(corpus or settings.corpus_path(), fields=archive.FieldMapping.parse(fields),
-                               strict=strict, wait=wait, progress=report, precision=precision or settings.embed_precision())
+                                strict=strict, wait=wait, progress=report, precision=precision or settings.embed_precision(),
+                                follow_links=follow_links)
     finally:
         close()
     print_build_summary(summary.to_dict(), as_json, changes=True)
@@ -233,8 +246,9 @@ def update(corpus, index_dir, fields, strict, wait, precision, backend, milvus_u
 @fields_option
 @click.option("--interval", type=click.FloatRange(min=0.5), default=30.0, show_default=True, help="Seconds between polls.")
 @click.option("--polls", type=click.IntRange(min=0), default=0, help="Stop after this many polls (0: run until interrupted).")
+@follow_links_option
 @backend_options
-def watch(corpus, index_dir, fields, interval, polls, backend, milvus_uri) -> None:
+def watch(corpus, index_dir, fields, interval, polls, follow_links, backend, milvus_uri) -> None:
     """Poll the corpus and apply changes as they appear (an update per change)."""
     import time
 
@@ -244,7 +258,7 @@ def watch(corpus, index_dir, fields, interval, polls, backend, milvus_uri) -> No
     click.echo(f"watching {corpus} every {interval:g}s; Ctrl-C to stop", err=True)
     done = 0
     while True:
-        summary = chosen.update(corpus, fields=mapping, wait=True)
+        summary = chosen.update(corpus, fields=mapping, wait=True, follow_links=follow_links)
         if summary.added or summary.changed or summary.removed:
             click.echo(f"{time.strftime('%H:%M:%S')} generation {summary.generation}: {summary.added} added, "
                        f"{summary.changed} changed, {summary.removed} removed ({summary.embedded} embedded)")
@@ -258,12 +272,14 @@ def watch(corpus, index_dir, fields, interval, polls, backend, milvus_uri) -> No
 @corpus_option
 @index_option
 @fields_option
+@follow_links_option
 @backend_options
 @json_option
-def status(corpus, index_dir, fields, backend, milvus_uri, as_json) -> None:
+def status(corpus, index_dir, fields, follow_links, backend, milvus_uri, as_json) -> None:
     """Show what is indexed and how stale it is against the corpus."""
     corpus = corpus or settings.corpus_override()
-    report = chosen_backend(backend, index_dir, milvus_uri).status(corpus, archive.FieldMapping.parse(fields))
+    report = chosen_backend(backend, index_dir, milvus_uri).status(corpus, archive.FieldMapping.parse(fields),
+                                                                   follow_links)
     if as_json:
         click.echo(json.dumps(report, sort_keys=True))
         return
@@ -277,13 +293,50 @@ def status(corpus, index_dir, fields, backend, milvus_uri, as_json) -> None:
     click.echo(f"queries:    embedded with {encoder['backend']} ({encoder['reason']})")
     click.echo(f"corpus:     {report['corpus']}")
     pending = report.get("pending")
-    if pending is None:
+    if pending is None and report.get("integrity", {}).get("problems"):
+        click.echo("staleness:  not compared (the generation is damaged)")
+    elif pending is None:
         click.echo("staleness:  corpus not found; cannot compare")
     elif report["up_to_date"]:
         click.echo(f"staleness:  up to date ({pending['unchanged']} articles unchanged)")
     else:
         click.echo(f"staleness:  {pending['new']} new, {pending['changed']} changed, {pending['deleted']} deleted"
                    " — run `indexer update` (or `indexer rebuild`)")
+    integrity = report.get("integrity")
+    if integrity is not None:
+        click.echo(f"integrity:  {integrity_line(integrity)}")
+        if integrity["problems"]:
+            raise archive.IndexCorruptError(f"generation {integrity['generation']} is damaged: "
+                                            f"{integrity['problems'][0]}")
+
+
+def integrity_line(report: dict) -> str:
+    if report["problems"]:
+        return f"DAMAGED: {report['problems'][0]}" + (f" (and {len(report['problems']) - 1} more)"
+                                                      if len(report["problems"]) > 1 else "")
+    if not report["recorded"]:
+        return "no checksums recorded (built before they were); `indexer rebuild` records them"
+    if report["files"]:
+        return f"{report['files']} files sound, checked {report['checked']} (`indexer verify --full` reads every byte)"
+    return f"sound ({report['checked']})"
+
+
+@main.command()
+@index_option
+@click.option("--full", is_flag=True, help="Read every byte of every file, and run the store's own integrity check.")
+@backend_options
+@json_option
+def verify(index_dir, full, backend, milvus_uri, as_json) -> None:
+    """Check the live generation against its recorded sizes and checksums (exit 3 if damaged)."""
+    report = chosen_backend(backend, index_dir, milvus_uri).verify(full)
+    if as_json:
+        click.echo(json.dumps(report, sort_keys=True))
+    else:
+        click.echo(f"generation {report['generation']}: {integrity_line(report)}")
+        for problem in report["problems"][1:]:
+            click.echo(f"  also: {problem}")
+    if report["problems"]:
+        raise archive.IndexCorruptError(f"generation {report['generation']} is damaged: {report['problems'][0]}")
 
 
 def format_age(seconds: int) -> str:
@@ -372,6 +425,40 @@ def print_search_response(response: archive.SearchResponse, color: bool) -> None
                 click.echo(f"     {version.id} · {version.title}{' · ' + meta if meta else ''}")
 
 
+def refuse_damaged_index(backend, in_child: bool) -> None:
+    """A damaged index stops the server at start-up, saying once what is damaged and what to do
+    (each worker would otherwise fail to open it, be started again, and fail again). With
+    workers to fork, it is opened in a child process, so that nothing it opens is shared with them."""
+    def check() -> None:
+        try:
+            archive.Archive.open(backend).close()
+        except (archive.IndexNotFoundError, archive.BackendUnavailableError):
+            pass  # served all the same: the site says how to build the index, or waits for the backend
+
+    if not in_child:
+        check()
+        return
+    pid = os.fork()
+    if pid == 0:
+        code = 0
+        try:
+            check()
+        except ArchiveError as problem:
+            click.echo(f"error: {problem.message}", err=True)
+            if problem.hint:
+                click.echo(f"hint: {problem.hint}", err=True)
+            code = problem.exit_code
+        except BaseException as problem:
+            click.echo(f"error: unexpected {type(problem).__name__}: {problem}", err=True)
+            code = 70
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    code = os.waitstatus_to_exitcode(status)
+    if code:
+        click.get_current_context().exit(code if code > 0 else 70)  # (killed by a signal: not the index's fault)
+
+
 @main.command()
 @index_option
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
@@ -405,4 +492,5 @@ def serve(index_dir, host, port, threads, workers, backend, milvus_uri) -> None:
                    f"{'s' if count != 1 else ''} × {threads} threads)")
 
     create_app()  # a wrong ARCHIVE_* setting is reported here, once, not by every worker it would stop
+    refuse_damaged_index(index, in_child=workers > 1)
     server.serve(create_app, state.warm_up, host, port, threads, workers, announce)

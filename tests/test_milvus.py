@@ -266,3 +266,83 @@ def test_the_seed_corpus_served_from_milvus_has_the_same_pages_and_api(tmp_path,
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+# Issue 24: what is read back is checked, access is the caller's own, and no filter lists the archive.
+
+
+def test_passage_ids_read_back_are_checked_against_what_the_generation_recorded(milvus_seed, embedder):
+    from archive.backends.milvus.client import Collections, connect, read_pointer, write_pointer
+    from archive.errors import IndexCorruptError
+
+    milvus = connect(milvus_seed.uri)
+    pointer = read_pointer(milvus, milvus_seed.prefix)
+    collections = Collections.of(milvus_seed.prefix, pointer["collections"])
+    write_pointer(milvus, milvus_seed.prefix, collections, pointer["manifest"], 1)  # as if a row held a stray pid
+    try:
+        with pytest.raises(IndexCorruptError, match=r"^passage id [\d,]+ is outside the ids the generation "
+                                                    r"recorded \(0 to 0\)$"):
+            Archive.open(milvus_seed, embedder=embedder)
+    finally:
+        write_pointer(milvus, milvus_seed.prefix, collections, pointer["manifest"], pointer["next_pid"])
+    assert Archive.open(milvus_seed, embedder=embedder).stats().articles == 5
+
+
+def test_a_stray_passage_id_never_makes_a_process_allocate_for_it():
+    from archive.errors import IndexCorruptError
+    from archive.index.catalog import Catalog
+
+    rows = [("a", None, None, None)]
+    with pytest.raises(IndexCorruptError, match="passage id 17,179,869,184 is outside"):
+        Catalog.from_rows(rows, [(0, "a"), (2**34, "a")], pid_limit=10)
+    with pytest.raises(IndexCorruptError, match="passage id -1 is outside"):
+        Catalog.from_rows(rows, [(-1, "a")])
+    assert Catalog.from_rows(rows, [(0, "a"), (9, "a")], pid_limit=10).owners([9]) == {9: "a"}
+
+
+def test_a_token_and_tls_files_reach_the_client_and_the_token_is_never_shown(tmp_path, monkeypatch):
+    import pymilvus
+
+    from archive import settings
+
+    seen: dict = {}
+
+    class Refusing:
+        def __init__(self, **options) -> None:
+            seen.update(options)
+            raise ConnectionError(f"authentication failed for token {options.get('token')}")
+
+    monkeypatch.setattr(pymilvus, "MilvusClient", Refusing)
+    certificate = tmp_path / "ca.pem"
+    certificate.write_text("-----BEGIN CERTIFICATE-----\n")
+    monkeypatch.setenv("ARCHIVE_MILVUS_TOKEN", "root:s3cret")
+    monkeypatch.setenv("ARCHIVE_MILVUS_TLS_CA", str(certificate))
+    monkeypatch.setenv("ARCHIVE_MILVUS_TLS_SERVER_NAME", "milvus.internal")
+    result = CliRunner().invoke(main, ["status", "--backend", "milvus", "--milvus-uri", "https://milvus.example:19530",
+                                       "--index", str(tmp_path / "work")])
+    assert seen["token"] == "root:s3cret" and seen["secure"] is True
+    assert seen["server_pem_path"] == str(certificate) and seen["server_name"] == "milvus.internal"
+    assert result.exit_code == 7
+    assert "s3cret" not in result.output and "token ***" in result.output
+    assert "s3cret" not in repr(settings.milvus_access())
+    monkeypatch.setenv("ARCHIVE_MILVUS_TLS_CA", str(tmp_path / "missing.pem"))
+    result = CliRunner().invoke(main, ["status", "--backend", "milvus", "--milvus-uri", "https://milvus.example:19530"])
+    assert result.exit_code == 2 and f"error: ARCHIVE_MILVUS_TLS_CA names no file: {tmp_path / 'missing.pem'}" \
+        in result.output
+
+
+def test_a_boolean_matching_most_articles_sends_no_list_of_them_to_milvus(archive, milvus_archive, monkeypatch):
+    from archive.backends.milvus import keyword as milvus_keyword
+
+    monkeypatch.setattr(milvus_keyword, "MAX_FILTER_ARTICLES", 1)
+    index = milvus_archive.current().snapshot.keyword
+    filters: list[str] = []
+    search = index.milvus.search
+    monkeypatch.setattr(index.milvus, "search", lambda *arguments, **options: filters.append(options.get("filter", ""))
+                        or search(*arguments, **options))
+    query = "Putin OR (NOT potash AND NOT drones)"
+    ours = {result.id for result in milvus_archive.search(query, mode="keyword", collapse="none").results}
+    theirs = {result.id for result in archive.search(query, mode="keyword", collapse="none").results}
+    assert ours == theirs and len(ours) >= 2
+    assert filters and not any("article_key" in expression for expression in filters)
+

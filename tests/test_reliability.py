@@ -50,6 +50,23 @@ def make_hostile_corpus(root: Path) -> Path:
     (corpus / "nested").mkdir()
     (corpus / "nested" / "loop").symlink_to(corpus)
     (corpus / "dangling.txt").symlink_to(corpus / "nowhere.txt")
+    # Files that stalled or stopped a build before (issue 24), scaled down.
+    (corpus / "initials.txt").write_text("Initials\n\n" + "A. " * 10_000)  # quadratic in the sentence splitter
+    (corpus / "surrogates.jsonl").write_text('{"id": "lone\\ud800", "title": "Tin", "body": "Tin prices rose \\udc00."}\n')
+    (corpus / "deep.json").write_text("[" * 100_000)  # RecursionError in the JSON parser
+    (corpus / "long-record.jsonl").write_bytes(  # past the record cap (8 MB), never held whole
+        b'{"id": "short-record", "title": "Short record", "body": "Lumber prices fell."}\n'
+        + b'{"id": "long", "body": "' + b"x" * (8 * 1024 * 1024 + 10) + b'"}\n')
+    (corpus / "laughs.rss").write_text(  # a "billion laughs" feed: entities that expand without bound
+        '<?xml version="1.0"?><!DOCTYPE rss [<!ENTITY a "' + "ha" * 50_000 + '">'
+        '<!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]>'
+        '<rss version="2.0"><channel><title>Laughs</title><item><title>&b;</title><description>&b;&b;'
+        "</description></item></channel></rss>")
+    (corpus / "one-line.warc").write_bytes(b"WARC/1.0\r\n" + b"x" * 300_000)  # a header line that never ends
+    (corpus / os.fsdecode(b"caf\xe9-talks.txt")).write_text("Cafe talks\n\nThe cafe hosted the lumber traders.\n")
+    outside = root / "outside-secret.txt"
+    outside.write_text("Secret\n\nThe password is swordfish.\n")
+    (corpus / "leak.txt").symlink_to(outside)
     return corpus
 
 
@@ -72,20 +89,27 @@ def test_the_build_completes_indexing_every_good_article_and_skipping_every_bad_
         "records.jsonl:2": "malformed JSON line: Expecting property name enclosed in double quotes",
         "records.jsonl:3": "record 'rec-3': no title and no body",
         "records.jsonl:5": "duplicate id 'rec-1' (first in records.jsonl:1)",
+        "deep.json": "invalid JSON: nested too deeply",
+        "long-record.jsonl:2": "record longer than 8,388,608 bytes",
+        "laughs.rss": "declares its own XML entities (not read, as they can expand without bound)",
+        "one-line.warc": "damaged at byte 0: a header line longer than 64 kB; 0 article(s) before it kept, the rest unread",
+        "leak.txt": "a symlink to a file outside the corpus folder (not followed; --follow-links follows it)",
     }
     archive = Archive.open(index)
-    assert archive.stats().articles == 7
+    assert archive.stats().articles == 11
     for article_id, words in [("good-one", "potash barge"), ("good-two", "zebra crossings"), ("latin1", "café négociateurs"),
                               ("mixed", "smart quotes"), ("rec-1", "grain exports"), ("records#4", "still indexed"),
-                              ("page", "fertiliser prices")]:
+                              ("page", "fertiliser prices"), ("short-record", "lumber prices"),
+                              ("caf\\xe9-talks", "cafe lumber traders"), ("initials", "initials"), ("lone?", "tin prices")]:
         assert article_id in [result.id for result in archive.search(words, mode="keyword").results], article_id
+    assert archive.search("swordfish password", mode="keyword").results == []
     assert archive.article("page").title == "Scripted page" and "evil" not in archive.article("page").text
     archive.close()
 
 
 def test_strict_mode_fails_instead(hostile, tmp_path, embedder):
     corpus, _, _ = hostile
-    with pytest.raises(CorpusError, match=r"7 corpus item\(s\) could not be indexed; first: "):
+    with pytest.raises(CorpusError, match=r"12 corpus item\(s\) could not be indexed; first: "):
         rebuild(corpus, tmp_path / "strict", DEFAULT_MODEL, embedder=embedder, strict=True)
     assert not (tmp_path / "strict" / "CURRENT").exists()
 

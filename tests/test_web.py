@@ -169,7 +169,8 @@ def test_a_missing_index_is_a_503_with_the_remedy_and_the_site_still_starts(tmp_
                                              "message": f"no index at {tmp_path / 'none'} (run `indexer rebuild` to build it)"}}
     home = client.get("/")
     assert home.status_code == 200 and "indexer rebuild" in home.get_data(as_text=True)
-    assert client.get("/healthz").get_json() == {"status": "ok", "generation": None, "index": "index_missing"}
+    assert client.get("/healthz").get_json() == {"status": "ok", "generation": None, "index": "index_missing",
+                                                 "reason": None}
 
 
 def test_an_unexpected_failure_is_a_500_without_a_traceback(app, monkeypatch):

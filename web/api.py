@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify, request
 
-from archive import SIMILAR_K, ArchiveError, SearchRequest
+from archive import SIMILAR_K, ArchiveError, IndexNotFoundError, SearchRequest
 
 from . import openapi, state
 from .rendering import with_html
@@ -37,12 +37,19 @@ def stats():
 
 @blueprint.get("/healthz")
 def health():
-    """Liveness, with the index generation when there is one (no index is still "alive")."""
+    """Liveness, with the generation served. ``degraded`` (still a 200: the process is alive)
+    when the live generation cannot be served, saying why: a damaged one is refused while the
+    previous one keeps serving, or none can be opened. No index yet is "ok": nothing is wrong."""
     try:
-        generation = state.archive().generation
-        return jsonify({"status": "ok", "generation": generation, "index": "ready"})
+        archive = state.archive()
+        generation = archive.generation
+        problem = archive.problem
+        return jsonify({"status": "degraded" if problem else "ok", "generation": generation, "index": "ready",
+                        "reason": problem})
     except ArchiveError as problem:
-        return jsonify({"status": "ok", "generation": None, "index": problem.code})
+        missing = isinstance(problem, IndexNotFoundError)
+        return jsonify({"status": "ok" if missing else "degraded", "generation": None, "index": problem.code,
+                        "reason": None if missing else problem.message + (f"; {problem.hint}" if problem.hint else "")})
 
 
 @blueprint.get("/api/openapi.json")

@@ -210,7 +210,7 @@ def document() -> dict:
                                               "description": "Articles of sources past the first 20."}}}}},
             "Article": {"type": "object", "additionalProperties": False,
                         "required": ["id", "title", "date", "date_kind", "source", "url", "author", "text", "passages",
-                                     "story", "claims"],
+                                     "story", "claims", "claims_note"],
                         "properties": {
                             "id": {"type": "string"}, "title": {"type": "string"}, "date": NULLABLE_STRING,
                             "date_kind": DATE_KIND, "source": NULLABLE_STRING, "url": NULLABLE_STRING,
@@ -221,8 +221,13 @@ def document() -> dict:
                                       "required": ["id", "size", "articles"],
                                       "properties": {"id": {"type": "string"}, "size": {"type": "integer", "minimum": 1},
                                                      "articles": {"type": "array", "items": ref("StoryVersion"),
-                                                                  "description": "Every article of the story, this one "
-                                                                                 "too: newest first, undated last."}}},
+                                                                  "description": "The story's articles, this one too: "
+                                                                                 "newest first, undated last; the newest "
+                                                                                 "100 of a larger story (size counts "
+                                                                                 "them all)."}}},
+                            "claims_note": {**NULLABLE_STRING, "description": (
+                                "What the claims' caps left out of the comparison (other versions past the newest "
+                                "50, sentences past this article's first 400 or the others' first 4,000), or null.")},
                             "claims": {"type": "array", "description": (
                                 "Sentences of this article that other articles of its story also report: alike in "
                                 "meaning, with names and numbers that agree. Offsets are into the article texts."),
@@ -253,8 +258,12 @@ def document() -> dict:
                                                        "properties": {"source": {"type": "string"}, "articles": {"type": "integer"}}}},
                 "model": {"type": "string"}, "dimension": {"type": "integer"}, "vector_index": {"type": "string"},
                 "corpus_path": {"type": "string"}, "corpus_fingerprint": {"type": "string"}}},
-            "Health": {"type": "object", "additionalProperties": False, "required": ["status", "generation", "index"], "properties": {
-                "status": {"type": "string", "enum": ["ok"]}, "generation": NULLABLE_STRING,
-                "index": {"type": "string", "description": "ready, or the error code that keeps the index from opening"}}},
+            "Health": {"type": "object", "additionalProperties": False,
+                       "required": ["status", "generation", "index", "reason"], "properties": {
+                "status": {"type": "string", "enum": ["ok", "degraded"],
+                           "description": "degraded: the live generation is not served (damaged, or none opens)"},
+                "generation": NULLABLE_STRING,
+                "index": {"type": "string", "description": "ready, or the error code that keeps the index from opening"},
+                "reason": {**NULLABLE_STRING, "description": "why the status is degraded, and what to do"}}},
         }},
     }

@@ -22,6 +22,8 @@ from waitress import create_server
 
 log = logging.getLogger("web.server")
 PR_SET_PDEATHSIG = 1
+QUICK_FAILURE_SECONDS = 10.0  # a worker that dies this soon after starting failed to start
+MAX_QUICK_FAILURES = 3  # in a row: starting more would only fail again, in a loop
 
 
 def listening_socket(host: str, port: int) -> socket.socket:
@@ -43,7 +45,10 @@ def serve(create_app, prepare, host: str, port: int, threads: int, workers: int,
         run_worker(create_app, prepare, sock, threads)
         return
     children: dict[int, int] = {}  # pid -> worker number
+    started: dict[int, float] = {}  # pid -> when it started
+    quick_failures = 0  # workers in a row that died soon after starting
     stopping = False
+    exit_code = 0
 
     def stop(signum, frame) -> None:
         nonlocal stopping
@@ -59,7 +64,8 @@ def serve(create_app, prepare, host: str, port: int, threads: int, workers: int,
         # reaches it) and until the worker has its own handlers (not a copy of stop()).
         blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})
         try:
-            children[fork_worker(create_app, prepare, sock, threads)] = number
+            pid = fork_worker(create_app, prepare, sock, threads)
+            children[pid], started[pid] = number, time.monotonic()
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
 
@@ -75,12 +81,21 @@ def serve(create_app, prepare, host: str, port: int, threads: int, workers: int,
         except InterruptedError:
             continue
         number = children.pop(pid, None)
+        lived = time.monotonic() - started.pop(pid, 0.0)
+        quick_failures = quick_failures + 1 if status and lived < QUICK_FAILURE_SECONDS else 0
+        if quick_failures >= MAX_QUICK_FAILURES and not stopping:
+            log.error("workers keep failing as they start (%s in a row); stopping", quick_failures)
+            stop(signal.SIGTERM, None)
+            exit_code = 1
+            continue
         if number is not None and not stopping:
             log.warning("worker %s (pid %s) exited with status %s; starting another", number, pid, status)
             time.sleep(0.5)  # do not spin if workers die at once
             if not stopping:  # a stop may have come during the pause
                 start_worker(number)
     sock.close()
+    if exit_code:
+        raise SystemExit(exit_code)
 
 
 def fork_worker(create_app, prepare, sock: socket.socket, threads: int) -> int:

@@ -41,7 +41,8 @@ def init_app(app: Flask) -> None:
     # Settings errors stop the app at start-up, with the message of the library's error tree.
     threads = settings.whole_number("ARCHIVE_QUERY_THREADS", app.config.get("QUERY_THREADS"), 0) or None
     budget = settings.whole_number("ARCHIVE_QUERY_BUDGET_MS", app.config.get("QUERY_BUDGET_MS"), DEFAULT_BUDGET_MS)
-    backend = open_backend(app.config.get("BACKEND"), str(app.config["INDEX_DIR"]), app.config.get("MILVUS_URI"))
+    backend = open_backend(app.config.get("BACKEND"), str(app.config["INDEX_DIR"]), app.config.get("MILVUS_URI"),
+                           settings.milvus_access(app.config) if app.config.get("BACKEND") == "milvus" else None)
     app.extensions[EXTENSION] = ArchiveHolder(backend, app.config.get("EMBEDDER"), threads, budget)
 
 

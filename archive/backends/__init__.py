@@ -17,6 +17,7 @@ from pathlib import Path
 
 from ..errors import InvalidParameterError
 from ..ingest.corpus import FieldMapping
+from ..settings import MilvusAccess
 from .contract import Backend
 from .embedded import EmbeddedBackend, rebuild, update
 from .milvus import MilvusBackend, is_lite
@@ -24,9 +25,11 @@ from .milvus import MilvusBackend, is_lite
 BACKENDS = ("embedded", "milvus")
 
 
-def open_backend(name: str | None, index_dir: Path | str, milvus_uri: str | None = None) -> Backend:
+def open_backend(name: str | None, index_dir: Path | str, milvus_uri: str | None = None,
+                 milvus_access: MilvusAccess | None = None) -> Backend:
     """The backend named (``embedded`` unless told): ``index_dir`` is the embedded index, or
-    the Milvus backend's work directory."""
+    the Milvus backend's work directory. ``milvus_access``: a token and TLS files for a Milvus
+    server that asks for them (``settings.milvus_access()`` reads them from the environment)."""
     name = name or "embedded"
     if name not in BACKENDS:
         raise InvalidParameterError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")
@@ -40,12 +43,13 @@ def open_backend(name: str | None, index_dir: Path | str, milvus_uri: str | None
         raise InvalidParameterError(f"{milvus_uri!r} is neither a Milvus Lite file nor a server address",
                                     hint="a Milvus Lite database ends in .db (var/archive.db); a server is "
                                          "http://host:19530")
-    return MilvusBackend(milvus_uri, index_dir)
+    return MilvusBackend(milvus_uri, index_dir, access=milvus_access)
 
 
-def index_status(index_dir: Path | str, corpus: Path | str | None, fields: FieldMapping | None = None) -> dict:
+def index_status(index_dir: Path | str, corpus: Path | str | None, fields: FieldMapping | None = None,
+                 follow_links: bool = False) -> dict:
     """``indexer status`` of an embedded index directory: what is indexed and how stale."""
-    return EmbeddedBackend(index_dir).status(corpus, fields)
+    return EmbeddedBackend(index_dir).status(corpus, fields, follow_links)
 
 
 __all__ = ["BACKENDS", "Backend", "EmbeddedBackend", "MilvusBackend", "index_status", "open_backend", "rebuild", "update"]

@@ -51,8 +51,8 @@ class Store(Protocol):
 
     def headlines(self, article_ids: Sequence[str]) -> dict[str, Headline]: ...
 
-    def story_headlines(self, story: str) -> list[StoryVersion]:
-        """The story's articles, newest first (undated last)."""
+    def story_headlines(self, story: str, limit: int = -1) -> list[StoryVersion]:
+        """The story's articles, newest first (undated last), at most ``limit`` (-1: all)."""
         ...
 
     def passages(self, pids: Sequence[int]) -> dict[int, StoredPassage]:
@@ -168,4 +168,9 @@ class Backend(Protocol):
 
     def update(self, corpus: Path | str, **options) -> BuildSummary: ...
 
-    def status(self, corpus: Path | str | None, fields: FieldMapping | None = None) -> dict: ...
+    def status(self, corpus: Path | str | None, fields: FieldMapping | None = None,
+               follow_links: bool = False) -> dict: ...
+
+    def verify(self, full: bool = False) -> dict:
+        """The live generation checked (``full``: every byte): {"generation", "checked", "problems", …}."""
+        ...

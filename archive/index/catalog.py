@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import IndexCorruptError
+
 
 def source_key(source: str | None) -> str:
     return " ".join((source or "").split()).casefold()
@@ -81,14 +83,21 @@ class Catalog:
 
     @classmethod
     def from_rows(cls, rows: list[tuple[str, str | None, str | None, str | None]],
-                  passages: list[tuple[int, str]]) -> Catalog:
-        """``rows``: (id, date, source, story id) of every article, by id; ``passages``: (pid, article id)."""
+                  passages: list[tuple[int, str]], pid_limit: int | None = None) -> Catalog:
+        """``rows``: (id, date, source, story id) of every article, by id; ``passages``: (pid,
+        article id). ``pid_limit``: passage ids read back from elsewhere (Milvus) must be below
+        it, as the generation recorded, or they are refused (one pid of 2**34 would make every
+        process allocate 64 GiB)."""
         article_ids = [article_id for article_id, *_ in rows]
         ordinal = {article_id: index for index, article_id in enumerate(article_ids)}
-        size = max((pid for pid, _ in passages), default=-1) + 1
+        pids = np.fromiter((pid for pid, _ in passages), dtype=np.int64, count=len(passages))
+        if len(pids) and (pids.min() < 0 or (pid_limit is not None and pids.max() >= pid_limit)):
+            wrong = int(pids.min()) if pids.min() < 0 else int(pids.max())
+            raise IndexCorruptError(f"passage id {wrong:,} is outside the ids the generation recorded "
+                                    f"(0 to {(pid_limit or 0) - 1:,})")
+        size = int(pids.max()) + 1 if len(pids) else 0
         passage_article = np.full(size, -1, dtype=np.int32)
-        if passages:
-            pids = np.fromiter((pid for pid, _ in passages), dtype=np.int64, count=len(passages))
+        if len(pids):
             passage_article[pids] = [ordinal.get(article_id, -1) for _, article_id in passages]
         return cls(
             article_ids=article_ids,

@@ -34,6 +34,9 @@ class Manifest:
     stories: int = 0
     precision: str = "fp32"  # of the passage vectors (manifests before precisions were fp32)
     precision_reason: str = ""
+    # every file of the generation: relative path -> {"size", "sha256"} (archive/index/integrity.py);
+    # empty for a Milvus generation, and for one built before files were recorded
+    files: dict = field(default_factory=dict)
     schema_version: int = SCHEMA_VERSION
 
     def to_dict(self) -> dict:
@@ -76,6 +79,9 @@ def manifest_from_dict(data, where: str) -> Manifest:
         )
     data = {RENAMED.get(key, key): value for key, value in data.items()}
     data["schema_version"] = SCHEMA_VERSION  # read as this version: what it holds is the same
+    files = data.get("files", {})
+    if not isinstance(files, dict) or not all(isinstance(entry, dict) for entry in files.values()):
+        raise IndexCorruptError(f"{where} records its files unreadably")
     known = {item.name for item in fields(Manifest)}
     try:
         return Manifest(**{key: value for key, value in data.items() if key in known})

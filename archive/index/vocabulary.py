@@ -1,19 +1,20 @@
 """The archive's own vocabulary, for "did you mean": word counts over titles and texts.
 
 Counting is one regex pass at build time, and updates adjust the counts for the articles
-they add and remove. A suggestion is the known word within two edits (a Levenshtein
-automaton over the sorted word list) that is fewest edits away, then most frequent.
+they add and remove. A suggestion is the known word within two edits that is fewest edits
+away, then most frequent; the edits are counted by rapidfuzz, in C, over the known words
+within two letters of the word's length (a Levenshtein automaton walked in Python took
+seconds for a few long unknown words).
 """
 
 from __future__ import annotations
 
 import re
-from bisect import bisect_left
 from collections import Counter
 from collections.abc import Iterable
 
-from whoosh.automata.fsa import find_all_matches
-from whoosh.automata.lev import levenshtein_automaton
+from rapidfuzz import process
+from rapidfuzz.distance import Levenshtein
 
 from ..ingest.articles import Article
 
@@ -30,29 +31,23 @@ def count_words(articles: Iterable[Article]) -> Counter:
     return counts
 
 
-def edit_distance(first: str, second: str) -> int:
-    previous = list(range(len(second) + 1))
-    for row, left in enumerate(first, start=1):
-        current = [row]
-        for column, right in enumerate(second, start=1):
-            current.append(min(previous[column] + 1, current[column - 1] + 1, previous[column - 1] + (left != right)))
-        previous = current
-    return previous[-1]
-
-
 class Vocabulary:
     def __init__(self, counts: dict[str, int]) -> None:
         self.counts = {word: count for word, count in counts.items() if count >= MIN_COUNT}
         self.words = sorted(self.counts)
+        self.by_length: dict[int, list[str]] = {}
+        for word in self.words:
+            self.by_length.setdefault(len(word), []).append(word)
 
     def within(self, word: str, edits: int) -> list[str]:
-        """Known words at most ``edits`` away. (Whoosh's ListCorrector does the same walk, but
-        its lookup skips a word, so it misses matches; this lookup is a plain bisect.)"""
-        def next_word(prefix: str) -> str | None:
-            index = bisect_left(self.words, prefix)
-            return self.words[index] if index < len(self.words) else None
-
-        return list(find_all_matches(levenshtein_automaton(word, edits).to_dfa(), next_word))
+        """Known words at most ``edits`` away (insertions, deletions and substitutions)."""
+        found: list[str] = []
+        for length in range(max(1, len(word) - edits), len(word) + edits + 1):
+            words = self.by_length.get(length)
+            if words:
+                matches = process.extract(word, words, scorer=Levenshtein.distance, score_cutoff=edits, limit=None)
+                found += [match for match, _, _ in matches]
+        return sorted(found)
 
     def __contains__(self, word: str) -> bool:
         return word.lower() in self.counts
@@ -62,4 +57,4 @@ class Vocabulary:
         candidates = [candidate for candidate in self.within(word, MAX_EDITS) if candidate != word]
         if not candidates:
             return None
-        return min(candidates, key=lambda candidate: (edit_distance(word, candidate), -self.counts[candidate], candidate))
+        return min(candidates, key=lambda candidate: (Levenshtein.distance(word, candidate), -self.counts[candidate], candidate))

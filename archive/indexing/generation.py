@@ -27,6 +27,7 @@ import numpy as np
 from ..errors import CorpusError, CorpusNotFoundError, InvalidParameterError, ModelError
 from ..index.embedding_cache import EmbeddingCache
 from ..index.embeddings import Embedder, PassageEmbedding, cache_key, embedding_input
+from ..index.integrity import record_files
 from ..index.layout import IndexLayout, build_lock, new_generation_id
 from ..index.manifest import Manifest, write_manifest
 from ..index.precision import PROBE_TEXTS, PrecisionChoice, choose_precision
@@ -201,8 +202,8 @@ class CorpusChanges:
 
 
 def read_checked(corpus: Path, fields: FieldMapping | None, strict: bool, known=None,
-                 progress: Progress | None = None) -> CorpusReading:
-    reading = read_corpus(corpus, fields, known, progress)
+                 progress: Progress | None = None, follow_links: bool = False) -> CorpusReading:
+    reading = read_corpus(corpus, fields, known, progress, follow_links)
     if strict and reading.skipped:
         first = reading.skipped[0]
         raise CorpusError(
@@ -218,8 +219,11 @@ def read_checked(corpus: Path, fields: FieldMapping | None, strict: bool, known=
 class GenerationBuild:
     """One build or update run: the lock, the timer, the new directory, and publishing."""
 
-    def __init__(self, index_dir: Path | str, corpus: Path | str, wait: bool = False) -> None:
+    def __init__(self, index_dir: Path | str, corpus: Path | str, wait: bool = False,
+                 follow_links: bool = False) -> None:
+        """``follow_links``: read file symlinks that leave the corpus folder too."""
         self.layout = IndexLayout(index_dir)
+        self.follow_links = follow_links
         self.corpus = existing_corpus(corpus)
         self.wait = wait
         self.timer = PhaseTimer()
@@ -252,7 +256,7 @@ class GenerationBuild:
     def read(self, fields: FieldMapping | None, strict: bool, progress: Progress | None) -> CorpusReading:
         """The whole corpus (a rebuild's ingest phase)."""
         with self.timer.phase("ingest"):
-            reading = read_checked(self.corpus, fields, strict, progress=progress)
+            reading = read_checked(self.corpus, fields, strict, progress=progress, follow_links=self.follow_links)
             crash_point("ingest")
         return reading
 
@@ -336,7 +340,8 @@ class GenerationBuild:
         whole corpus is read again, and they are written anew (or removed, if they are gone)."""
         with self.timer.phase("ingest"):
             known, indexed = store.known_files(), store.fingerprints()
-            reading = read_checked(self.corpus, fields, strict, None if crashed is not None else known, progress)
+            reading = read_checked(self.corpus, fields, strict, None if crashed is not None else known, progress,
+                                   self.follow_links)
             if crashed:
                 indexed = {article_id: "" if article_id in crashed else fingerprint
                            for article_id, fingerprint in indexed.items()}
@@ -369,6 +374,8 @@ class GenerationBuild:
         """Write the manifest last, then make the generation live atomically."""
         if self.directory is None:
             raise RuntimeError("publish() before new_directory()")  # a bug of ours, not the user's
+        with self.timer.phase("checksums"):
+            manifest.files = record_files(self.directory)
         write_manifest(self.directory, manifest)
         crash_point("publish")
         with self.timer.phase("publish"):

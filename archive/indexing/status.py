@@ -12,10 +12,12 @@ from ..ingest.corpus import FieldMapping, read_corpus
 from .changes import RecordedCorpus, compare, unchanged_ids
 
 
-def generation_status(manifest: Manifest, store: RecordedCorpus, where: str, work_dir: Path, corpus: Path | str | None,
-                    fields: FieldMapping | None = None, backend: str = "embedded") -> dict:
+def generation_status(manifest: Manifest, store: RecordedCorpus | None, where: str, work_dir: Path,
+                      corpus: Path | str | None,
+                    fields: FieldMapping | None = None, backend: str = "embedded", follow_links: bool = False) -> dict:
     """The status of an open generation (of either backend), from its manifest and what its
-    store recorded of the corpus: ``where`` it is, ``work_dir`` its query encoder's home."""
+    store recorded of the corpus (``store`` None: a damaged generation, not compared with the
+    corpus): ``where`` it is, ``work_dir`` its query encoder's home."""
     corpus_path = Path(corpus) if corpus is not None else Path(manifest.corpus_path)
     built = datetime.fromisoformat(manifest.created_at)
     status = {
@@ -38,9 +40,12 @@ def generation_status(manifest: Manifest, store: RecordedCorpus, where: str, wor
         "corpus_fingerprint": manifest.corpus_fingerprint,
         "query_encoder": open_query_encoder(work_dir, manifest.model)[1].to_dict(),
     }
+    if store is None:
+        status.update(pending=None, up_to_date=None)
+        return status
     known = store.known_files()
     try:
-        reading = read_corpus(corpus_path, fields, known)
+        reading = read_corpus(corpus_path, fields, known, follow_links=follow_links)
     except CorpusNotFoundError:
         status.update(pending=None, up_to_date=None, corpus_missing=True)
         return status

@@ -13,6 +13,7 @@ import contextlib
 import dataclasses
 import gzip
 import json
+import logging
 import os
 import re
 from collections.abc import Callable, Iterator
@@ -35,7 +36,10 @@ FEED_SUFFIXES = {".rss", ".atom", ".xml"}
 SUPPORTED_SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES | RECORD_SUFFIXES | CRAWL_SUFFIXES | FEED_SUFFIXES
 MAX_FEED_BYTES = 100 * 1024 * 1024
 MAX_ARTICLE_BYTES = 5 * 1024 * 1024  # larger single articles are skipped, not truncated
-MAX_FILE_BYTES = 2 * 1024 * 1024 * 1024  # record files (JSONL) may be big; they stream
+MAX_FILE_BYTES = 2 * 1024 * 1024 * 1024  # record files (JSONL) may be big; they stream, up to this unpacked
+MAX_RECORD_BYTES = 8 * 1024 * 1024  # one JSONL line; a longer one is skipped without being held in memory
+MAX_REASON_CHARACTERS = 200
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -101,13 +105,15 @@ def read_corpus(
     fields: FieldMapping | None = None,
     known: dict[str, tuple[Signature, list[str], list[str]]] | None = None,
     progress: Progress | None = None,
+    follow_links: bool = False,
 ) -> CorpusReading:
     """Read every supported file. ``known`` maps a file to its signature, the ids of its
     articles and the ids of the articles it holds a second copy of (crawls and feeds), as at
     the last build: a file whose signature still matches is not read again (its articles count
     as unchanged), which keeps ``indexer update`` fast on large corpora; but one that shares an
     article with a file that changed or went is read again, so that the article comes out as a
-    rebuild would make it. ``progress`` hears ("crawl", bytes read, bytes of crawls to read)."""
+    rebuild would make it. ``progress`` hears ("crawl", bytes read, bytes of crawls to read).
+    ``follow_links``: also read file symlinks to files outside the corpus folder."""
     root = Path(path)
     if not root.exists():
         raise CorpusNotFoundError(f"corpus not found: {root}")
@@ -115,7 +121,7 @@ def read_corpus(
     known = known or {}
     reading = CorpusReading()
     files = []
-    for file_path, relative in walk(root, reading.skipped):
+    for file_path, relative in walk(root, reading.skipped, follow_links):
         try:
             status = file_path.stat()
         except OSError as problem:
@@ -148,10 +154,18 @@ def read_corpus(
         except OSError as problem:
             reading.skipped.append(Skipped(relative, f"unreadable: {problem.strerror or problem}"))
             continue
+        except RecursionError:
+            reading.skipped.append(Skipped(relative, "nested too deeply to read"))
+            continue
+        except Exception as problem:  # a parser's failure (or ours) on this file alone: skip it, go on
+            log.debug("reading %s failed", relative, exc_info=True)
+            reason = f"could not be read: {type(problem).__name__}: {problem}"
+            reading.skipped.append(Skipped(relative, reason[:MAX_REASON_CHARACTERS]))
+            continue
         finally:
             crawl_progress.done_with(file_path)
         reading.skipped.extend(skipped)
-        for article in articles:
+        for article in map(storable, articles):
             where = article.path or relative
             if article.id in seen:
                 if kind and counts is not None and web_copies.merge(article, relative, counts):
@@ -169,6 +183,20 @@ def read_corpus(
     for relative, article_ids in reading.payloads.copies.items():
         reading.copies.setdefault(relative, set()).update(article_ids)
     return reading
+
+
+def storable(article: Article) -> Article:
+    """The article with text every store can hold: a lone surrogate (a JSON ``"\\ud800"`` escape,
+    or a character reference to one) is not valid Unicode, and is replaced."""
+    changes = {}
+    for name in ("id", "title", "text", "date", "source", "url", "path", "author"):
+        value = getattr(article, name)
+        if isinstance(value, str) and not value.isascii():
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                changes[name] = value.encode("utf-8", errors="replace").decode("utf-8")
+    return dataclasses.replace(article, **changes) if changes else article
 
 
 def unchanged_files(signatures: dict[str, Signature], known: dict) -> set[str]:
@@ -292,24 +320,43 @@ def article_id_for(relative: str) -> str:
     return str(pure.with_name(stem)) if str(pure.parent) != "." else stem
 
 
-def walk(root: Path, skipped: list[Skipped]) -> Iterator[tuple[Path, str]]:
-    """Files in a stable order; directory symlinks are not followed, so loops cannot trap us."""
+def walk(root: Path, skipped: list[Skipped], follow_links: bool = False) -> Iterator[tuple[Path, str]]:
+    """Files in a stable order. Directory symlinks are not followed, so loops cannot trap us;
+    a file symlink is followed only to a file inside the corpus folder, unless ``follow_links``
+    (``ln -s /etc/passwd corpus/leak.txt`` would otherwise be indexed and served). A file name
+    that is not valid UTF-8 gets an escaped, stable name (``caf\\xe9.txt``)."""
     if root.is_file():
-        yield root, root.name
+        yield root, readable_name(root.name)
         return
+    inside = root.resolve()
     for directory, subdirectories, files in os.walk(root, followlinks=False):
         subdirectories[:] = sorted(name for name in subdirectories if not name.startswith("."))
         for name in sorted(files):
             if name.startswith("."):
                 continue
             file_path = Path(directory) / name
-            relative = file_path.relative_to(root).as_posix()
+            relative = readable_name(file_path.relative_to(root).as_posix())
             if format_suffix(file_path) not in SUPPORTED_SUFFIXES:
                 continue
-            if file_path.is_symlink() and not file_path.exists():
-                skipped.append(Skipped(relative, "broken symlink"))
-                continue
+            if file_path.is_symlink():
+                if not file_path.exists():
+                    skipped.append(Skipped(relative, "broken symlink"))
+                    continue
+                target = file_path.resolve()
+                if not follow_links and not target.is_relative_to(inside):
+                    skipped.append(Skipped(relative, "a symlink to a file outside the corpus folder "
+                                                     "(not followed; --follow-links follows it)"))
+                    continue
             yield file_path, relative
+
+
+def readable_name(name: str) -> str:
+    """A file name as text: as it is when it is valid UTF-8, else its bytes escaped (stably)."""
+    try:
+        name.encode("utf-8")
+        return name
+    except UnicodeEncodeError:  # undecodable bytes, which os gives as lone surrogates
+        return os.fsencode(name).decode("utf-8", errors="backslashreplace")
 
 
 def read_bytes(path: Path, limit: int) -> bytes:
@@ -446,6 +493,8 @@ def read_records(
             loaded = json.loads(decode(read_bytes(path, MAX_ARTICLE_BYTES * 20)))
         except json.JSONDecodeError as problem:
             raise BadArticleError(f"invalid JSON: {problem.msg} at line {problem.lineno}") from None
+        except RecursionError:
+            raise BadArticleError("invalid JSON: nested too deeply") from None
         records = loaded if isinstance(loaded, list) else [loaded]
         numbered = enumerate(records, start=1)
     else:
@@ -462,14 +511,30 @@ def read_records(
 
 
 def iterate_json_lines(path: Path) -> Iterator[object]:
-    """Records of a JSONL file; a malformed line yields a BadArticleError in its place."""
+    """Records of a JSONL file; a malformed line yields a BadArticleError in its place. A line
+    is read up to ``MAX_RECORD_BYTES`` (a longer one is passed over in pieces, never held whole),
+    and a file up to ``MAX_FILE_BYTES`` unpacked."""
     opener = gzip.open if path.name.lower().endswith(".gz") else open
+    read = 0
     with opener(path, "rb") as stream:
-        for line in stream:
-            if not line.strip():
-                continue
-            try:
-                yield json.loads(decode(line))
-            except (json.JSONDecodeError, BadArticleError) as problem:
-                message = problem.msg if isinstance(problem, json.JSONDecodeError) else problem.message
-                yield BadArticleError(f"malformed JSON line: {message}")
+        while True:
+            line = stream.readline(MAX_RECORD_BYTES + 1)
+            if not line:
+                return
+            read += len(line)
+            if len(line) > MAX_RECORD_BYTES and not line.endswith(b"\n"):
+                while line and not line.endswith(b"\n"):  # the rest of the over-long line
+                    line = stream.readline(MAX_RECORD_BYTES)
+                    read += len(line)
+                yield BadArticleError(f"record longer than {MAX_RECORD_BYTES:,} bytes")
+            elif line.strip():
+                try:
+                    yield json.loads(decode(line))
+                except (json.JSONDecodeError, BadArticleError) as problem:
+                    message = problem.msg if isinstance(problem, json.JSONDecodeError) else problem.message
+                    yield BadArticleError(f"malformed JSON line: {message}")
+                except RecursionError:
+                    yield BadArticleError("malformed JSON line: nested too deeply")
+            if read > MAX_FILE_BYTES:
+                yield BadArticleError(f"the rest of the file, past {MAX_FILE_BYTES:,} bytes unpacked, unread")
+                return

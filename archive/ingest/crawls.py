@@ -9,6 +9,7 @@ cut short) keeps every article before it and reports the rest of the file as unr
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import io
 import zlib
@@ -96,17 +97,55 @@ def read_crawl(path: Path, relative: str, counts: RecordCounts, progress: Progre
     return articles, []
 
 
+MAX_LINE_BYTES = 64 * 1024  # a WARC or HTTP header line; past it, the file is damaged from there on
+
+
+class LineTooLong(ValueError):
+    """A header line past ``MAX_LINE_BYTES``: damage, from the record it is in."""
+
+
+@functools.cache
+def line_capped_reader() -> type:
+    """warcio's reader, with header lines read in linear time and at most ``MAX_LINE_BYTES``
+    long: warcio joins a line's pieces one by one (quadratic), so a crawl that was one long line
+    stalled the build."""
+    from warcio.bufferedreaders import DecompressingBufferedReader
+
+    class Reader(DecompressingBufferedReader):
+        def readline(self, length=None):
+            cap = MAX_LINE_BYTES if not length or length > MAX_LINE_BYTES else length
+            pieces, total = [], 0
+            while total < cap:
+                self._fillbuff()
+                if self.empty():
+                    break
+                piece = self.buff.readline(cap - total)
+                pieces.append(piece)
+                total += len(piece)
+                if piece.endswith(b"\n"):
+                    break
+            line = b"".join(pieces)
+            if total >= cap and cap == MAX_LINE_BYTES and not line.endswith(b"\n"):
+                raise LineTooLong(f"a header line longer than {MAX_LINE_BYTES // 1024} kB")
+            return line
+
+    return Reader
+
+
 def records_of(stream, progress: Progress | None) -> Iterator[tuple[int, object]]:
     """(offset, record) of each WARC record; damage raises ``CrawlDamage``."""
     from warcio.archiveiterator import ArchiveIterator
     from warcio.exceptions import ArchiveLoadFailed
 
     iterator = ArchiveIterator(stream)
+    iterator.reader = line_capped_reader()(iterator.fh, block_size=iterator.reader.block_size)
     previous, offset, count = None, 0, 0
     while True:
         try:
             with contextlib.redirect_stderr(io.StringIO()):  # warcio prints its warnings; damage is ours to report
                 record = next(iterator, None)  # reads the previous record to its end first
+        except LineTooLong as problem:
+            raise CrawlDamage(offset if previous is None else iterator.offset, str(problem)) from None
         except (ArchiveLoadFailed, zlib.error, EOFError, OSError, ValueError) as problem:
             raise CrawlDamage(stream_position(stream, offset), first_line(problem)) from None
         if previous is not None and cut_short(previous):

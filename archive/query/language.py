@@ -145,7 +145,9 @@ class QueryAnalysis:
 
     def parse_uncached(self, text: str) -> ParsedQuery:
         """Whoosh syntax; on malformed syntax, the same words searched plainly, with a note.
-        A name also finds its variant spellings, unless it is quoted or written ``=Name``."""
+        A name also finds its variant spellings, unless it is quoted or written ``=Name``.
+        A question is searched as a question: see ``read_question_marks``."""
+        text, questioned = read_question_marks(text)
         exact = self.exact_terms(text)
         text = EXACT_MARK.sub("", text)
         note = None
@@ -165,7 +167,12 @@ class QueryAnalysis:
         spellings = self.query_spellings(text)
         parsed = self.expander.expand(parsed, expansion, spellings, text).normalize()  # raises QueryTooBroadError
         parsed, variants = with_name_variants(parsed, self.name_variants(), exact, spellings, expansion, literal)
-        note = "; ".join(([note] if note else []) + expansion.notes) or None
+        notes = ([note] if note else []) + expansion.notes
+        matters = [word for word in questioned if self.would_match(f"{word}?")]
+        if matters:
+            notes.append(f"{', '.join(f'{word}?' for word in matters)}: a ? ending a word is read as a question mark, "
+                         "not as a wildcard (wom?n still is one)")
+        note = "; ".join(notes) or None
         terms = self.expander.highlight_terms(parsed, expansion)
         article_level = needs_article_level(parsed)
         positives = list(dict.fromkeys(positive_leaves(parsed)))  # a word in two branches ranks once
@@ -176,6 +183,15 @@ class QueryAnalysis:
         else:
             ranking = positives[0] if len(positives) == 1 else query.Or(positives)
         return ParsedQuery(parsed, note, terms, ranking, article_level, variants, spellings, expansion.words)
+
+    def would_match(self, pattern: str) -> bool:
+        """Whether a wildcard would match any of the archive's words."""
+        try:
+            node = self.parser.parse(pattern)
+            expanded = self.expander.expand(node, Expansion(), {}, pattern).normalize()
+            return any(leaf is not query.NullQuery for leaf in expanded.leaves())
+        except Exception:  # a pattern too broad, or not a pattern at all: it changes nothing that matters
+            return False
 
     def name_variants(self) -> NameVariants | None:
         """The archive's names and their variants (made on the first query)."""
@@ -246,6 +262,23 @@ def with_name_variants(node: query.Query, names: NameVariants | None, exact: set
     if cut:
         expansion.other.append(f"variant spellings of {', '.join(cut)} cut at the {MAX_QUERY_TERMS:,}-word limit")
     return rewritten, found
+
+
+_WORD_END = r"(?=[\s)\]}\"!.,;:]|$)"  # what may follow a word's end: space, closing marks, punctuation
+TRAILING_QUESTION_MARKS = re.compile(r"(?<=[^\s(\[{\"?*])\?+" + _WORD_END)
+LONE_MARKS = re.compile(r"(?<!\S)[?*]+(?!\S)")
+QUESTIONED_WORD = re.compile(r"([^\s()\[\]{}\"]*?[^\s()\[\]{}\"?*])\?+" + _WORD_END)
+QUOTED_PHRASE = re.compile(r'"[^"]*"')
+
+
+def read_question_marks(text: str) -> tuple[str, list[str]]:
+    """A query as a question: a ``?`` ending a word (before a space, the end, a closing bracket
+    or punctuation: ``Minsk?``, ``why?!``, ``C++?``), and a ``?`` or ``*`` standing alone, are
+    punctuation, not wildcards; a ``?`` inside a word is still one (``wom?n``), and so is ``*``
+    after a word (``oil*``). Returns the text without them, and the words outside quotes that
+    ended in a ``?`` (inside a phrase a ``?`` was never a wildcard)."""
+    questioned = [match[1] for match in QUESTIONED_WORD.finditer(QUOTED_PHRASE.sub(" ", text))]
+    return LONE_MARKS.sub(" ", TRAILING_QUESTION_MARKS.sub("", text)), questioned
 
 
 def needs_article_level(node: query.Query) -> bool:

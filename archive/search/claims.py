@@ -10,8 +10,14 @@ two sentences that both name someone or something must share a name (spellings t
 alike count as one, so Lukashenko matches Lukashenka). The threshold was chosen on labelled
 sentence pairs (bench/data/claim-pairs.jsonl, docs/stories.md).
 
-Only the other articles of the story are compared, so the work per article page is small, and
-a claim links both ways: if a sentence of A lists B, the sentence of B it points to lists A.
+Only the other articles of the story are compared, and a claim links both ways: if a sentence
+of A lists B, the sentence of B it points to lists A.
+
+The work per article page is bounded, whatever the story: at most ``MAX_STORY_ARTICLES`` other
+versions (the newest), ``MAX_OWN_SENTENCES`` sentences of the article and ``MAX_OTHER_SENTENCES``
+of the others are compared; candidates come from one matrix product of sentence vectors, and
+the word, name and number checks run in Python only on the best ``MAX_TRIES`` candidates of each
+other article per sentence. What a cap leaves out, the claims' note says.
 """
 
 from __future__ import annotations
@@ -33,6 +39,9 @@ CLAIM_SIMILARITY = 0.80
 WORD_OVERLAP = 0.4  # shared content words (stemmed), as a share of the shorter sentence's
 MIN_CLAIM_WORDS = 6  # shorter sentences ("KEY POINTS", datelines) are not claims
 MAX_STORY_ARTICLES = 50  # other articles compared, newest first
+MAX_OWN_SENTENCES = 400  # of the article, in text order
+MAX_OTHER_SENTENCES = 4_000  # of the other articles together, the newest articles' first
+MAX_TRIES = 4  # candidates of one other article checked for one sentence, most alike first
 
 _NUMBER = re.compile(r"(?<![\w.])\d+(?:[.,]\d+)*")
 _WORD = re.compile(r"[^\W\d_][\w'’-]*")
@@ -137,22 +146,25 @@ def article_sentences(article_id: str, text: str, passages) -> list[Sentence]:
 
 
 def match_claims(own: Sequence[Sentence], others: Sequence[Sentence], sources: dict[str, str | None],
-                 threshold: float = CLAIM_SIMILARITY) -> list[Claim]:
+                 threshold: float = CLAIM_SIMILARITY, tries: int = MAX_TRIES, cut: list[int] | None = None) -> list[Claim]:
     """For each of ``own`` sentences: the best agreeing sentence of each other article, if any
-    is at least ``threshold`` alike. Claims in text order; links by score."""
+    is at least ``threshold`` alike (of its ``tries`` most alike ones: ``cut`` gains one for each
+    sentence and article whose further candidates were left unchecked). Claims in text order;
+    links by score."""
     own = [sentence for sentence in own if is_claim(sentence.text)]
     others = [sentence for sentence in others if is_claim(sentence.text)]
     if not own or not others:
         return []
     similarities = np.stack([s.vector for s in own]).astype(np.float32) @ np.stack([s.vector for s in others]).astype(np.float32).T
+    article_of = np.unique([other.article_id for other in others], return_inverse=True)[1]
     claims = []
     for row, sentence in enumerate(own):
         best: dict[str, tuple[float, Sentence]] = {}
-        for column in np.flatnonzero(similarities[row] >= threshold):
+        for column in best_per_article(similarities[row], article_of, threshold, tries, cut):
             other = others[column]
+            if other.article_id in best:
+                continue  # (most alike first: the first that agrees is the best)
             score = float(similarities[row, column])
-            if other.article_id in best and best[other.article_id][0] >= score:
-                continue
             if same_claim(sentence.text, other.text, score, threshold):
                 best[other.article_id] = (score, other)
         if best:
@@ -163,17 +175,60 @@ def match_claims(own: Sequence[Sentence], others: Sequence[Sentence], sources: d
     return claims
 
 
-def story_claims(store: Store, article: Article, passages: Iterable[StoredPassage], other_ids: list[str]) -> list[Claim]:
-    """The article's sentences that other articles of its story (``other_ids``, newest first:
-    the first ``MAX_STORY_ARTICLES``) also report."""
-    others = list(store.articles(other_ids[:MAX_STORY_ARTICLES]).values())
-    if not others:
+def best_per_article(similarities: np.ndarray, article_of: np.ndarray, threshold: float, tries: int,
+                     cut: list[int] | None) -> list[int]:
+    """The columns at least ``threshold`` alike, most alike first, at most ``tries`` of each
+    article: chosen in numpy, so that no Python work is done per candidate past them."""
+    candidates = np.flatnonzero(similarities >= threshold)
+    if not len(candidates):
         return []
-    texts = {other.id: other.text for other in others}
+    candidates = candidates[np.argsort(-similarities[candidates], kind="stable")]
+    articles = article_of[candidates]
+    grouped = np.argsort(articles, kind="stable")  # by article, most alike first within each
+    starts = np.searchsorted(articles[grouped], articles[grouped])  # where each one's article begins
+    rank = np.empty(len(candidates), dtype=np.int64)
+    rank[grouped] = np.arange(len(candidates)) - starts
+    if cut is not None and (rank >= tries).any():
+        cut.append(int(len(np.unique(articles[rank >= tries]))))
+    return candidates[rank < tries].tolist()
+
+
+@dataclass
+class StoryClaims:
+    claims: list[Claim]
+    note: str | None = None  # what the caps left out
+
+
+def story_claims(store: Store, article: Article, passages: Iterable[StoredPassage], other_ids: list[str],
+                 other_count: int | None = None) -> StoryClaims:
+    """The article's sentences that other articles of its story (``other_ids``, newest first,
+    of ``other_count`` in all) also report, within the caps (the module's docstring)."""
+    cut = []
+    other_count = len(other_ids) if other_count is None else other_count
+    if other_count > MAX_STORY_ARTICLES:
+        cut.append(f"the newest {MAX_STORY_ARTICLES} of {other_count} other versions")
+    others = store.articles(other_ids[:MAX_STORY_ARTICLES])
+    if not others:
+        return StoryClaims([])
     by_article: dict[str, list[StoredPassage]] = {}
-    for passage in store.passages(store.passage_ids_of(list(texts))).values():
+    for passage in store.passages(store.passage_ids_of(list(others))).values():
         by_article.setdefault(passage.article_id, []).append(passage)
-    other_sentences = [sentence for other_id, stored in by_article.items()
-                       for sentence in article_sentences(other_id, texts[other_id], stored)]
-    return match_claims(article_sentences(article.id, article.text, passages), other_sentences,
-                        {other.id: other.source for other in others})
+    own = article_sentences(article.id, article.text, passages)
+    if len(own) > MAX_OWN_SENTENCES:
+        cut.append(f"this article's first {MAX_OWN_SENTENCES} of {len(own)} sentences")
+        own = own[:MAX_OWN_SENTENCES]
+    other_sentences: list[Sentence] = []
+    total = 0
+    for other_id in other_ids[:MAX_STORY_ARTICLES]:  # the newest first
+        if other_id in by_article:
+            sentences = article_sentences(other_id, others[other_id].text, by_article[other_id])
+            total += len(sentences)
+            other_sentences += sentences[: MAX_OTHER_SENTENCES - len(other_sentences)]
+    if total > len(other_sentences):
+        cut.append(f"{len(other_sentences):,} of the other versions' {total:,} sentences")
+    unchecked: list[int] = []
+    claims = match_claims(own, other_sentences, {other.id: other.source for other in others.values()},
+                          cut=unchecked)
+    if unchecked:
+        cut.append(f"each sentence with the {MAX_TRIES} most alike sentences of each other version")
+    return StoryClaims(claims, f"claims compared {'; '.join(cut)}" if cut else None)

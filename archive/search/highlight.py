@@ -102,14 +102,19 @@ def merged(marks: list[Mark] | tuple[Mark, ...], length: int) -> list[Mark]:
 
 def events(text: str, marks: list[Mark] | tuple[Mark, ...]) -> list[Event]:
     """Well-nested open/text/close events covering all of ``text``."""
-    marks = merged(marks, len(text))
+    marks = sorted(merged(marks, len(text)), key=lambda mark: mark.start)
     cuts = sorted({0, len(text)} | {mark.start for mark in marks} | {mark.end for mark in marks})
     stack: list[Mark] = []
     started: set[Mark] = set()
     output: list[Event] = []
+    covering: list[Mark] = []  # the marks over the current piece: a sweep, not a scan of every mark per piece
+    following = 0
     for start, end in zip(cuts, cuts[1:], strict=False):
-        active = sorted((mark for mark in marks if mark.start <= start and mark.end >= end),
-                        key=lambda mark: (LEVELS.get(mark.kind, len(LEVELS)), mark.start, -mark.end, mark.kind))
+        while following < len(marks) and marks[following].start <= start:
+            covering.append(marks[following])
+            following += 1
+        covering = [mark for mark in covering if mark.end > start]  # (every mark's end is a cut: it covers the piece)
+        active = sorted(covering, key=lambda mark: (LEVELS.get(mark.kind, len(LEVELS)), mark.start, -mark.end, mark.kind))
         keep = 0
         while keep < min(len(stack), len(active)) and stack[keep] == active[keep]:
             keep += 1
@@ -135,8 +140,19 @@ def paragraph_spans(text: str) -> list[tuple[int, int]]:
 
 
 def paragraphs(text: str, marks: list[Mark] | tuple[Mark, ...]) -> list[Snippet]:
-    """Each paragraph of ``text`` (blank-line separated) with its marks."""
-    return [Snippet(text[start:end], within(marks, start, end)) for start, end in paragraph_spans(text)]
+    """Each paragraph of ``text`` (blank-line separated) with its marks (a sweep over the marks
+    in order, so a long article with many marks costs their number plus its paragraphs')."""
+    ordered = sorted(marks, key=lambda mark: mark.start)
+    pieces: list[Snippet] = []
+    open_marks: list[Mark] = []
+    following = 0
+    for start, end in paragraph_spans(text):
+        while following < len(ordered) and ordered[following].start < end:
+            open_marks.append(ordered[following])
+            following += 1
+        open_marks = [mark for mark in open_marks if mark.end > start]
+        pieces.append(Snippet(text[start:end], within(open_marks, start, end)))
+    return pieces
 
 
 def snippets(text: str, marks: list[Mark] | tuple[Mark, ...], limit: int = 2) -> list[Snippet]:

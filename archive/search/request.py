@@ -31,6 +31,7 @@ SIMILAR_K = 5  # how many similar articles, unless asked otherwise
 # JSON Schema's (ECMA-262) ideas of white space includes, so the two agree on "empty".
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\x85\ufeff]")
 _WHOLE_NUMBER = re.compile(r"[+-]?[0-9]+")
+MAX_DIGITS = 18  # more digits than any parameter's range allows
 _NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 
 
@@ -233,6 +234,8 @@ def convert(spec: Parameter, raw: str) -> object:
     if spec.kind is int:  # plain ASCII digits only: not "1_0", " 5" or "٥"
         if not _WHOLE_NUMBER.fullmatch(raw):
             raise InvalidParameterError(f"{spec.name} must be a whole number, not {raw[:40]!r}")
+        if len(raw.lstrip("+-")) > MAX_DIGITS:  # out of any range, zeros in front or not (Python's int limit)
+            raise InvalidParameterError(range_message(spec, "a whole number"))
         return int(raw)
     if spec.format == "date" and raw == "":
         raise InvalidParameterError(f"{spec.name} must be a date as YYYY-MM-DD, not ''")

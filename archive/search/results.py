@@ -117,7 +117,8 @@ def explanation_dict(evidence: LegExplanation) -> dict:
 
 @dataclass
 class ArticleStory:
-    """The story an article belongs to, with all its articles (this one too), newest first, undated last."""
+    """The story an article belongs to, with its articles (this one too), newest first, undated
+    last: all of them, or the newest ``MAX_STORY_VERSIONS`` of a larger story (``size`` counts all)."""
 
     id: str
     size: int
@@ -137,6 +138,7 @@ class ArticleResponse:
     date_kind: str | None = None  # "published", or "crawled" when the date is only the crawl's
     story: ArticleStory | None = None
     claims: list[Claim] = field(default_factory=list)  # sentences other articles of the story also report
+    claims_note: str | None = None  # what the claims' caps left out of the comparison
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -14,12 +14,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ...errors import IndexCorruptError
+from ...index.integrity import check_files
 from ...index.layout import IndexLayout
+from ...index.manifest import read_manifest
 from ...indexing.generation import BuildSummary
 from ...indexing.status import generation_status
 from ...ingest.corpus import FieldMapping
 from .rebuild import rebuild
 from .snapshot import EmbeddedSnapshot
+from .store import STORE_NAME, store_integrity
 from .update import update
 
 
@@ -49,13 +53,39 @@ class EmbeddedBackend:
     def update(self, corpus: Path | str, **options) -> BuildSummary:
         return update(corpus, self.layout.root, **options)
 
-    def status(self, corpus: Path | str | None, fields: FieldMapping | None = None) -> dict:
-        snapshot = self.open_snapshot()
-        try:
-            return generation_status(snapshot.manifest, snapshot.store, str(self.layout.root), self.work_dir, corpus,
-                                     fields, backend=self.name)
-        finally:
-            snapshot.close()
+    def status(self, corpus: Path | str | None, fields: FieldMapping | None = None, follow_links: bool = False) -> dict:
+        integrity = self.verify()
+        if integrity["problems"]:  # what the manifest says, and what is damaged: nothing is read from the files
+            manifest = read_manifest(self.layout.current_directory())
+            report = generation_status(manifest, None, str(self.layout.root), self.work_dir, corpus, fields,
+                                       backend=self.name, follow_links=follow_links)
+        else:
+            snapshot = EmbeddedSnapshot(self.layout.current_directory(), checked=True)
+            try:
+                report = generation_status(snapshot.manifest, snapshot.store, str(self.layout.root), self.work_dir,
+                                           corpus, fields, backend=self.name, follow_links=follow_links)
+            finally:
+                snapshot.close()
+        report["integrity"] = integrity
+        return report
+
+    def verify(self, full: bool = False) -> dict:
+        """The live generation's files against their recorded sizes and checksums: as opening
+        checks them, or (``full``) every byte, the store's own integrity check and the parts'
+        counts. ``problems`` lists what is wrong (none: [])."""
+        directory = self.layout.current_directory()
+        manifest = read_manifest(directory)
+        problems = check_files(directory, manifest.files, full=True if full else None)
+        if full and not problems:
+            problems = store_integrity(directory / STORE_NAME)
+        if full and not problems:
+            try:
+                EmbeddedSnapshot(directory).close()  # every part opens, and agrees with the manifest
+            except IndexCorruptError as problem:
+                problems = [problem.message]
+        return {"generation": manifest.generation, "files": len(manifest.files), "full": full,
+                "checked": "every byte" if full else "as opening does", "problems": problems,
+                "recorded": bool(manifest.files)}
 
 
 

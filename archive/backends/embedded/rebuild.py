@@ -54,13 +54,14 @@ def rebuild(
     fields: FieldMapping | None = None,
     strict: bool = False,
     wait: bool = False,
+    follow_links: bool = False,
     progress: Progress | None = None,
     embedder: Embedder | None = None,
     precision: str = "auto",
 ) -> BuildSummary:
     """``precision``: auto, fp32 or bf16 (see archive/index/precision.py)."""
     check_precision(precision)
-    with GenerationBuild(index_dir, corpus, wait) as build:
+    with GenerationBuild(index_dir, corpus, wait, follow_links) as build:
         reading = build.read(fields, strict, progress)
         articles = reading.articles
         embedder = embedder or Embedder.shared(model_name)  # loads the model only if it must embed

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ...errors import IndexCorruptError
+from ...errors import ArchiveError, IndexCorruptError
 from ...index.catalog import Catalog, Filters
+from ...index.integrity import check_files
 from ...index.layout import IndexLayout, reader_lock, release_reader_lock
 from ...index.manifest import Manifest, read_manifest
 from ..holding import HeldSnapshot
@@ -26,7 +27,8 @@ class EmbeddedSnapshot(HeldSnapshot):
     keyword: KeywordIndex
     vectors: VectorIndex
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, checked: bool = False) -> None:
+        """``checked``: the files were just checked against the manifest (``verify``): not again."""
         super().__init__()
         self.directory = directory
         self.name = directory.name
@@ -35,6 +37,10 @@ class EmbeddedSnapshot(HeldSnapshot):
         try:
             self.manifest: Manifest = read_manifest(directory)
             self.generation = self.manifest.generation
+            problems = [] if checked else check_files(directory, self.manifest.files)
+            if problems:
+                more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+                raise IndexCorruptError(f"index generation {directory.name} is damaged: {problems[0]}{more}")
             self.store = store = Store(directory / STORE_NAME, dimension=self.manifest.dimension)
             self.catalog = Catalog.from_rows(self.store.article_rows(), self.store.live_passage_rows())
             self.keyword = KeywordIndex(directory / KEYWORD_DIRECTORY, self.catalog, self.store.name_evidence)
@@ -42,10 +48,14 @@ class EmbeddedSnapshot(HeldSnapshot):
             live = self.catalog.passage_mask(None) if self.manifest.tombstones else None
             self.vectors = VectorIndex(directory / VECTORS_NAME, self.manifest.dimension, self.manifest.vector_index, live)
             self.check_counts()
-        except BaseException:
+        except BaseException as problem:
             if store is not None:
                 store.close()
             release_reader_lock(self._reader_lock)
+            if isinstance(problem, Exception) and not isinstance(problem, ArchiveError):
+                # whatever a damaged file makes a reader raise (BadZipFile, sqlite3.DatabaseError, …)
+                raise IndexCorruptError(f"index generation {directory.name} cannot be opened: "
+                                        f"{type(problem).__name__}: {str(problem)[:200]}") from None
             raise
 
     def native_restriction(self, filters: Filters) -> np.ndarray:

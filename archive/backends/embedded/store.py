@@ -56,6 +56,20 @@ class LivePassage:
     end: int
 
 
+def store_integrity(path: Path) -> list[str]:
+    """SQLite's own check of the whole store file: what it finds wrong (nothing: [])."""
+    try:
+        connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            rows = connection.execute("PRAGMA integrity_check").fetchall()
+        finally:
+            connection.close()
+    except sqlite3.DatabaseError as problem:
+        return [f"{path.name}: {problem}"]
+    found = [str(row[0]) for row in rows if row and row[0] != "ok"]
+    return [f"{path.name}: {message}" for message in found[:5]]
+
+
 class Store:
     """One SQLite connection. A read-only store is shared by the web server's threads behind
     a lock: measured with four threads, separate connections per thread gave 981 reads/s
@@ -186,12 +200,12 @@ class Store:
             "SELECT s.article_id, s.story_id, a.date, s.vector, s.signature, length(a.text) FROM stories s"
             " LEFT JOIN articles a ON a.id = s.article_id ORDER BY s.rowid"))
 
-    def story_headlines(self, story: str) -> list[tuple[str, str, str | None, str | None, str | None]]:
+    def story_headlines(self, story: str, limit: int = -1) -> list[tuple[str, str, str | None, str | None, str | None]]:
         """(id, title, source, date, date kind) of one story's articles, newest first (undated
-        last), without their texts."""
+        last), at most ``limit`` (-1: all), without their texts."""
         return self.rows("SELECT a.id, a.title, a.source, a.date, a.date_kind FROM stories s"
                          " JOIN articles a ON a.id = s.article_id WHERE s.story_id = ?"
-                         " ORDER BY a.date IS NULL, a.date DESC, a.id", (story,))
+                         " ORDER BY a.date IS NULL, a.date DESC, a.id LIMIT ?", (story, limit))
 
     def commit(self) -> None:
         self.connection.commit()

@@ -53,6 +53,7 @@ def update(
     fields: FieldMapping | None = None,
     strict: bool = False,
     wait: bool = False,
+    follow_links: bool = False,
     progress: Progress | None = None,
     embedder: Embedder | None = None,
     precision: str = "auto",
@@ -60,7 +61,7 @@ def update(
     """``precision``: an update embeds at the index's own precision (``auto`` keeps it; asking
     for another one is refused, as the index would mix vectors)."""
     check_precision(precision)
-    with GenerationBuild(index_dir, corpus, wait) as build:
+    with GenerationBuild(index_dir, corpus, wait, follow_links) as build:
         live = build.layout.current_directory()
         manifest = read_manifest(live)
         choice = update_precision(precision, manifest)

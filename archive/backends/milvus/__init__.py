@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from ...indexing.generation import BuildSummary
 from ...indexing.status import generation_status
 from ...ingest.corpus import FieldMapping
+from ...settings import MilvusAccess
 from .build import rebuild_milvus, update_milvus
 from .client import DEFAULT_PREFIX, connect, is_lite, read_pointer
 from .snapshot import MilvusSnapshot
@@ -27,9 +28,12 @@ from .snapshot import MilvusSnapshot
 class MilvusBackend:
     name = "milvus"
 
-    def __init__(self, uri: str, work_dir: Path | str, prefix: str = DEFAULT_PREFIX) -> None:
-        """``work_dir``: the build's embedding cache and lock, and the ONNX query encoder."""
+    def __init__(self, uri: str, work_dir: Path | str, prefix: str = DEFAULT_PREFIX,
+                 access: MilvusAccess | None = None) -> None:
+        """``work_dir``: the build's embedding cache and lock, and the ONNX query encoder.
+        ``access``: a token and TLS files, for a server that asks for them."""
         self.uri, self.work_dir, self.prefix = uri, Path(work_dir), prefix
+        self.access = access or MilvusAccess()
 
     def __str__(self) -> str:
         return f"Milvus {self.uri}"
@@ -40,23 +44,41 @@ class MilvusBackend:
         return is_lite(self.uri)
 
     def live_name(self) -> str | None:
-        pointer = read_pointer(connect(self.uri), self.prefix)
+        pointer = read_pointer(connect(self.uri, access=self.access), self.prefix)
         return pointer["manifest"].get("generation") if pointer else None
 
     def open_snapshot(self) -> MilvusSnapshot:
-        return MilvusSnapshot(connect(self.uri), self.prefix)
+        return MilvusSnapshot(connect(self.uri, access=self.access), self.prefix)
 
     def rebuild(self, corpus: Path | str, model_name: str, **options) -> BuildSummary:
-        return rebuild_milvus(corpus, self.uri, self.work_dir, model_name, prefix=self.prefix, **options)
+        return rebuild_milvus(corpus, self.uri, self.work_dir, model_name, prefix=self.prefix, access=self.access,
+                              **options)
 
     def update(self, corpus: Path | str, **options) -> BuildSummary:
-        return update_milvus(corpus, self.uri, self.work_dir, prefix=self.prefix, **options)
+        return update_milvus(corpus, self.uri, self.work_dir, prefix=self.prefix, access=self.access, **options)
 
-    def status(self, corpus: Path | str | None, fields: FieldMapping | None = None) -> dict:
+    def verify(self, full: bool = False) -> dict:
+        """The live generation read back: every passage id within the ids it recorded (checked on
+        opening) and its counts as its manifest says. (Milvus keeps the files: there are none here.)"""
+        snapshot = self.open_snapshot()
+        try:
+            manifest = snapshot.manifest
+            articles, passages = snapshot.store.counts()
+        finally:
+            snapshot.close()
+        problems = []
+        if articles != manifest.articles:
+            problems.append(f"Milvus holds {articles:,} articles, the manifest says {manifest.articles:,}")
+        if passages != manifest.passages:
+            problems.append(f"Milvus holds {passages:,} passages, the manifest says {manifest.passages:,}")
+        return {"generation": manifest.generation, "files": 0, "full": full, "checked": "counts and passage ids",
+                "problems": problems, "recorded": True}
+
+    def status(self, corpus: Path | str | None, fields: FieldMapping | None = None, follow_links: bool = False) -> dict:
         snapshot = self.open_snapshot()
         try:
             return generation_status(snapshot.manifest, snapshot.store, self.uri, self.work_dir, corpus, fields,
-                                     backend=self.name)
+                                     backend=self.name, follow_links=follow_links)
         finally:
             snapshot.close()
 

@@ -42,6 +42,7 @@ from ...indexing.generation import (
 )
 from ...ingest.articles import Article
 from ...ingest.corpus import CorpusReading, FieldMapping
+from ...settings import MilvusAccess
 from .client import (
     DEFAULT_PREFIX,
     IN_BATCH,
@@ -167,16 +168,18 @@ def sync_records(milvus: Milvus, collections: Collections, kinds: tuple[str, ...
 
 def rebuild_milvus(corpus: Path | str, uri: str, work_dir: Path | str, model_name: str, *,
                    prefix: str = DEFAULT_PREFIX, fields: FieldMapping | None = None, strict: bool = False,
-                   wait: bool = False, progress: Progress | None = None, embedder: Embedder | None = None,
+                   wait: bool = False, follow_links: bool = False, access: MilvusAccess | None = None,
+                   progress: Progress | None = None,
+                   embedder: Embedder | None = None,
                    precision: str = "auto") -> BuildSummary:
     """A whole new generation in Milvus, then the switch. ``work_dir`` holds the embedding
     cache, the ONNX query encoder and the build lock; nothing of the archive itself."""
     check_precision(precision)
-    with GenerationBuild(work_dir, corpus, wait) as build:
+    with GenerationBuild(work_dir, corpus, wait, follow_links) as build:
         reading = build.read(fields, strict, progress)
         articles = reading.articles
         embedder = embedder or Embedder.shared(model_name)
-        milvus = connect(uri, create=True)  # fails early when Milvus is not there
+        milvus = connect(uri, create=True, access=access)  # fails early when Milvus is not there
         choice = build.choose_precision(precision, embedder, articles)
         rows = passage_rows(articles, embedder.name, precision=choice.precision)
         embeddings, embedded, reused = build.embed_cached(rows, embedder, progress, choice.precision)
@@ -214,6 +217,7 @@ def rebuild_milvus(corpus: Path | str, uri: str, work_dir: Path | str, model_nam
 
 def update_milvus(corpus: Path | str, uri: str, work_dir: Path | str, *, prefix: str = DEFAULT_PREFIX,
                   fields: FieldMapping | None = None, strict: bool = False, wait: bool = False,
+                  follow_links: bool = False, access: MilvusAccess | None = None,
                   progress: Progress | None = None, embedder: Embedder | None = None,
                   precision: str = "auto") -> BuildSummary:
     """Bring the live Milvus generation in line with the corpus, in place, by article id.
@@ -223,8 +227,8 @@ def update_milvus(corpus: Path | str, uri: str, work_dir: Path | str, *, prefix:
     is still different (new passages get fresh ids, and every passage of an article it writes
     that is older than its own ids goes), and counts the vocabulary and the manifest afresh."""
     check_precision(precision)
-    milvus = connect(uri)
-    with GenerationBuild(work_dir, corpus, wait) as build:
+    milvus = connect(uri, access=access)
+    with GenerationBuild(work_dir, corpus, wait, follow_links) as build:
         pointer = read_pointer(milvus, prefix)
         if pointer is None:
             raise IndexNotFoundError(f"no archive in Milvus at {uri}", hint="run `indexer rebuild --backend milvus` first")

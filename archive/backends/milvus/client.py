@@ -38,6 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from ...errors import BackendError, BackendUnavailableError, IndexCorruptError, IndexNotFoundError, IndexVersionError
+from ...settings import MilvusAccess
 
 DEFAULT_PREFIX = "news_archive"
 MAX_VARCHAR = 65_535  # bytes: Milvus's limit for one VARCHAR value
@@ -214,10 +215,11 @@ _clients: dict[str, Milvus] = {}
 _clients_lock = threading.Lock()
 
 
-def connect(uri: str, *, create: bool = False) -> Milvus:
+def connect(uri: str, *, create: bool = False, access: MilvusAccess | None = None) -> Milvus:
     """The process's connection to ``uri``: a Milvus Lite ``.db`` file (one process at a time
     may open it) or a server address such as ``http://host:19530``. ``create``: a missing
-    Lite file is created (builds); otherwise it is a missing index."""
+    Lite file is created (builds); otherwise it is a missing index. ``access``: a token and
+    TLS files, for a server that asks (used when the connection opens)."""
     with _clients_lock:
         if uri in _clients:
             return _clients[uri]
@@ -226,7 +228,7 @@ def connect(uri: str, *, create: bool = False) -> Milvus:
             if not path.exists() and not create:
                 raise IndexNotFoundError(f"no Milvus Lite database at {uri}", hint=REBUILD_HINT)
             path.parent.mkdir(parents=True, exist_ok=True)
-        client = open_client(uri)
+        client = open_client(uri, access or MilvusAccess())
         _clients[uri] = Milvus(uri, client)
         return _clients[uri]
 
@@ -243,7 +245,7 @@ def disconnect(uri: str) -> None:
             server_manager_instance.release_server(uri)
 
 
-def open_client(uri: str):
+def open_client(uri: str, access: MilvusAccess):
     os.environ.setdefault("RUST_LOG", "error")  # Milvus Lite's text index logs every commit at INFO
     with warnings.catch_warnings():
         # milvus-lite 2.5 imports pkg_resources (hence setuptools<81), which warns on import.
@@ -261,9 +263,11 @@ def open_client(uri: str):
         for name in ("pymilvus", "pymilvus.milvus_client", "pymilvus.bulk_writer"):  # as pymilvus configures them
             logging.getLogger(name).setLevel(logging.CRITICAL)
         try:
-            return MilvusClient(uri=uri, timeout=CONNECT_TIMEOUT)
+            return MilvusClient(uri=uri, timeout=CONNECT_TIMEOUT, **({} if is_lite(uri) else access.client_options()))
         except Exception as problem:  # pymilvus raises its own and gRPC's errors here
             detail = reason(problem)
+            if access.token:  # never shown, even where a client library repeats what it was given
+                detail = detail.replace(access.token, "***")
             if is_lite(uri) and "Open local milvus failed" in detail:
                 raise BackendUnavailableError(
                     f"the Milvus Lite database {uri} could not be opened; another process may have it open "

@@ -28,6 +28,7 @@ PHRASE_NOTE = "the Milvus backend has no phrase search: the words of a phrase mu
 FIELD_NOTE = "the Milvus backend searches titles and texts only: use the date and source filters instead of"
 BOOST_NOTE = "the Milvus backend does not weight words: searched without their boosts"
 WRITTEN_PATTERN = re.compile(r"[^\s\"():^~]*[*?][^\s\"():^~]*")  # a wildcard or prefix as the query wrote it
+MAX_FILTER_ARTICLES = 1024  # at most this many articles go to Milvus as a filter; past it, passages are kept here
 CAP_NOTE = "AND and NOT were decided on each word's best {limit:,} passages (Milvus's most for one search)"
 
 
@@ -161,6 +162,7 @@ class MilvusKeywordIndex:
         if parsed.ranking is query.NullQuery or depth <= 0:
             return []
         expression = allowed.native if allowed is not None else None
+        kept: np.ndarray | None = None  # articles the passages found must belong to (decided here, not by Milvus)
         if parsed.article_level:
             capped: list[str] = []
             try:
@@ -173,17 +175,33 @@ class MilvusKeywordIndex:
                 budget.notes.append(CAP_NOTE.format(limit=QUERY_LIMIT) + f" ({', '.join(sorted(set(capped)))})")
             if not matching.any():
                 return []
-            keys = sorted({article_key(self.catalog.article_ids[ordinal]) for ordinal in np.flatnonzero(matching)})
-            expression = both(expression, f"article_key in {literal(keys)}")
+            ordinals = np.flatnonzero(matching)
+            if len(ordinals) <= MAX_FILTER_ARTICLES:
+                keys = sorted({article_key(self.catalog.article_ids[ordinal]) for ordinal in ordinals})
+                expression = both(expression, f"article_key in {literal(keys)}")
+            else:  # ("x OR (NOT y AND NOT z)" matches most articles: never sent to Milvus as a list of them all)
+                kept = matching
         words: dict[str, list[str]] = {"body": [], "title": []}
         for leaf in parsed.ranking.leaves():
             if type(leaf) is query.Term and leaf.fieldname in words:
                 words[leaf.fieldname].append(self.written_form(leaf.text, parsed))
-        scores: dict[int, float] = {}
-        for field, field_words in words.items():
-            if field_words:
-                for pid, score in self.bm25(field, " ".join(field_words), depth, expression):
-                    scores[pid] = scores.get(pid, 0.0) + score
+        asked = depth if kept is None else min(QUERY_LIMIT, depth * 4)
+        while True:
+            scores: dict[int, float] = {}
+            full = False
+            for field, field_words in words.items():
+                if field_words:
+                    found = self.bm25(field, " ".join(field_words), asked, expression)
+                    full = full or len(found) >= asked
+                    for pid, score in found:
+                        scores[pid] = scores.get(pid, 0.0) + score
+            if kept is not None:
+                articles = self.catalog.articles_of(np.fromiter(scores, dtype=np.int64, count=len(scores)))
+                scores = {pid: score for (pid, score), ordinal in zip(scores.items(), articles.tolist(), strict=True)
+                          if ordinal >= 0 and kept[ordinal]}
+            if kept is None or len(scores) >= depth or not full or asked >= QUERY_LIMIT:
+                break
+            asked = QUERY_LIMIT  # too few were left: once more, as deep as Milvus goes
         ranked = sorted(scores.items(), key=lambda item: (-item[1], item[0]))
         return [(int(pid), float(score)) for pid, score in ranked[:depth]]
 

@@ -48,7 +48,9 @@ class MilvusSnapshot(HeldSnapshot):
         self.directory = None
         self.collections = Collections.of(prefix, pointer["collections"])
         self.store = MilvusStore(milvus, self.collections, self.manifest.dimension)
-        self.catalog = Catalog.from_rows(self.store.article_rows(), self.store.live_passage_rows())
+        recorded = pointer.get("next_pid")  # the first id an update may give: every stored one is below it
+        self.catalog = Catalog.from_rows(self.store.article_rows(), self.store.live_passage_rows(),
+                                         int(recorded) if isinstance(recorded, int) else None)
         self.keyword = MilvusKeywordIndex(milvus, self.collections, self.catalog, self.store, self.manifest.passages)
         self.vectors = MilvusVectorIndex(milvus, self.collections, self.manifest.dimension, self.manifest.passages)
 

@@ -75,14 +75,15 @@ class MilvusStore:
     def headlines(self, article_ids) -> dict[str, tuple]:
         return {article_id: self._headlines[article_id] for article_id in article_ids if article_id in self._headlines}
 
-    def story_headlines(self, story: str) -> list[tuple]:
+    def story_headlines(self, story: str, limit: int = -1) -> list[tuple]:
         rows = self.milvus.query(self.collections.articles, filter=f"part == 0 and story_id == {literal(story)}",
                                  output_fields=["article_id"], limit=QUERY_LIMIT)
         found = [(row["article_id"], *self._headlines[row["article_id"]]) for row in rows
                  if row["article_id"] in self._headlines]
         dated = sorted((row for row in found if row[3]), key=lambda row: row[0])
         dated.sort(key=lambda row: row[3], reverse=True)
-        return dated + sorted((row for row in found if not row[3]), key=lambda row: row[0])
+        ordered = dated + sorted((row for row in found if not row[3]), key=lambda row: row[0])
+        return ordered if limit < 0 else ordered[:limit]
 
     def passages(self, pids) -> dict[int, StoredPassage]:
         """The passages asked for that are still stored (an update may have replaced some meanwhile)."""
