@@ -230,6 +230,8 @@ class Archive:
             request = SearchRequest(request, **options)
         with self.holding() as searchers:
             snapshot = searchers.snapshot
+            if request.mode != "keyword":
+                searchers.semantic.check_model()  # the query encoder opens once: not this search's time
             budget = Budget(self.query_budget_ms)  # before parsing: parsing and expanding count against it
             filters = Filters(request.date_from, request.date_to, request.source)
             query = searchers.hybrid.prepare(request.query)  # parsed and embedded once, when first needed

@@ -346,3 +346,13 @@ def test_a_boolean_matching_most_articles_sends_no_list_of_them_to_milvus(archiv
     assert ours == theirs and len(ours) >= 2
     assert filters and not any("article_key" in expression for expression in filters)
 
+
+
+def test_a_matching_set_milvus_could_not_finish_is_a_lower_bound(milvus_archive, monkeypatch):
+    from archive.backends.milvus import keyword as milvus_keyword
+
+    keyword = milvus_archive.current().snapshot.keyword
+    assert keyword.matching_articles(keyword.parse("Minsk")).exact is True
+    monkeypatch.setattr(milvus_keyword, "QUERY_LIMIT", 1)  # each word's matches cut at one passage
+    capped = keyword.matching_articles(keyword.parse("Minsk"))
+    assert capped.exact is False and 1 <= int(capped.articles.sum()) < 5

@@ -396,3 +396,26 @@ def test_date_buckets_follow_the_span():
     assert date_unit("2022-12-01", "2023-01-31") == "day"
     assert date_unit("2022-01-01", "2024-12-31") == "month"
     assert date_unit("1987-02-26", "1990-10-19") == "year"
+
+
+# The matching set (issue 25, its first part): every article the words match, not a ranked pool.
+
+
+def test_the_matching_set_is_every_article_the_words_match_on_both_backends(archive):
+    keyword = archive.current().snapshot.keyword
+    snapshot = archive.current().snapshot
+    for query, expected in (("Minsk", 5), ("zzzz", 0)):
+        found = keyword.matching_articles(keyword.parse(query))
+        assert (int(found.articles.sum()), found.exact) == (expected, True), query
+    for query in ("potash", "Lukashenko", "drones AND Iranian", "Minsk NOT potash", "title:Putin"):
+        found = keyword.matching_articles(keyword.parse(query))
+        ranked = archive.search(query, mode="keyword", collapse="none", k=100)
+        # on the seed corpus the ranked pool holds every match, so the two must agree
+        assert sorted(snapshot.catalog.article_id(int(ordinal)) for ordinal in found.articles.nonzero()[0]) == \
+            sorted(result.id for result in ranked.results), query
+    from archive.index.catalog import Filters
+
+    dated = keyword.matching_articles(keyword.parse("Minsk"), snapshot.restriction(Filters(date_from="2022-12-01")))
+    assert int(dated.articles.sum()) == 1  # the one dated seed article: filters hold, NOT included
+    undated = keyword.matching_articles(keyword.parse("Minsk NOT potash"), snapshot.restriction(Filters(source="x")))
+    assert int(undated.articles.sum()) == 0

@@ -3,7 +3,9 @@
     Backend           where an archive lives: opens its live generation, builds, updates, reports status
       └ Snapshot      one open generation, held by requests: manifest, catalog, and the three parts below
           ├ Store         articles, passages with their sentences, headlines, the corpus it was built from
-          ├ KeywordIndex  the keyword leg: the query language (archive/query/) and BM25 over passages
+          ├ KeywordIndex  the keyword leg: the query language (archive/query/), BM25 over passages, and
+          │               the whole set of articles the words match (exact on embedded; on Milvus, a
+          │               lower bound past 16,384 passages a word)
           └ VectorIndex   the semantic leg: passage vectors, searched by cosine
 
 Each backend implements these in its own package (``embedded``: Whoosh, FAISS and SQLite in
@@ -36,6 +38,7 @@ from ..indexing.changes import KnownFiles
 from ..indexing.generation import BuildSummary
 from ..ingest.articles import Article
 from ..ingest.corpus import FieldMapping
+from ..query.booleans import Matching
 from ..query.language import ParsedQuery, QueryAnalysis
 
 Headline = tuple[str, str | None, str | None, str | None]  # title, source, date, date kind
@@ -87,6 +90,12 @@ class KeywordIndex(Protocol):
     def search(self, parsed: ParsedQuery, depth: int, allowed: Restriction | None = None,
                budget: Budget = ...) -> list[tuple[int, float]]:
         """(pid, score) best first, at most ``depth``; past the ``budget``, what is ranked so far."""
+        ...
+
+    def matching_articles(self, parsed: ParsedQuery, allowed: Restriction | None = None,
+                          budget: Budget = ...) -> Matching:
+        """Every article the query's words match, within the filters: the whole matching set, not
+        a ranked pool. Raises ``OutOfTime`` past the budget."""
         ...
 
     def word_frequency(self, word: str) -> int:

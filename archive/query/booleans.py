@@ -12,11 +12,23 @@ filters let through that lack x", never "every article that lacks x".
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 from whoosh import query
 
 from ..index.budget import UNLIMITED, Budget
+
+
+@dataclass(frozen=True)
+class Matching:
+    """The articles a query's words match in the whole archive (within the filters), not a
+    ranked pool: a mask by article ordinal. ``exact`` is False where the backend could only
+    count up to a limit (Milvus's most matches for one search): the mask is then a lower bound."""
+
+    articles: np.ndarray
+    exact: bool = True
+
 
 LeafMatcher = Callable[[query.Query], np.ndarray]  # a leaf query -> the articles it matches (a mask by ordinal)
 

@@ -34,7 +34,7 @@ from ...index.budget import UNLIMITED, Budget, OutOfTime
 from ...index.catalog import Catalog, Restriction
 from ...index.names import NameEvidence
 from ...ingest.articles import Article
-from ...query.booleans import articles_matching
+from ...query.booleans import Matching, articles_matching
 from ...query.expansion import Expansion, IndexTerms, expand
 from ...query.language import ParsedQuery, QueryAnalysis, keyword_schema, query_terms
 from .impacts import FIELDS as IMPACT_FIELDS
@@ -296,6 +296,14 @@ class KeywordIndex:
                 return [(int(self.pid_of_docnum[hit.docnum]), float(hit.score)) for hit in collector.results()]
         except OutOfTime:  # the budget ended while waiting for a searcher
             return []
+
+    def matching_articles(self, parsed: ParsedQuery, allowed: Restriction | None = None,
+                          budget: Budget = UNLIMITED) -> Matching:
+        """Every article the query's words match, within the filters: exact, from the impact
+        arrays (and Whoosh for phrases and other fields), decided per article."""
+        return Matching(articles_matching(parsed.query, lambda leaf: self.leaf_articles(leaf, budget),
+                                          self.catalog.article_count,
+                                          allowed.articles if allowed is not None else None, budget))
 
     def passes_filter(self, allowed: np.ndarray) -> np.ndarray:
         """The docnum mask of the passages ``allowed`` (a mask by pid) lets through."""

@@ -18,7 +18,7 @@ from whoosh import query
 
 from ...index.budget import UNLIMITED, Budget, OutOfTime
 from ...index.catalog import Catalog, Restriction
-from ...query.booleans import articles_matching
+from ...query.booleans import Matching, articles_matching
 from ...query.expansion import Expansion, IndexTerms, expand, shown
 from ...query.language import ParsedQuery, QueryAnalysis, query_terms
 from .client import QUERY_LIMIT, SEARCH_TIMEOUT, Collections, Milvus, article_key, literal
@@ -204,6 +204,17 @@ class MilvusKeywordIndex:
             asked = QUERY_LIMIT  # too few were left: once more, as deep as Milvus goes
         ranked = sorted(scores.items(), key=lambda item: (-item[1], item[0]))
         return [(int(pid), float(score)) for pid, score in ranked[:depth]]
+
+    def matching_articles(self, parsed: ParsedQuery, allowed: Restriction | None = None,
+                          budget: Budget = UNLIMITED) -> Matching:
+        """Every article the query's words match, within the filters: each word's matching
+        passages, up to Milvus's most for one search; past it, a lower bound (``exact`` False)."""
+        expression = allowed.native if allowed is not None else None
+        capped: list[str] = []
+        articles = articles_matching(parsed.query, lambda leaf: self.leaf_articles(leaf, expression, parsed, capped),
+                                     self.catalog.article_count, allowed.articles if allowed is not None else None,
+                                     budget)
+        return Matching(articles, exact=not capped)
 
     def bm25(self, field: str, text: str, depth: int, expression: str | None) -> list[tuple[int, float]]:
         found = self.milvus.search(self.collections.passages, data=[text], anns_field=f"{field}_sparse",
