@@ -85,8 +85,7 @@ class Archive:
         self._checked_at = 0.0
         self._opening = False  # a newer generation is being opened
         self.problem: str | None = None  # why the generation the backend names live is not served (None: it is)
-        self._refused: tuple[str | None, float] | None = None  # (generation, when) that could not be opened
-        self._first_failure: tuple[str | None, float, IndexCorruptError] | None = None  # the same, with none open
+        self._refused: tuple[str | None, float, ArchiveError] | None = None  # (generation, when, why) not opened
         self._query_encoders: dict[str, tuple[OnnxQueryEncoder | None, EncoderStatus]] = {}  # model -> checked once
         self._encoders_lock = threading.Lock()
         self._claims: OrderedDict[tuple[str, str], StoryClaims] = OrderedDict()  # (generation, article) -> claims
@@ -141,7 +140,7 @@ class Archive:
             if name is None or name == current.snapshot.name:
                 self.degrade(None)
                 return current
-            if self._refused and self._refused[0] == name and now - self._refused[1] < RETRY_REFUSED_SECONDS:
+            if self.refused(name):
                 return current
             searchers = self.open_searchers()
             self._refused = None
@@ -149,7 +148,7 @@ class Archive:
         except ArchiveError as problem:
             # One that cannot be opened must not take the site down: keep answering from the
             # one that works; say why once, and try that generation again only after a while.
-            self._refused = (name, now)
+            self._refused = (name, now, problem)
             self.degrade(f"generation {name} is not served (still serving {current.snapshot.generation}): "
                          f"{problem.message}" + (f"; {problem.hint}" if problem.hint else ""))
             return current
@@ -166,17 +165,21 @@ class Archive:
     def open_first(self) -> Searchers:
         """The first generation to serve. A damaged one is not opened (and checked) again by
         every request that comes: its refusal stands while the backend names it, for a while."""
-        failed = self._first_failure
-        if failed is not None and time.monotonic() - failed[1] < RETRY_REFUSED_SECONDS:
-            if self.backend.live_name() == failed[0]:
-                raise failed[2]
+        refused = self._refused
+        if refused is not None and self.refused(self.backend.live_name()):
+            raise refused[2]
         try:
             searchers = self.open_searchers()
         except IndexCorruptError as problem:
-            self._first_failure = (self.backend.live_name(), time.monotonic(), problem)
+            self._refused = (self.backend.live_name(), time.monotonic(), problem)
             raise
-        self._first_failure = None
+        self._refused = None
         return searchers
+
+    def refused(self, name: str | None) -> bool:
+        """Whether the generation named could not be opened a short while ago (not tried again yet)."""
+        refused = self._refused
+        return refused is not None and refused[0] == name and time.monotonic() - refused[1] < RETRY_REFUSED_SECONDS
 
     def degrade(self, problem: str | None) -> None:
         """Record why the live generation is not the one served (None: it is); logged once."""

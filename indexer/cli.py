@@ -28,9 +28,7 @@ class ArchiveGroup(click.Group):
         try:
             return super().invoke(context)
         except ArchiveError as problem:
-            click.echo(f"error: {problem.message}", err=True)
-            if problem.hint:
-                click.echo(f"hint: {problem.hint}", err=True)
+            print_error(problem)
             context.exit(problem.exit_code)
         except BrokenPipeError:
             # The reader went away (`indexer search … | head`): normal for a CLI, so stop
@@ -49,6 +47,12 @@ class ArchiveGroup(click.Group):
             click.echo(f"error: unexpected {type(problem).__name__}: {problem}", err=True)
             click.echo("hint: this is a bug; rerun with ARCHIVE_DEBUG=1 to see the traceback and report it", err=True)
             context.exit(70)
+
+
+def print_error(problem: ArchiveError) -> None:
+    click.echo(f"error: {problem.message}", err=True)
+    if problem.hint:
+        click.echo(f"hint: {problem.hint}", err=True)
 
 
 def corpus_option(function):
@@ -444,9 +448,7 @@ def refuse_damaged_index(backend, in_child: bool) -> None:
         try:
             check()
         except ArchiveError as problem:
-            click.echo(f"error: {problem.message}", err=True)
-            if problem.hint:
-                click.echo(f"hint: {problem.hint}", err=True)
+            print_error(problem)
             code = problem.exit_code
         except BaseException as problem:
             click.echo(f"error: unexpected {type(problem).__name__}: {problem}", err=True)

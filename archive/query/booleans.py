@@ -28,6 +28,7 @@ class Matching:
 
     articles: np.ndarray
     exact: bool = True
+    capped: tuple[str, ...] = ()  # the words whose matches were cut at the backend's limit (not ``exact``)
 
 
 LeafMatcher = Callable[[query.Query], np.ndarray]  # a leaf query -> the articles it matches (a mask by ordinal)

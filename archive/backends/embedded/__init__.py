@@ -80,7 +80,7 @@ class EmbeddedBackend:
             problems = store_integrity(directory / STORE_NAME)
         if full and not problems:
             try:
-                EmbeddedSnapshot(directory).close()  # every part opens, and agrees with the manifest
+                EmbeddedSnapshot(directory, checked=True).close()  # every part opens and agrees (files checked above)
             except IndexCorruptError as problem:
                 problems = [problem.message]
         return {"generation": manifest.generation, "files": len(manifest.files), "full": full,

@@ -268,9 +268,7 @@ class KeywordIndex:
         docnums = None
         if parsed.article_level:
             try:
-                articles = articles_matching(parsed.query, lambda leaf: self.leaf_articles(leaf, budget),
-                                             self.catalog.article_count,
-                                             allowed.articles if allowed is not None else None, budget)
+                articles = self.matching_articles(parsed, allowed, budget).articles
             except OutOfTime:  # a partial NOT would let excluded articles in: nothing rather than wrong
                 return []
             docnums = (self.article_of_docnum >= 0) & articles[np.maximum(self.article_of_docnum, 0)]

@@ -164,15 +164,13 @@ class MilvusKeywordIndex:
         expression = allowed.native if allowed is not None else None
         kept: np.ndarray | None = None  # articles the passages found must belong to (decided here, not by Milvus)
         if parsed.article_level:
-            capped: list[str] = []
             try:
-                matching = articles_matching(
-                    parsed.query, lambda leaf: self.leaf_articles(leaf, expression, parsed, capped),
-                    self.catalog.article_count, allowed.articles if allowed is not None else None, budget)
+                matched = self.matching_articles(parsed, allowed, budget)
             except OutOfTime:  # a partial NOT would let excluded articles in: nothing rather than wrong
                 return []
-            if capped and budget is not UNLIMITED:
-                budget.notes.append(CAP_NOTE.format(limit=QUERY_LIMIT) + f" ({', '.join(sorted(set(capped)))})")
+            if matched.capped and budget is not UNLIMITED:
+                budget.notes.append(CAP_NOTE.format(limit=QUERY_LIMIT) + f" ({', '.join(matched.capped)})")
+            matching = matched.articles
             if not matching.any():
                 return []
             ordinals = np.flatnonzero(matching)
@@ -214,7 +212,7 @@ class MilvusKeywordIndex:
         articles = articles_matching(parsed.query, lambda leaf: self.leaf_articles(leaf, expression, parsed, capped),
                                      self.catalog.article_count, allowed.articles if allowed is not None else None,
                                      budget)
-        return Matching(articles, exact=not capped)
+        return Matching(articles, exact=not capped, capped=tuple(sorted(set(capped))))
 
     def bm25(self, field: str, text: str, depth: int, expression: str | None) -> list[tuple[int, float]]:
         found = self.milvus.search(self.collections.passages, data=[text], anns_field=f"{field}_sparse",
