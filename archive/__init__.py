@@ -19,19 +19,25 @@ from .errors import (
     IndexNotFoundError,
     InvalidParameterError,
     ModelError,
+    OutOfTimeError,
     QueryTooBroadError,
     ResultWindowError,
 )
 from .indexing.generation import BuildSummary
 from .ingest.corpus import FieldMapping
+from .search.coverage import EXPORT_FIELDS, EXPORT_FORMATS, CoverageResponse, Export, coverage_csv, export_lines
 from .search.highlight import Event, Mark, Snippet, events, paragraph_spans, paragraphs, snippets, window
 from .search.request import (
+    INTERVALS,
+    MAX_COVERAGE_QUERIES,
     MAX_K,
     MAX_QUERY_CHARACTERS,
     MAX_RESULT_WINDOW,
     MODES,
     SIMILAR_K,
     SORTS,
+    WORDS,
+    CoverageRequest,
     Parameter,
     SearchRequest,
 )
@@ -44,7 +50,8 @@ __all__ = [
     "MilvusBackend", "open_backend", "ArticleResponse", "BuildLockedError", "BuildSummary",
     "CorpusError", "CorpusNotFoundError", "Event", "FieldMapping", "IndexCorruptError", "IndexNotFoundError",
     "InvalidParameterError", "Mark", "ModelError", "Parameter", "PassageResult", "QueryTooBroadError", "Result",
-    "ResultWindowError",
+    "ResultWindowError", "OutOfTimeError", "CoverageRequest", "CoverageResponse", "Export", "coverage_csv",
+    "EXPORT_FIELDS", "EXPORT_FORMATS", "export_lines", "INTERVALS", "WORDS", "MAX_COVERAGE_QUERIES",
     "SearchRequest", "SearchResponse", "SimilarResponse", "Snippet", "StatsResponse",
     "events", "index_status", "paragraph_spans", "paragraphs", "rebuild", "settings", "snippets", "update", "window",
 ]

@@ -22,21 +22,49 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from .backends import open_backend
 from .backends.contract import Backend, Snapshot
-from .errors import ArchiveError, ArticleNotFoundError, IndexCorruptError
-from .index.budget import DEFAULT_BUDGET_MS, Budget
-from .index.catalog import Filters
+from .errors import ArchiveError, ArticleNotFoundError, IndexCorruptError, InvalidParameterError, OutOfTimeError
+from .index.budget import DEFAULT_BUDGET_MS, Budget, OutOfTime
+from .index.catalog import Filters, Restriction
 from .index.embeddings import Embedder
 from .index.query_encoder import EncoderStatus, OnnxQueryEncoder, open_query_encoder
+from .query.booleans import Matching
+from .query.language import ParsedQuery, understood
 from .search.claims import StoryClaims, story_claims
 from .search.collapsing import collapse_stories
+from .search.coverage import (
+    SAMPLE_STORIES,
+    CoverageResponse,
+    Export,
+    QueryCoverage,
+    Timeline,
+    count_over_time,
+    count_sources,
+    distinct_stories,
+    export_rows,
+    share,
+)
+from .search.distinctive import (
+    BACKGROUND_SAMPLE,
+    FOREGROUND_SAMPLE,
+    STATISTIC,
+    ArticleCounts,
+    Reader,
+    distinctive_names,
+    distinctive_terms,
+    read_articles,
+    spread_sample,
+)
 from .search.facets import count_facets
 from .search.ordering import sort_by_date
-from .search.request import SIMILAR_K, SearchRequest
+from .search.request import SIMILAR_K, CoverageRequest, SearchRequest
 from .search.results import (
     ArticleResponse,
     ArticleStory,
+    MatchCount,
     SearchResponse,
     SimilarArticle,
     SimilarResponse,
@@ -55,6 +83,9 @@ RELOAD_CHECK_SECONDS = 1.0
 RETRY_REFUSED_SECONDS = 60.0  # a generation that could not be opened is tried again after this long
 MAX_STORY_VERSIONS = 100  # listed with an article (its story's size counts them all)
 CLAIMS_CACHE_SIZE = 256  # articles whose claims are kept (per process, keyed by generation)
+MATCHING_CACHE_SIZE = 32  # matching sets kept (a results page, its coverage page and its export share one)
+NO_WORDS_NOTE = ("no words to match: only meaning could find articles for this query, and coverage counts "
+                 "what the words match (stop words alone match nothing)")
 # Chosen on SciFact's train split, reported on test (docs/fusion.md): weighted min-max, 0.4 on meaning.
 DEFAULT_FUSION = FusionSettings(method="convex", alpha=0.4, depth=100)
 
@@ -90,6 +121,10 @@ class Archive:
         self._encoders_lock = threading.Lock()
         self._claims: OrderedDict[tuple[str, str], StoryClaims] = OrderedDict()  # (generation, article) -> claims
         self._claims_lock = threading.Lock()
+        self._matchings: OrderedDict[tuple, Matching] = OrderedDict()  # (generation, query, words, filters) -> set
+        self._matchings_lock = threading.Lock()
+        self._backgrounds: dict[str, tuple[Reader, ArticleCounts]] = {}  # generation -> archive sample's counts
+        self._backgrounds_lock = threading.Lock()
 
     @classmethod
     def open(cls, index: Path | str | Backend, **options) -> Archive:
@@ -208,14 +243,19 @@ class Archive:
     @contextlib.contextmanager
     def holding(self) -> Iterator[Searchers]:
         """The live generation, held open until the block ends."""
-        while True:
-            searchers = self.current()
-            if searchers.snapshot.acquire():
-                break
+        searchers = self.held()
         try:
             yield searchers
         finally:
             searchers.snapshot.release()
+
+    def held(self) -> Searchers:
+        """The live generation, held until its snapshot is ``release``d: for answers read
+        after the call returns (an export's rows)."""
+        while True:
+            searchers = self.current()
+            if searchers.snapshot.acquire():
+                return searchers
 
     @property
     def generation(self) -> str:
@@ -252,6 +292,7 @@ class Archive:
             query_vector = query.vector if request.mode != "keyword" and page_hits else None
             results = make_results(snapshot, page_hits, parsed.terms if parsed else set(), query_vector,
                                    parsed.variants if parsed else None, others)
+            matching = self.count_matching(snapshot, query.parsed, filters, budget)
             suggestion = None
             if parsed is not None and parsed.note is None and not budget.spent():
                 if keyword_found < SUGGEST_BELOW:
@@ -262,7 +303,180 @@ class Archive:
             note="; ".join(([parsed.note] if parsed and parsed.note else []) + budget.notes) or None,
             suggestion=suggestion, results=results,
             timed_out=budget.timed_out, facets=count_facets(ranked, snapshot.catalog, others), collapse=request.collapse,
+            matching=matching,
         )
+
+    # Coverage: every article the words match, not a ranked pool
+
+    def matching_set(self, snapshot: Snapshot, parsed: ParsedQuery, filters: Filters, budget: Budget,
+                     restriction: Restriction | None = None) -> Matching:
+        """Every article the parsed query's words match within the filters, kept for the
+        ``MATCHING_CACHE_SIZE`` latest (a results page, its coverage and its export ask alike).
+        Raises ``OutOfTime`` past the budget."""
+        key = (snapshot.name, parsed.query, filters)
+        with self._matchings_lock:
+            if key in self._matchings:
+                self._matchings.move_to_end(key)
+                return self._matchings[key]
+        if restriction is None:
+            restriction = snapshot.restriction(filters)
+        found = snapshot.keyword.matching_articles(parsed, restriction, budget)
+        with self._matchings_lock:
+            self._matchings[key] = found
+            while len(self._matchings) > MATCHING_CACHE_SIZE:
+                self._matchings.popitem(last=False)
+        return found
+
+    def count_matching(self, snapshot: Snapshot, parsed: ParsedQuery, filters: Filters,
+                       budget: Budget) -> MatchCount | None:
+        """How many articles the words match, and their stories; None past the budget (a count
+        cut short is never shown as a number) or for a query with no words to match."""
+        if not understood(parsed):
+            return None
+        if budget.spent():
+            budget.timed_out = True
+            return None
+        try:
+            found = self.matching_set(snapshot, parsed, filters, budget)
+        except OutOfTime:
+            budget.timed_out = True
+            return None
+        return MatchCount(int(np.count_nonzero(found.articles)), distinct_stories(snapshot.catalog, found.articles))
+
+    def coverage(self, request: CoverageRequest | str | list[str] | tuple[str, ...] | None = None, /,
+                 **options) -> CoverageResponse:
+        """How much coverage each query's words have: counts over time and by source, the names
+        and words that set the matches apart, and the best stories (archive/search/coverage.py).
+        ``request``: a ``CoverageRequest``, or the query text (or up to five), with the other
+        parameters as keywords (``words``, ``interval``, ``date_from``, ``date_to``, ``source``).
+        Each query has the per-search time budget."""
+        started = time.perf_counter()
+        if request is None:
+            request = CoverageRequest(**options)
+        elif not isinstance(request, CoverageRequest):
+            request = CoverageRequest(tuple([request] if isinstance(request, str) else request), **options)
+        with self.holding() as searchers:
+            snapshot = searchers.snapshot
+            catalog = snapshot.catalog
+            searchers.semantic.check_model()  # the sample is ranked by both legs; the encoder opens once
+            filters = Filters(request.date_from, request.date_to, request.source)
+            restriction = snapshot.restriction(filters)
+            allowed = restriction.articles if restriction is not None else np.ones(catalog.article_count, dtype=bool)
+            timeline = Timeline.of(catalog, allowed, request.interval)
+            reader, background = self.background_of(snapshot)  # once per generation, not a query's time
+            total = int(np.count_nonzero(allowed))
+            queries = [self.query_coverage(searchers, text, request.words == "all", filters, restriction, allowed,
+                                           timeline, reader, background) for text in request.queries]
+        return CoverageResponse(
+            interval=timeline.interval, words=request.words,
+            filters={"date_from": request.date_from, "date_to": request.date_to, "source": request.source},
+            archive={"articles": total, "undated": timeline.undated_total, "dated": total - timeline.undated_total},
+            queries=queries, background=background.read, statistic=STATISTIC,
+            took_ms=round((time.perf_counter() - started) * 1000, 2))
+
+    def query_coverage(self, searchers: Searchers, text: str, every_word: bool, filters: Filters,
+                       restriction: Restriction | None, allowed: np.ndarray, timeline: Timeline, reader: Reader,
+                       background: ArticleCounts) -> QueryCoverage:
+        snapshot = searchers.snapshot
+        catalog = snapshot.catalog
+        budget = Budget(self.query_budget_ms)
+        parsed = snapshot.keyword.parse(text, every_word)
+        found = QueryCoverage(text, understood(parsed), note=parsed.note)
+        if not found.understood:
+            found.note = "; ".join(filter(None, [parsed.note, NO_WORDS_NOTE]))
+            return found
+        try:
+            matching = self.matching_set(snapshot, parsed, filters, budget, restriction).articles
+        except OutOfTime:
+            found.timed_out = True
+            found.note = "; ".join(filter(None, [parsed.note, "the time budget ran out before the count was made"]))
+            return found
+        found.articles = int(np.count_nonzero(matching))
+        found.stories = distinct_stories(catalog, matching)
+        found.share = share(found.articles, int(np.count_nonzero(allowed)))
+        found.over_time, found.undated = count_over_time(catalog, timeline, matching)
+        found.sources = count_sources(catalog, allowed, matching)
+        notes = [parsed.note] if parsed.note else []
+        try:
+            found.sample = self.sample_stories(searchers, text, filters, matching, budget)
+            sample = spread_sample(np.flatnonzero(matching), FOREGROUND_SAMPLE)
+            counts = ArticleCounts()
+            read_articles(snapshot.store.articles, [catalog.article_ids[ordinal] for ordinal in sample.tolist()],
+                          reader, counts, frozenset(parsed.terms | set(parsed.variants)), budget)
+            found.read = counts.read
+            found.names = distinctive_names(counts, background)
+            found.terms = distinctive_terms(counts, background)
+        except OutOfTime:
+            found.timed_out = True
+            notes.append("the time budget ran out before the names and words were read")
+        found.note = "; ".join(notes + [note for note in budget.notes if note not in notes]) or None
+        return found
+
+    def sample_stories(self, searchers: Searchers, text: str, filters: Filters, matching: np.ndarray,
+                       budget: Budget) -> list[dict]:
+        """The best-ranked stories of the search (both legs) among the matching articles."""
+        catalog = searchers.snapshot.catalog
+        ranked = searchers.hybrid.search(searchers.hybrid.prepare(text), None, filters, mode="hybrid", budget=budget,
+                                         depth=self.fusion.depth)
+        budget.check()
+        ranked = [hit for hit in ranked if matching[catalog.ordinal[hit.article_id]]]
+        ranked, others = collapse_stories(ranked, catalog)
+        ranked = ranked[:SAMPLE_STORIES]
+        headlines = searchers.snapshot.store.headlines([hit.article_id for hit in ranked])
+        sample = []
+        for hit in ranked:
+            if hit.article_id not in headlines:
+                continue
+            title, source, date, date_kind = headlines[hit.article_id]
+            story, size = catalog.story_of(hit.article_id)
+            sample.append({"id": hit.article_id, "title": title, "date": date, "date_kind": date_kind, "source": source,
+                           "story": {"id": story, "size": size, "matched": 1 + len(others.get(hit.article_id, []))}})
+        return sample
+
+    def background_of(self, snapshot: Snapshot) -> tuple[Reader, ArticleCounts]:
+        """The words and names of an even sample of the whole archive (``BACKGROUND_SAMPLE``
+        articles), counted once per generation: what matches are compared with."""
+        with self._backgrounds_lock:
+            if snapshot.name not in self._backgrounds:
+                analysis = snapshot.keyword.analysis
+                reader = Reader(analysis.index_form, analysis.name_variants())
+                catalog = snapshot.catalog
+                sample = spread_sample(np.arange(catalog.article_count), BACKGROUND_SAMPLE)
+                counts = ArticleCounts()
+                read_articles(snapshot.store.articles, [catalog.article_ids[ordinal] for ordinal in sample.tolist()],
+                              reader, counts)
+                self._backgrounds = {snapshot.name: (reader, counts)}  # only the live generation's
+            return self._backgrounds[snapshot.name]
+
+    def export(self, request: CoverageRequest | str, /, **options) -> Export:
+        """Every article one query's words match, oldest first (undated last): id, date,
+        source, title, url, story id, read from the store in batches as the rows are taken.
+        The matching set is made first, within the time budget (``OutOfTimeError`` past it: a
+        partial export would read as the whole). The generation stays open until the rows are
+        read or ``close()``d."""
+        if not isinstance(request, CoverageRequest):
+            request = CoverageRequest((request,), **options)
+        if len(request.queries) != 1:
+            raise InvalidParameterError(f"an export takes one query; {len(request.queries)} were given")
+        searchers = self.held()
+        try:
+            snapshot = searchers.snapshot
+            budget = Budget(self.query_budget_ms)
+            parsed = snapshot.keyword.parse(request.queries[0], request.words == "all")
+            shown = understood(parsed)
+            if not shown:
+                raise InvalidParameterError(NO_WORDS_NOTE, hint="give words to match")
+            filters = Filters(request.date_from, request.date_to, request.source)
+            try:
+                matching = self.matching_set(snapshot, parsed, filters, budget).articles
+            except OutOfTime:
+                raise OutOfTimeError("the time budget ran out before every matching article was found",
+                                     hint="narrow the query or its dates, or raise ARCHIVE_QUERY_BUDGET_MS") from None
+        except BaseException:
+            searchers.snapshot.release()
+            raise
+        return Export(request.queries[0], shown, int(np.count_nonzero(matching)),
+                      export_rows(snapshot.catalog, snapshot.store.articles, matching), snapshot.release)
 
     def better_query(self, searchers: Searchers, request: SearchRequest, filters: Filters, found: int,
                      budget: Budget) -> str | None:

@@ -119,3 +119,12 @@ class QueryTooBroadError(InvalidParameterError):
     """A wildcard that would match too much of the index to search (``*``, ``a*``, ``title:*``)."""
 
     code = "query_too_broad"
+
+
+class OutOfTimeError(ArchiveError):
+    """A whole answer (an export's matching set) could not be made within the time budget:
+    nothing partial is given, since a partial count or list would read as the whole."""
+
+    status = 503
+    code = "timed_out"
+    exit_code = 8

@@ -16,7 +16,7 @@ from pathlib import Path
 import click
 
 import archive
-from archive import ArchiveError, SearchRequest, settings
+from archive import ArchiveError, CoverageRequest, SearchRequest, settings
 
 EXIT_BROKEN_PIPE = 141  # what a shell reports for a program ended by SIGPIPE, as `yes | head` does
 
@@ -409,6 +409,9 @@ def print_search_response(response: archive.SearchResponse, color: bool) -> None
     counted = ("story" if response.total == 1 else "stories") if response.collapse == "story" else "articles"
     click.echo(f"{response.total} {counted} in the candidate pool; page {response.page}"
                f" ({response.mode}, {response.took_ms:.0f} ms)")
+    if response.matching is not None:
+        click.echo(f"the words match {matching_phrase(response.matching.articles, response.matching.stories)}"
+                   " in the archive (indexer coverage counts them over time)")
     if not response.results:
         click.echo("no results")
     for position, result in enumerate(response.results, start=first):
@@ -427,6 +430,79 @@ def print_search_response(response: archive.SearchResponse, color: bool) -> None
             for version in result.story.others:
                 meta = " · ".join(part for part in (version.date, version.source) if part)
                 click.echo(f"     {version.id} · {version.title}{' · ' + meta if meta else ''}")
+
+
+def matching_phrase(articles: int, stories: int) -> str:
+    """"44 articles (12 stories)"."""
+    return (f"{articles:,} article{'s' if articles != 1 else ''} "
+            f"({stories:,} stor{'ies' if stories != 1 else 'y'})")
+
+
+def coverage_options(function):
+    """QUERY… and one option per coverage parameter, from ``CoverageRequest``."""
+    for spec in reversed(CoverageRequest.parameters()):
+        if not spec.flags:
+            function = click.argument("queries", nargs=-1, required=True, metavar="QUERY...")(function)
+            continue
+        kind = click.Choice(spec.choices) if spec.choices else CLICK_TYPES[spec.kind]
+        function = click.option(*spec.flags, spec.name, type=kind, default=spec.default,
+                                show_default=spec.default is not None, help=spec.description)(function)
+    return function
+
+
+SPARKS = " ▁▂▃▄▅▆▇█"
+
+
+def sparkline(values: list[float | None]) -> str:
+    """One character a bucket, as high as its value against the largest (blank: no value)."""
+    top = max((value for value in values if value is not None), default=0) or 1
+    return "".join(" " if value is None else SPARKS[max(1 if value > 0 else 0, round(value / top * 8))]
+                   for value in values)
+
+
+def print_coverage(response: archive.CoverageResponse, share: bool, chart: bool) -> None:
+    archive_size = response.archive["articles"]
+    click.echo(f"out of {archive_size:,} article{'s' if archive_size != 1 else ''} in the archive"
+               f"{' within the filters' if any(response.filters.values()) else ''}; by {response.interval}"
+               f" ({response.took_ms:.0f} ms)")
+    for query in response.queries:
+        click.echo(f"\n{query.query}" + (f"  (searched as: {query.understood})" if query.understood
+                                         and query.understood != query.query else ""))
+        if query.note:
+            click.echo(f"  note: {query.note}")
+        if query.articles is None:
+            click.echo("  timed_out: the time budget ran out before the count was made" if query.timed_out
+                       else "  not counted: no words to match")
+            continue
+        click.echo(f"  {matching_phrase(query.articles, query.stories)}, "
+                   f"{(query.share or 0) * 100:.3g}% of the archive")
+        if chart and query.over_time:
+            values = [bucket["share" if share else "articles"] for bucket in query.over_time]
+            click.echo(f"  {query.over_time[0]['key']} {sparkline(values)} {query.over_time[-1]['key']}")
+    buckets = next((query.over_time for query in response.queries if query.over_time), None)
+    if not buckets:
+        return
+    counted = [query for query in response.queries if query.over_time is not None]
+    width = max(len(bucket["key"]) for bucket in buckets)
+    header = f"\n{response.interval:<{width}}  {'all':>8}" + "".join(
+        f"  {shorten(query.query, 14):>14}" for query in counted)
+    click.echo(header)
+    for index, bucket in enumerate(buckets):
+        cells = []
+        for query in counted:
+            cell = query.over_time[index]
+            cells.append("–" if share and cell["share"] is None else
+                         f"{cell['share'] * 100:.3g}%" if share else f"{cell['articles']:,}")
+        click.echo(f"{bucket['key']:<{width}}  {bucket['all']:>8,}" + "".join(f"  {cell:>14}" for cell in cells))
+    undated = counted[0].undated or {}
+    if undated.get("all"):
+        cells = [f"{query.undated['articles'] / query.undated['all'] * 100:.3g}%" if share
+                 else f"{query.undated['articles']:,}" for query in counted]
+        click.echo(f"{'undated':<{width}}  {undated['all']:>8,}" + "".join(f"  {cell:>14}" for cell in cells))
+
+
+def shorten(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def refuse_damaged_index(backend, in_child: bool) -> None:
@@ -459,6 +535,59 @@ def refuse_damaged_index(backend, in_child: bool) -> None:
     code = os.waitstatus_to_exitcode(status)
     if code:
         click.get_current_context().exit(code if code > 0 else 70)  # (killed by a signal: not the index's fault)
+
+
+@main.command()
+@index_option
+@backend_options
+@coverage_options
+@click.option("--share", is_flag=True, help="Show each bucket's share of all articles instead of counts.")
+@click.option("--csv", "as_csv", is_flag=True, help="Print the CSV: a row per bucket, per query its matching "
+                                                    "articles, stories, all articles and share.")
+@json_option
+def coverage(index_dir, backend, milvus_uri, share, as_csv, as_json, **parameters) -> None:
+    """How much coverage the words of each QUERY have (up to five): every matching article
+    in the archive, over time and as a share of all, not a ranked list."""
+    if as_csv and as_json:
+        raise archive.InvalidParameterError("choose one of --csv and --json")
+    request = CoverageRequest(**parameters)
+    chosen = chosen_backend(backend, index_dir, milvus_uri)
+    response = archive.Archive.open(chosen, query_budget_ms=settings.query_budget_ms()).coverage(request)
+    if as_json:
+        click.echo(json.dumps(response.to_dict(), ensure_ascii=False))
+    elif as_csv:
+        click.echo(archive.coverage_csv(response), nl=False)
+    else:
+        print_coverage(response, share, chart=sys.stdout.isatty())
+    if response.timed_out():
+        click.get_current_context().exit(archive.OutOfTimeError.exit_code)
+
+
+@main.command()
+@index_option
+@backend_options
+@click.argument("query")
+@click.option("--words", type=click.Choice(archive.WORDS), default="any", show_default=True,
+              help=CoverageRequest.parameter("words").description)
+@click.option("--from", "date_from", default=None, help=CoverageRequest.parameter("date_from").description)
+@click.option("--to", "date_to", default=None, help=CoverageRequest.parameter("date_to").description)
+@click.option("--source", default=None, help=CoverageRequest.parameter("source").description)
+@click.option("--format", "format", type=click.Choice(archive.EXPORT_FORMATS), default="csv", show_default=True,
+              help="CSV (with a header) or JSON Lines.")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write to this file instead of standard output.")
+def export(index_dir, backend, milvus_uri, query, words, date_from, date_to, source, format, output) -> None:
+    """Every article QUERY's words match, oldest first (undated last): id, date, source,
+    title, url and story id. No limit: rows are read and written a batch at a time."""
+    request = CoverageRequest((query,), words=words, date_from=date_from, date_to=date_to, source=source)
+    chosen = chosen_backend(backend, index_dir, milvus_uri)
+    found = archive.Archive.open(chosen, query_budget_ms=settings.query_budget_ms()).export(request)
+    with found, (open(output, "w", encoding="utf-8", newline="") if output else contextlib.nullcontext(
+            sys.stdout)) as target:
+        for line in archive.export_lines(iter(found), format):
+            target.write(line)
+    if output:
+        click.echo(f"wrote {found.articles:,} article{'s' if found.articles != 1 else ''} to {output}", err=True)
 
 
 @main.command()

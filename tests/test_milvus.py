@@ -347,12 +347,19 @@ def test_a_boolean_matching_most_articles_sends_no_list_of_them_to_milvus(archiv
     assert filters and not any("article_key" in expression for expression in filters)
 
 
-
-def test_a_matching_set_milvus_could_not_finish_is_a_lower_bound(milvus_archive, monkeypatch):
+def test_a_word_in_more_passages_than_one_milvus_search_returns_is_still_counted_exactly(
+        archive, milvus_archive, monkeypatch):
     from archive.backends.milvus import keyword as milvus_keyword
 
     keyword = milvus_archive.current().snapshot.keyword
-    assert keyword.matching_articles(keyword.parse("Minsk")).exact is True
-    monkeypatch.setattr(milvus_keyword, "QUERY_LIMIT", 1)  # each word's matches cut at one passage
-    capped = keyword.matching_articles(keyword.parse("Minsk"))
-    assert capped.exact is False and 1 <= int(capped.articles.sum()) < 5
+    whole = keyword.matching_articles(keyword.parse("Putin")).articles
+    searches: list[str] = []
+    search = keyword.milvus.search
+    monkeypatch.setattr(keyword.milvus, "search", lambda *arguments, **options: searches.append(options["filter"])
+                        or search(*arguments, **options))
+    monkeypatch.setattr(milvus_keyword, "QUERY_LIMIT", 2)  # each search returns at most two passages
+    split = keyword.matching_articles(keyword.parse("Putin")).articles
+    assert split.tolist() == whole.tolist() and whole.sum() == 5  # all five seed articles, none lost
+    assert len(searches) > 3 and any("pid >= " in expression for expression in searches)
+    embedded = archive.current().snapshot.keyword
+    assert embedded.matching_articles(embedded.parse("Putin")).articles.sum() == 5

@@ -3,9 +3,20 @@ Errors go through web/errors.py."""
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, Response, jsonify, request
+from werkzeug.wsgi import ClosingIterator
 
-from archive import SIMILAR_K, ArchiveError, IndexNotFoundError, SearchRequest
+from archive import (
+    EXPORT_FORMATS,
+    SIMILAR_K,
+    ArchiveError,
+    CoverageRequest,
+    IndexNotFoundError,
+    InvalidParameterError,
+    SearchRequest,
+    coverage_csv,
+    export_lines,
+)
 
 from . import openapi, state
 from .rendering import with_html
@@ -17,6 +28,35 @@ blueprint = Blueprint("api", __name__)
 def search():
     response = state.archive().search(SearchRequest.from_text(request.args, blank_is_default=False))
     return jsonify(with_html(response.to_dict()))
+
+
+@blueprint.get("/api/coverage")
+def coverage():
+    response = state.archive().coverage(CoverageRequest.from_text(request.args, blank_is_default=False))
+    return jsonify(response.to_dict())
+
+
+@blueprint.get("/api/coverage.csv")
+def coverage_table():
+    response = state.archive().coverage(CoverageRequest.from_text(request.args, blank_is_default=False))
+    return Response(coverage_csv(response), mimetype="text/csv",
+                    headers={"Content-Disposition": 'attachment; filename="coverage.csv"'})
+
+
+@blueprint.get("/api/export")
+def export():
+    """Every matching article, streamed: the generation stays held until the last row is
+    sent, or the client goes away (Werkzeug closes the body either way)."""
+    format = request.args.get("format", EXPORT_FORMATS[0])
+    if format not in EXPORT_FORMATS:
+        raise InvalidParameterError(f"unknown format {format[:40]!r}; use one of: {', '.join(EXPORT_FORMATS)}")
+    arguments = request.args.copy()
+    arguments.pop("format", None)
+    found = state.archive().export(CoverageRequest.from_text(arguments, blank_is_default=False))
+    mimetype = "text/csv" if format == "csv" else "application/x-ndjson"
+    return Response(ClosingIterator(export_lines(iter(found), format), [found.close]), mimetype=mimetype,
+                    headers={"Content-Disposition": f'attachment; filename="articles.{format}"',
+                             "X-Matching-Articles": str(found.articles)})
 
 
 @blueprint.get("/api/articles/<path:article_id>/similar")

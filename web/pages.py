@@ -9,7 +9,9 @@ from urllib.parse import urlencode, urlsplit
 from flask import Blueprint, redirect, render_template, request, url_for
 
 from archive import (
+    MAX_COVERAGE_QUERIES,
     BackendError,
+    CoverageRequest,
     IndexCorruptError,
     IndexNotFoundError,
     Mark,
@@ -20,6 +22,7 @@ from archive import (
 )
 
 from . import state
+from .charts import STYLES, line_chart
 
 blueprint = Blueprint("pages", __name__)
 MAX_OFFSET_DIGITS = 12  # longer than any article: read as no offset (and never past Python's int limit)
@@ -35,7 +38,11 @@ FORM_FIELDS = [spec.url_name for spec in PARAMETERS.values() if spec.name != "pa
 FILTER_FIELDS = [spec.url_name for spec in PARAMETERS.values() if spec.format == "date" or spec.name == "source"]
 # How the choices read on the page (the choices themselves come from SearchRequest).
 LABELS = {"hybrid": "Both", "keyword": "Keywords", "semantic": "Meaning", "relevance": "Best match", "date": "Newest first",
-          "story": "One per story", "none": "Every version"}
+          "story": "One per story", "none": "Every version", "any": "Any of the words (as in search)",
+          "all": "All of the words", "auto": "Chosen from the dates", "day": "Day", "week": "Week", "month": "Month",
+          "year": "Year"}
+COVERAGE_PARAMETERS = {spec.name: spec for spec in CoverageRequest.parameters()}
+SCALES = ("share", "count")
 
 
 @blueprint.get("/")
@@ -114,6 +121,41 @@ def search():
                                                      end=passage.end, q=response.query) + "#match",
         timeline=timeline(response.facets, links, "story" if response.collapse == "story" else "article"),
         source_links=[(bucket, page_link(links, source=bucket["source"], page="")) for bucket in response.facets.sources],
+        coverage_link=url_for("pages.coverage") + "?" + urlencode(
+            {key: links[key] for key in ("q", "date_from", "date_to", "source") if key in links}),
+    )
+
+
+@blueprint.get("/coverage")
+def coverage():
+    """How much coverage: the counts over time for up to five queries (one line each), by
+    source, the names and words that set the matches apart, and the best stories."""
+    queries = [value for value in request.args.getlist("q") if value.strip()]
+    scale = request.args.get("scale") if request.args.get("scale") in SCALES else SCALES[0]
+    form = {key: request.args.get(key, "") for key in ("words", "interval", "date_from", "date_to", "source")}
+    links = [("q", query) for query in queries] + [(key, value) for key, value in form.items() if value]
+    if not queries:
+        return render_template("coverage.html", response=None, queries=[], form=form, scale=scale, chart=None,
+                               coverage_parameters=COVERAGE_PARAMETERS, max_queries=MAX_COVERAGE_QUERIES)
+    response = state.archive().coverage(CoverageRequest.from_text(request.args))
+    counted = [query for query in response.queries if query.over_time is not None]
+    keys = [bucket["key"] for bucket in counted[0].over_time] if counted else []
+    field = "share" if scale == "share" else "articles"
+    chart = line_chart([(query.query, [bucket[field] for bucket in query.over_time]) for query in counted],
+                       keys, percent=scale == "share")
+    return render_template(
+        "coverage.html", response=response, queries=queries, form=form, scale=scale, chart=chart, styles=STYLES,
+        coverage_parameters=COVERAGE_PARAMETERS, max_queries=MAX_COVERAGE_QUERIES,
+        scale_links={name: url_for("pages.coverage") + "?" + urlencode(links + [("scale", name)]) for name in SCALES},
+        csv_link=url_for("api.coverage_table") + "?" + urlencode(links),
+        export_link=lambda query, format: url_for("api.export") + "?" + urlencode(
+            [("q", query)] + [(key, value) for key, value in form.items() if value and key != "interval"]
+            + [("format", format)]),
+        search_link=lambda query: url_for("pages.search") + "?" + urlencode(
+            [("q", query)] + [(key, form[key]) for key in ("date_from", "date_to", "source") if form[key]]),
+        bucket_link=lambda query, bucket: url_for("pages.search") + "?" + urlencode(
+            [("q", query), ("date_from", bucket["start"]), ("date_to", bucket["end"])]
+            + ([("source", form["source"])] if form["source"] else [])),
     )
 
 

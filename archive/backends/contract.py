@@ -4,8 +4,7 @@
       └ Snapshot      one open generation, held by requests: manifest, catalog, and the three parts below
           ├ Store         articles, passages with their sentences, headlines, the corpus it was built from
           ├ KeywordIndex  the keyword leg: the query language (archive/query/), BM25 over passages, and
-          │               the whole set of articles the words match (exact on embedded; on Milvus, a
-          │               lower bound past 16,384 passages a word)
+          │               the whole set of articles the words match (exact on both)
           └ VectorIndex   the semantic leg: passage vectors, searched by cosine
 
 Each backend implements these in its own package (``embedded``: Whoosh, FAISS and SQLite in
@@ -85,7 +84,9 @@ class KeywordIndex(Protocol):
 
     analysis: QueryAnalysis
 
-    def parse(self, text: str) -> ParsedQuery: ...
+    def parse(self, text: str, every_word: bool = False) -> ParsedQuery:
+        """``every_word``: plain words must all be in an article (AND), not any of them (OR)."""
+        ...
 
     def search(self, parsed: ParsedQuery, depth: int, allowed: Restriction | None = None,
                budget: Budget = ...) -> list[tuple[int, float]]:

@@ -21,6 +21,8 @@ import numpy as np
 
 from ..errors import IndexCorruptError
 
+UNDATED = np.iinfo(np.int64).min  # the day number of an article without a date
+
 
 def source_key(source: str | None) -> str:
     return " ".join((source or "").split()).casefold()
@@ -108,6 +110,41 @@ class Catalog:
             sources=[source for _, _, source, _ in rows],
             **story_arrays([story or article_id for article_id, _, _, story in rows]),
         )
+
+    # Made on first use (coverage and export), once per generation: a catalog never changes.
+
+    @functools.cached_property
+    def day_numbers(self) -> np.ndarray:
+        """Article ordinal -> days since 1970-01-01, or ``UNDATED``."""
+        days = np.full(self.article_count, UNDATED, dtype=np.int64)
+        dated = np.flatnonzero(self.dates != "")
+        try:
+            days[dated] = self.dates[dated].astype("datetime64[D]").astype(np.int64)
+        except ValueError:  # one date numpy cannot read: read them one by one, leaving it undated
+            for ordinal in dated:
+                try:
+                    days[ordinal] = np.datetime64(str(self.dates[ordinal]), "D").astype(np.int64)
+                except ValueError:
+                    continue
+        return days
+
+    @functools.cached_property
+    def date_order(self) -> np.ndarray:
+        """Article ordinals by date, oldest first, then by id; undated articles last."""
+        days = self.day_numbers
+        undated = days == UNDATED
+        return np.lexsort((np.arange(self.article_count), np.where(undated, np.iinfo(np.int64).max, days)))
+
+    @functools.cached_property
+    def source_groups(self) -> tuple[np.ndarray, list[str]]:
+        """(article ordinal -> source group, group -> the source as first written); the group
+        of articles without a source is named ""."""
+        keys, groups = np.unique(np.asarray(self.source_keys, dtype=str), return_inverse=True)
+        shown: list[str] = [""] * len(keys)
+        for ordinal, group in enumerate(groups.tolist()):
+            if not shown[group] and keys[group]:
+                shown[group] = " ".join(((self.sources[ordinal] if self.sources else None) or keys[group]).split())
+        return np.asarray(groups, dtype=np.int32), shown
 
     def date_of(self, article_id: str) -> str:
         """The article's date as YYYY-MM-DD, or "" when undated."""

@@ -23,12 +23,9 @@ from ..index.budget import UNLIMITED, Budget
 @dataclass(frozen=True)
 class Matching:
     """The articles a query's words match in the whole archive (within the filters), not a
-    ranked pool: a mask by article ordinal. ``exact`` is False where the backend could only
-    count up to a limit (Milvus's most matches for one search): the mask is then a lower bound."""
+    ranked pool: a mask by article ordinal, exact on every backend."""
 
     articles: np.ndarray
-    exact: bool = True
-    capped: tuple[str, ...] = ()  # the words whose matches were cut at the backend's limit (not ``exact``)
 
 
 LeafMatcher = Callable[[query.Query], np.ndarray]  # a leaf query -> the articles it matches (a mask by ordinal)

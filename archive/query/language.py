@@ -21,7 +21,7 @@ from whoosh.analysis import StandardAnalyzer, StemmingAnalyzer
 from whoosh.fields import ID, NUMERIC, TEXT, Schema
 
 from ..index.names import NameEvidence, NameVariants
-from .expansion import MAX_QUERY_TERMS, Expansion
+from .expansion import MAX_QUERY_TERMS, Expansion, shown
 
 TOKEN_PATTERN = r"\w+(\.?\w+)*"  # the classic Whoosh pattern; the fork's default keeps "*" in tokens
 PARSE_CACHE_SIZE = 512
@@ -94,10 +94,15 @@ class QueryAnalysis:
         self._stem = stem_filter.stemfn
         self._index_form = functools.lru_cache(maxsize=200_000)(self._index_form_uncached)
         self._candidates = functools.lru_cache(maxsize=PARSE_CACHE_SIZE)(self._candidate_tokens)
-        self.parser = qparser.QueryParser("body", schema, group=qparser.OrGroup)
-        self.parser.add_plugin(qparser.FuzzyTermPlugin())
-        self.plain_parser = qparser.QueryParser("body", schema, group=qparser.OrGroup)
-        self.plain_parser.remove_plugin_class(qparser.WildcardPlugin)
+        # Plain words are OR-ed (ranked by how many match), or, asked for every word, AND-ed.
+        self.parsers: dict[bool, tuple[qparser.QueryParser, qparser.QueryParser]] = {}
+        for every_word, group in ((False, qparser.OrGroup), (True, qparser.AndGroup)):
+            parser = qparser.QueryParser("body", schema, group=group)
+            parser.add_plugin(qparser.FuzzyTermPlugin())
+            plain_parser = qparser.QueryParser("body", schema, group=group)
+            plain_parser.remove_plugin_class(qparser.WildcardPlugin)
+            self.parsers[every_word] = (parser, plain_parser)
+        self.parser = self.parsers[False][0]
         # Recent parses, shared by a request's search, highlighting and suggestion, and by
         # repeated queries.
         self.parse = functools.lru_cache(maxsize=PARSE_CACHE_SIZE)(self.parse_uncached)
@@ -143,10 +148,12 @@ class QueryAnalysis:
 
     # Queries
 
-    def parse_uncached(self, text: str) -> ParsedQuery:
+    def parse_uncached(self, text: str, every_word: bool = False) -> ParsedQuery:
         """Whoosh syntax; on malformed syntax, the same words searched plainly, with a note.
         A name also finds its variant spellings, unless it is quoted or written ``=Name``.
-        A question is searched as a question: see ``read_question_marks``."""
+        A question is searched as a question: see ``read_question_marks``. ``every_word``:
+        plain words must all be in an article (as if joined by AND), not any of them."""
+        parser, plain_parser = self.parsers[every_word]
         text, questioned = read_question_marks(text)
         exact = self.exact_terms(text)
         text = EXACT_MARK.sub("", text)
@@ -154,14 +161,14 @@ class QueryAnalysis:
         parsed = None
         if syntax_is_balanced(text):
             try:
-                parsed = exclude_negations(self.parser.parse(text))
+                parsed = exclude_negations(parser.parse(text))
             except Exception:  # the parser's failure modes are not a documented exception type
                 note = SYNTAX_NOTE
         else:
             note = SYNTAX_NOTE
         if parsed is None:
             plain = " ".join(_SYNTAX_CHARACTERS.sub(" ", text).split())
-            parsed = self.plain_parser.parse(plain) if plain else query.NullQuery
+            parsed = plain_parser.parse(plain) if plain else query.NullQuery
         expansion = Expansion()
         literal = {leaf.text for leaf in parsed.leaves() if type(leaf) is query.Term}
         spellings = self.query_spellings(text)
@@ -346,3 +353,52 @@ def syntax_is_balanced(text: str) -> bool:
     if depth:
         return False
     return not re.search(r"\w+:\s*$|\w+:\s*[()]", text) and not re.search(r"(?:^|\s)(?:AND|OR|NOT)\s*$", text)
+
+
+MAX_WORDS_SHOWN = 6  # of a pattern's expansion, in the query as understood
+
+
+def understood(parsed: ParsedQuery) -> str:
+    """The query as it is searched, for people: its words as written (a name's variant
+    spellings beside it), phrases, fields, the words a pattern expanded into, and the
+    operators, with brackets where they group. Empty when nothing in it can match
+    (stop words only)."""
+    variant_of = {variant: name for variant, (name, _) in parsed.variants.items()}
+
+    def word(node: query.Term) -> str:
+        prefix = "" if node.fieldname == "body" else f"{node.fieldname}:"
+        return prefix + parsed.spellings.get(node.text, node.text)
+
+    def show(node: query.Query, inner: bool) -> str:
+        if node is query.NullQuery:
+            return ""
+        if type(node) is query.Term:
+            return word(node)
+        if isinstance(node, query.Phrase):
+            prefix = "" if node.fieldname == "body" else f"{node.fieldname}:"
+            return prefix + '"' + " ".join(parsed.spellings.get(term, term) for term in node.words) + '"'
+        if isinstance(node, query.Not):
+            return f"NOT {show(node.query, True)}"
+        if isinstance(node, query.AndNot):
+            text = f"{show(node.a, True)} AND NOT {show(node.b, True)}"
+            return f"({text})" if inner else text
+        if node.is_leaf():
+            return shown(node)
+        children = [child for child in node.children() if child is not query.NullQuery]
+        if isinstance(node, query.Or) and children and type(children[0]) is query.Term \
+                and all(type(child) is query.Term and variant_of.get(child.text) == children[0].text
+                        for child in children[1:]) and len(children) > 1:
+            return f"{word(children[0])} (or {', '.join(child.text for child in children[1:])})"
+        if isinstance(node, query.Or) and all(type(child) is query.Term and child.text in parsed.expanded
+                                              for child in children) and len(children) > 1:
+            listed = ", ".join(word(child) for child in children[:MAX_WORDS_SHOWN])
+            more = len(children) - MAX_WORDS_SHOWN
+            return "any of " + listed + (f" and {more:,} more" if more > 0 else "")
+        joiner = " OR " if isinstance(node, query.Or | query.DisjunctionMax) else " AND "
+        parts = [part for part in (show(child, True) for child in children) if part]
+        if not parts:
+            return ""
+        text = joiner.join(parts)
+        return f"({text})" if inner and len(parts) > 1 else text
+
+    return show(parsed.query, False)

@@ -73,6 +73,18 @@ class Result:
     story: StoryOfResult | None = None
 
 
+@dataclass(frozen=True)
+class MatchCount:
+    """How many articles in the whole archive (within the filters) the query's words match,
+    and how many stories they form: coverage, not the ranked pool that ``total`` counts."""
+
+    articles: int
+    stories: int
+
+    def to_dict(self) -> dict:
+        return {"articles": self.articles, "stories": self.stories}
+
+
 @dataclass
 class SearchResponse:
     query: str
@@ -87,6 +99,8 @@ class SearchResponse:
     timed_out: bool = False  # the search stopped at its time budget: results are what it ranked by then
     facets: Facets = field(default_factory=Facets)  # over the candidate pool that ``total`` counts
     collapse: str = "story"  # "story": total, facets and results count stories; "none": articles
+    # every article the words match (None: no words to match, or no time left to count them)
+    matching: MatchCount | None = None
 
     def to_dict(self) -> dict:
         """The documented JSON shape (written out: ``dataclasses.asdict`` cost 0.5 ms a response)."""
@@ -94,6 +108,7 @@ class SearchResponse:
             "query": self.query, "mode": self.mode, "k": self.k, "page": self.page, "total": self.total,
             "took_ms": self.took_ms, "timed_out": self.timed_out, "note": self.note, "suggestion": self.suggestion,
             "collapse": self.collapse, "facets": self.facets.to_dict(),
+            "matching": self.matching.to_dict() if self.matching else None,
             "results": [{
                 "id": result.id, "title": result.title, "date": result.date, "date_kind": result.date_kind,
                 "source": result.source, "score": result.score,

@@ -255,8 +255,8 @@ class KeywordIndex:
     def highlight_terms(self, parsed: query.Query, expansion: Expansion) -> set[str]:
         return query_terms(parsed)
 
-    def parse(self, text: str) -> ParsedQuery:
-        return self.analysis.parse(text)
+    def parse(self, text: str, every_word: bool = False) -> ParsedQuery:
+        return self.analysis.parse(text, every_word)
 
     def search(self, parsed: ParsedQuery, depth: int, allowed: Restriction | None = None,
                budget: Budget = UNLIMITED, use_impacts: bool = True) -> list[tuple[int, float]]:

@@ -29,7 +29,6 @@ FIELD_NOTE = "the Milvus backend searches titles and texts only: use the date an
 BOOST_NOTE = "the Milvus backend does not weight words: searched without their boosts"
 WRITTEN_PATTERN = re.compile(r"[^\s\"():^~]*[*?][^\s\"():^~]*")  # a wildcard or prefix as the query wrote it
 MAX_FILTER_ARTICLES = 1024  # at most this many articles go to Milvus as a filter; past it, passages are kept here
-CAP_NOTE = "AND and NOT were decided on each word's best {limit:,} passages (Milvus's most for one search)"
 
 
 def both(first: str | None, second: str | None) -> str | None:
@@ -152,8 +151,8 @@ class MilvusKeywordIndex:
                 self._frequencies = dict(frequencies)
         return self._frequencies.get(tokens[0], 0)
 
-    def parse(self, text: str) -> ParsedQuery:
-        return self.analysis.parse(text)
+    def parse(self, text: str, every_word: bool = False) -> ParsedQuery:
+        return self.analysis.parse(text, every_word)
 
     def search(self, parsed: ParsedQuery, depth: int, allowed: Restriction | None = None,
                budget: Budget = UNLIMITED) -> list[tuple[int, float]]:
@@ -168,8 +167,6 @@ class MilvusKeywordIndex:
                 matched = self.matching_articles(parsed, allowed, budget)
             except OutOfTime:  # a partial NOT would let excluded articles in: nothing rather than wrong
                 return []
-            if matched.capped and budget is not UNLIMITED:
-                budget.notes.append(CAP_NOTE.format(limit=QUERY_LIMIT) + f" ({', '.join(matched.capped)})")
             matching = matched.articles
             if not matching.any():
                 return []
@@ -205,14 +202,13 @@ class MilvusKeywordIndex:
 
     def matching_articles(self, parsed: ParsedQuery, allowed: Restriction | None = None,
                           budget: Budget = UNLIMITED) -> Matching:
-        """Every article the query's words match, within the filters: each word's matching
-        passages, up to Milvus's most for one search; past it, a lower bound (``exact`` False)."""
+        """Every article the query's words match, within the filters: exact, each word's
+        passages read in as many searches as Milvus's most for one search needs."""
         expression = allowed.native if allowed is not None else None
-        capped: list[str] = []
-        articles = articles_matching(parsed.query, lambda leaf: self.leaf_articles(leaf, expression, parsed, capped),
+        articles = articles_matching(parsed.query, lambda leaf: self.leaf_articles(leaf, expression, parsed, budget),
                                      self.catalog.article_count, allowed.articles if allowed is not None else None,
                                      budget)
-        return Matching(articles, exact=not capped, capped=tuple(sorted(set(capped))))
+        return Matching(articles)
 
     def bm25(self, field: str, text: str, depth: int, expression: str | None) -> list[tuple[int, float]]:
         found = self.milvus.search(self.collections.passages, data=[text], anns_field=f"{field}_sparse",
@@ -221,16 +217,29 @@ class MilvusKeywordIndex:
         return [(int(hit["id"]), float(hit["distance"])) for hit in found[0] if hit["distance"] > 0]
 
     def leaf_articles(self, node: query.Query, expression: str | None, parsed: ParsedQuery,
-                      capped: list[str]) -> np.ndarray:
+                      budget: Budget = UNLIMITED) -> np.ndarray:
         """The articles (a mask by ordinal) with a passage that one word matches, within the
-        filters' ``expression``. ``capped`` collects the words whose matches passed Milvus's cap
-        for one search."""
+        filters' ``expression``."""
         mask = np.zeros(self.catalog.article_count, dtype=bool)
         if type(node) is query.Term and node.fieldname in ("body", "title"):
             word = self.written_form(node.text, parsed)
-            passages = self.bm25(node.fieldname, word, QUERY_LIMIT, expression)
-            if len(passages) >= QUERY_LIMIT:
-                capped.append(word)
-            ordinals = self.catalog.articles_of(np.array([pid for pid, _ in passages], dtype=np.int64))
+            pids = self.word_passages(node.fieldname, word, expression, 0, len(self.catalog.passage_article), budget)
+            ordinals = self.catalog.articles_of(np.array(pids, dtype=np.int64))
             mask[ordinals[ordinals >= 0]] = True
         return mask
+
+    def word_passages(self, field: str, word: str, expression: str | None, low: int, high: int,
+                      budget: Budget) -> list[int]:
+        """Every passage with pid in [low, high) that the word matches. One search returns at
+        most ``QUERY_LIMIT``: a full answer is asked again as two halves of the pid range (a
+        range no wider than the limit cannot hold more), so a word in N passages costs about
+        2N / QUERY_LIMIT searches, never a lower bound."""
+        bounded = both(expression, f"pid >= {low} and pid < {high}") if low > 0 or high < len(
+            self.catalog.passage_article) else expression
+        found = self.bm25(field, word, QUERY_LIMIT, bounded)
+        if len(found) < QUERY_LIMIT or high - low <= QUERY_LIMIT:
+            return [pid for pid, _ in found]
+        budget.check()
+        middle = (low + high) // 2
+        return (self.word_passages(field, word, expression, low, middle, budget)
+                + self.word_passages(field, word, expression, middle, high, budget))
