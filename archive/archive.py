@@ -371,7 +371,7 @@ class Archive:
             interval=timeline.interval, words=request.words,
             filters={"date_from": request.date_from, "date_to": request.date_to, "source": request.source},
             archive={"articles": total, "undated": timeline.undated_total, "dated": total - timeline.undated_total},
-            queries=queries, background=background.read, statistic=STATISTIC,
+            queries=queries, buckets=timeline.buckets(), background=background.read, statistic=STATISTIC,
             took_ms=round((time.perf_counter() - started) * 1000, 2))
 
     def query_coverage(self, searchers: Searchers, text: str, every_word: bool, filters: Filters,

@@ -3,7 +3,21 @@
 
 from __future__ import annotations
 
-from archive import MAX_K, MODES, SIMILAR_K, Parameter, QueryTooBroadError, ResultWindowError, SearchRequest
+from archive import (
+    EXPORT_FIELDS,
+    EXPORT_FORMATS,
+    INTERVALS,
+    MAX_K,
+    MODES,
+    SIMILAR_K,
+    WORDS,
+    CoverageRequest,
+    OutOfTimeError,
+    Parameter,
+    QueryTooBroadError,
+    ResultWindowError,
+    SearchRequest,
+)
 
 NULLABLE_STRING = {"type": ["string", "null"]}
 DATE_KIND = {"type": ["string", "null"], "enum": ["published", "crawled", None],
@@ -24,7 +38,8 @@ def ref(name: str) -> dict:
 
 def error_responses(*statuses: int, bad_request: str = "Invalid parameter: the message says what to fix") -> dict:
     descriptions = {400: bad_request, 404: "No such article",
-                    503: "The index is missing or unreadable (run `indexer rebuild`), or Milvus is unreachable"}
+                    503: "The index is missing or unreadable (run `indexer rebuild`), or Milvus is unreachable; for an "
+                         "export, the time budget ran out (code `timed_out`)"}
     return {str(status): {"description": descriptions[status],
                           "content": {"application/json": {"schema": ref("Error")}}} for status in statuses}
 
@@ -41,7 +56,8 @@ def parameter(name: str, schema: dict, description: str, required: bool = False,
 
 
 def search_parameter(spec: Parameter) -> dict:
-    """One query parameter of GET /api/search, from its SearchRequest definition."""
+    """One query parameter, from its SearchRequest or CoverageRequest definition (a parameter
+    given up to n times is an array: ?q=coffee&q=cocoa)."""
     schema: dict = {"type": JSON_TYPES[spec.kind]}
     if spec.choices:
         schema["enum"] = list(spec.choices)
@@ -57,7 +73,132 @@ def search_parameter(spec: Parameter) -> dict:
         schema.update(minLength=1, maxLength=spec.max_length)
     if spec.pattern:
         schema["pattern"] = spec.pattern
+    if spec.many:
+        schema = {"type": "array", "items": schema, "minItems": 1 if spec.required else 0, "maxItems": spec.many}
+        found = parameter(spec.url_name, schema, spec.description, spec.required)
+        found.update(style="form", explode=True)
+        return found
     return parameter(spec.url_name, schema, spec.description, spec.required)
+
+
+COVERAGE_REJECTIONS = (
+    "Invalid parameter: the message says what to fix. Besides each parameter's own schema: more than "
+    "5 queries, date_from after date_to, an interval that would make more than 2,000 buckets, and a "
+    f"wildcard that would match too much (code `{QueryTooBroadError.code}`) are refused."
+)
+NULLABLE_COUNT = {"type": ["integer", "null"], "minimum": 0}
+NULLABLE_SHARE = {"type": ["number", "null"], "minimum": 0, "maximum": 1}
+
+
+def coverage_schemas() -> dict:
+    """The schemas of GET /api/coverage."""
+    share = {**NULLABLE_SHARE, "description": "articles / all (null when all is 0)"}
+    bucket = {"type": "object", "additionalProperties": False,
+              "required": ["key", "start", "end", "articles", "stories", "all", "share"],
+              "properties": {"key": {"type": "string", "description": "YYYY-MM-DD (a day, or a week's Monday), "
+                                                                      "YYYY-MM or YYYY"},
+                             "start": {"type": "string", "format": "date"}, "end": {"type": "string", "format": "date"},
+                             "articles": {"type": "integer", "minimum": 0, "description": "matching articles"},
+                             "stories": {"type": "integer", "minimum": 0,
+                                         "description": "distinct stories among them (copies and versions once)"},
+                             "all": {"type": "integer", "minimum": 0,
+                                     "description": "every article in the bucket, under the same filters"},
+                             "share": share}}
+    source = {"type": "object", "additionalProperties": False, "required": ["source", "articles", "all", "share"],
+              "properties": {"source": {"type": "string"}, "articles": {"type": "integer", "minimum": 1},
+                             "all": {"type": "integer", "minimum": 1}, "share": share}}
+    counted = {"type": "object", "additionalProperties": False, "required": ["articles", "all"],
+               "properties": {"articles": {"type": "integer", "minimum": 0}, "all": {"type": "integer", "minimum": 0}}}
+    distinct = {"matches": {"type": "integer", "minimum": 1, "description": "articles of the matches read that have it"},
+                "archive": {"type": "integer", "minimum": 0, "description": "articles of the archive sample that have it"},
+                "score": {"type": "number", "description": "log-likelihood ratio (G²): higher stands out more"}}
+    return {
+        "CoverageResponse": {
+            "type": "object", "additionalProperties": False,
+            "required": ["interval", "words", "filters", "archive", "buckets", "statistic", "took_ms", "queries"],
+            "properties": {
+                "interval": {"type": "string", "enum": [interval for interval in INTERVALS if interval != "auto"],
+                             "description": "The buckets' interval (auto resolved)."},
+                "words": {"type": "string", "enum": list(WORDS)},
+                "filters": {"type": "object", "additionalProperties": False,
+                            "required": ["date_from", "date_to", "source"],
+                            "properties": {"date_from": NULLABLE_STRING, "date_to": NULLABLE_STRING,
+                                           "source": NULLABLE_STRING}},
+                "archive": {"type": "object", "additionalProperties": False, "required": ["articles", "dated", "undated"],
+                            "description": "Every article the filters let through: the denominator.",
+                            "properties": {name: {"type": "integer", "minimum": 0}
+                                           for name in ("articles", "dated", "undated")}},
+                "buckets": {"type": "array", "description": "The buckets every query is counted over, with every "
+                                                           "article the filters let through in each (all).",
+                            "items": {"type": "object", "additionalProperties": False,
+                                      "required": ["key", "start", "end", "all"],
+                                      "properties": {name: bucket["properties"][name]
+                                                     for name in ("key", "start", "end", "all")}}},
+                "statistic": {"type": "string", "description": "How names and terms are scored."},
+                "took_ms": {"type": "number"},
+                "queries": {"type": "array", "minItems": 1, "maxItems": 5, "items": ref("QueryCoverage")}}},
+        "QueryCoverage": {
+            "type": "object", "additionalProperties": False,
+            "required": ["query", "understood", "note", "timed_out", "articles", "stories", "share", "over_time",
+                         "undated", "sources", "names", "terms", "distinctive", "sample"],
+            "description": "One query's coverage: every article of the archive (within the filters) that its words "
+                           "match, exact. The counts are null when the query has no words to match (the note says "
+                           "so) or when the time budget ran out first (timed_out): a count cut short is never a "
+                           "number.",
+            "properties": {
+                "query": {"type": "string"},
+                "understood": {"type": "string", "description": "The query as searched: words as written, a "
+                                                                "name's variant spellings in brackets, phrases, "
+                                                                "fields, pattern expansions and operators."},
+                "note": NULLABLE_STRING, "timed_out": {"type": "boolean"},
+                "articles": NULLABLE_COUNT,
+                "stories": {**NULLABLE_COUNT, "description": "distinct stories the matching articles form"},
+                "share": {**NULLABLE_SHARE, "description": "articles / every article the filters let through"},
+                "over_time": {"type": ["array", "null"], "items": bucket,
+                              "description": "Every bucket from the first to the last dated article the filters let "
+                                             "through, empty ones too; the same buckets for every query."},
+                "undated": {"type": ["object", "null"], "additionalProperties": False,
+                            "required": ["articles", "stories", "all"],
+                            "properties": {name: {"type": "integer", "minimum": 0}
+                                           for name in ("articles", "stories", "all")}},
+                "sources": {"type": ["object", "null"], "additionalProperties": False,
+                            "required": ["buckets", "other", "unsourced"],
+                            "properties": {
+                                "buckets": {"type": "array", "maxItems": 20, "items": source,
+                                            "description": "The 20 sources with most matches"},
+                                "other": {"type": "object", "additionalProperties": False,
+                                          "required": ["sources", "articles", "all"],
+                                          "properties": {name: {"type": "integer", "minimum": 0}
+                                                         for name in ("sources", "articles", "all")}},
+                                "unsourced": counted}},
+                "names": {"type": ["array", "null"], "maxItems": 20, "items": {
+                    "type": "object", "additionalProperties": False,
+                    "required": ["name", "matches", "archive", "score", "variants"],
+                    "properties": {"name": {"type": "string"}, **distinct,
+                                   "variants": {"type": "array", "items": {"type": "string"},
+                                                "description": "other spellings of the name the matches use"}}}},
+                "terms": {"type": ["array", "null"], "maxItems": 20, "items": {
+                    "type": "object", "additionalProperties": False, "required": ["word", "matches", "archive", "score"],
+                    "properties": {"word": {"type": "string"}, **distinct}}},
+                "distinctive": {"type": ["object", "null"], "additionalProperties": False,
+                                "required": ["read", "archive_read"],
+                                "description": "What names and terms were counted over: matching articles read (an "
+                                               "even sample of at most 500) and archive articles read (at most 2,000).",
+                                "properties": {"read": {"type": "integer", "minimum": 0},
+                                               "archive_read": {"type": "integer", "minimum": 0}}},
+                "sample": {"type": "array", "maxItems": 10, "description": "The best-ranked stories of the search "
+                                                                          "(both legs) among the matches.",
+                           "items": {"type": "object", "additionalProperties": False,
+                                     "required": ["id", "title", "date", "date_kind", "source", "story"],
+                                     "properties": {
+                                         "id": {"type": "string"}, "title": {"type": "string"},
+                                         "date": NULLABLE_STRING, "date_kind": DATE_KIND, "source": NULLABLE_STRING,
+                                         "story": {"type": "object", "additionalProperties": False,
+                                                   "required": ["id", "size", "matched"],
+                                                   "properties": {"id": {"type": "string"},
+                                                                  "size": {"type": "integer", "minimum": 1},
+                                                                  "matched": {"type": "integer", "minimum": 1}}}}}}}},
+    }
 
 
 ARTICLE_ID = parameter("article_id", {"type": "string", "minLength": 1}, "Article id (may contain '/')", True, "path")
@@ -92,6 +233,39 @@ def document() -> dict:
                 "parameters": [search_parameter(spec) for spec in SearchRequest.parameters()],
                 "responses": {"200": json_response("Ranked articles with evidence", "SearchResponse", FIRST_RESULT_LINKS),
                               **error_responses(400, 503, bad_request=SEARCH_REJECTIONS)}}},
+            "/api/coverage": {"get": {
+                "summary": "How much coverage: counts over time, sources, names, terms", "operationId": "coverage",
+                "description": "Every article of the archive (within the filters) that each query's words match, "
+                               "counted over time with the archive's own count per bucket as the denominator, by "
+                               "source, with the names and words that set the matches apart and the best stories. "
+                               "Each query has the per-search time budget.",
+                "parameters": [search_parameter(spec) for spec in CoverageRequest.parameters()],
+                "responses": {"200": json_response("Coverage of each query", "CoverageResponse"),
+                              **error_responses(400, 503, bad_request=COVERAGE_REJECTIONS)}}},
+            "/api/coverage.csv": {"get": {
+                "summary": "Coverage over time as CSV", "operationId": "coverageTable",
+                "description": "A row per bucket (and one for undated articles) and, per query, four columns: "
+                               "`QUERY: articles`, `QUERY: stories`, `QUERY: all articles`, `QUERY: share`. A count "
+                               "that timed out reads `timed_out`.",
+                "parameters": [search_parameter(spec) for spec in CoverageRequest.parameters()],
+                "responses": {"200": {"description": "CSV", "content": {"text/csv": {"schema": {"type": "string"}}}},
+                              **error_responses(400, 503, bad_request=COVERAGE_REJECTIONS)}}},
+            "/api/export": {"get": {
+                "summary": "Every matching article, as CSV or JSON Lines", "operationId": "export",
+                "description": "Every article one query's words match, oldest first (undated last), with the fields "
+                               f"{', '.join(EXPORT_FIELDS)}. Streamed; no limit. The header X-Matching-Articles says "
+                               "how many rows follow. If the matching set cannot be made within the time budget, "
+                               f"the answer is a 503 with code `{OutOfTimeError.code}`, never a partial list.",
+                "parameters": [search_parameter(spec) for spec in CoverageRequest.parameters()
+                               if spec.name != "interval"] + [
+                    parameter("format", {"type": "string", "enum": list(EXPORT_FORMATS), "default": EXPORT_FORMATS[0]},
+                              "csv (with a header row) or jsonl (one JSON object a line)")],
+                "responses": {"200": {"description": "The matching articles",
+                                      "headers": {"X-Matching-Articles": {"schema": {"type": "integer"},
+                                                                          "description": "rows in the body"}},
+                                      "content": {"text/csv": {"schema": {"type": "string"}},
+                                                  "application/x-ndjson": {"schema": {"type": "string"}}}},
+                              **error_responses(400, 503, bad_request=COVERAGE_REJECTIONS)}}},
             "/api/articles/{article_id}": {"get": {
                 "summary": "One article", "operationId": "article", "parameters": [ARTICLE_ID],
                 "responses": {"200": json_response("The cleaned article", "Article", {
@@ -159,7 +333,7 @@ def document() -> dict:
                            "passages": {"type": "array", "minItems": 1, "maxItems": 3, "items": ref("Passage")}}},
             "SearchResponse": {"type": "object", "additionalProperties": False,
                                "required": ["query", "mode", "k", "page", "total", "took_ms", "timed_out", "note",
-                                            "suggestion", "collapse", "facets", "results"],
+                                            "suggestion", "collapse", "facets", "matching", "results"],
                                "properties": {
                                    "query": {"type": "string"}, "mode": {"type": "string", "enum": list(MODES)},
                                    "k": {"type": "integer"}, "page": {"type": "integer"},
@@ -171,6 +345,18 @@ def document() -> dict:
                                    "collapse": {"type": "string", "enum": ["story", "none"],
                                                 "description": "story: one result per story, and total and facets "
                                                                "count stories; none: every version is a result."},
+                                   "matching": {"type": ["object", "null"], "additionalProperties": False,
+                                                "required": ["articles", "stories"],
+                                                "description": (
+                                                    "Coverage, not the ranked pool: every article of the archive "
+                                                    "(within the filters) that the query's words match, as a keyword "
+                                                    "search decides it (stemmed words, name variants, phrases, "
+                                                    "AND/OR/NOT), exact, and the stories they form, in every mode. "
+                                                    "null when the query has no words to match, and when the time "
+                                                    "budget ran out first (timed_out). GET /api/coverage counts them "
+                                                    "over time."),
+                                                "properties": {"articles": {"type": "integer", "minimum": 0},
+                                                               "stories": {"type": "integer", "minimum": 0}}},
                                    "took_ms": {"type": "number"},
                                    "timed_out": {"type": "boolean",
                                                  "description": "The search reached its time budget (ARCHIVE_QUERY_BUDGET_MS, "
@@ -258,6 +444,7 @@ def document() -> dict:
                                                        "properties": {"source": {"type": "string"}, "articles": {"type": "integer"}}}},
                 "model": {"type": "string"}, "dimension": {"type": "integer"}, "vector_index": {"type": "string"},
                 "corpus_path": {"type": "string"}, "corpus_fingerprint": {"type": "string"}}},
+            **coverage_schemas(),
             "Health": {"type": "object", "additionalProperties": False,
                        "required": ["status", "generation", "index", "reason"], "properties": {
                 "status": {"type": "string", "enum": ["ok", "degraded"],

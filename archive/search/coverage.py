@@ -131,6 +131,10 @@ class Timeline:
         totals = np.bincount(bucket_of[inside], minlength=count)
         return cls(interval, keys, bucket_of, totals, int(np.count_nonzero(allowed & ~dated)))
 
+    def buckets(self) -> list[dict]:
+        return [{"key": key, "start": start, "end": end, "all": int(total)}
+                for (key, start, end), total in zip(self.keys, self.totals.tolist(), strict=True)]
+
 
 def distinct_stories(catalog: Catalog, articles: np.ndarray) -> int:
     """How many stories the articles (a mask) belong to."""
@@ -218,13 +222,14 @@ class CoverageResponse:
     filters: dict
     archive: dict  # every article the filters let through: {"articles", "dated", "undated"}
     queries: list[QueryCoverage]
+    buckets: list[dict] = field(default_factory=list)  # every query's buckets: key, start, end, all
     background: int = 0  # archive articles read for names and terms
     statistic: str = ""
     took_ms: float = 0.0
 
     def to_dict(self) -> dict:
         return {"interval": self.interval, "words": self.words, "filters": self.filters, "archive": self.archive,
-                "statistic": self.statistic, "took_ms": self.took_ms,
+                "buckets": self.buckets, "statistic": self.statistic, "took_ms": self.took_ms,
                 "queries": [query.to_dict(self.background) for query in self.queries]}
 
     def timed_out(self) -> bool:
@@ -241,16 +246,13 @@ def coverage_csv(response: CoverageResponse) -> str:
     for query in response.queries:
         header += [f"{query.query}: {column}" for column in ("articles", "stories", "all articles", "share")]
     writer.writerow(header)
-    timeline = next((query.over_time for query in response.queries if query.over_time is not None), None)
-    if timeline is None:
-        timeline = []
-    rows = [(bucket["key"], bucket["start"], bucket["end"]) for bucket in timeline]
+    rows = [(bucket["key"], bucket["start"], bucket["end"]) for bucket in response.buckets]
     for index, (key, start, end) in enumerate(rows):
         line = [key, start, end]
         for query in response.queries:
             line += cells(query, query.over_time[index] if query.over_time is not None else None)
         writer.writerow(line)
-    if any(query.undated and query.undated["all"] for query in response.queries):
+    if response.archive.get("undated"):
         line = ["undated", "", ""]
         for query in response.queries:
             undated = None if query.undated is None else {**query.undated,
