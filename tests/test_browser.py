@@ -158,3 +158,66 @@ def test_a_story_opens_its_other_versions_without_javascript(server, browser, tm
     page.wait_for_selector("mark.passage#match")
     assert page.locator("mark.passage#match").bounding_box()["y"] < 1000  # opened at the matching sentence
     context.close()
+
+
+def axe_violations(page) -> list[str]:
+    """axe-core's violations on the page, as "rule: nodes" lines (axe-playwright-python bundles axe)."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    results = Axe().run(page)
+    return [f"{violation['id']}: {[node['target'] for node in violation['nodes']][:3]}"
+            for violation in results.response["violations"]]
+
+
+def test_coverage_from_a_results_page_compare_switch_scale_and_download_with_no_axe_violations(server, browser):
+    context = browser.new_context(viewport={"width": 1200, "height": 1000})
+    page = context.new_page()
+    console_errors = []
+    page.on("console", lambda message: console_errors.append(message.text) if message.type == "error" else None)
+    page.goto(server + "/search?q=Minsk")
+    link = page.locator("p.matching a")
+    assert "5 articles in the archive (1 story) match these words" in page.inner_text("p.matching")
+    link.click()
+    page.wait_for_selector("svg.chart")
+    assert page.url == server + "/coverage?q=Minsk"
+    assert "“Minsk”: 5 articles (1 story)" in page.inner_text(".coverage-totals")
+    # A second query, typed into the next empty box, from the keyboard.
+    page.locator("input[name=q]").nth(1).fill("Lukashenko")
+    page.select_option("select[name=interval]", "day")
+    page.locator("input[name=q]").nth(1).press("Enter")
+    page.wait_for_selector("svg.chart")
+    assert "q=Minsk&q=Lukashenko" in page.url
+    assert page.locator("svg.chart g.series").count() == 2
+    assert page.locator(".coverage-query").count() == 2 and page.locator(".coverage-sample li").count() >= 1
+    assert axe_violations(page) == []
+    page.click("text=number of articles")
+    page.wait_for_selector("strong[aria-current=true]")
+    assert "scale=count" in page.url and page.inner_text("strong[aria-current=true]") == "number of articles"
+    with page.expect_download() as download:
+        page.click("text=Download the counts (CSV)")
+    assert download.value.suggested_filename == "coverage.csv"
+    with page.expect_download() as exported:
+        page.locator(".coverage-query").first.locator("text=JSON Lines").click()
+    assert exported.value.suggested_filename == "articles.jsonl"
+    page.locator("summary", has_text="The chart's numbers").click()
+    assert page.locator(".chart-data tbody tr").count() >= 2
+    assert axe_violations(page) == []
+    assert console_errors == []
+    context.close()
+
+
+def test_coverage_fits_a_phone_and_works_without_javascript(server, browser):
+    context = browser.new_context(viewport={"width": 390, "height": 844}, java_script_enabled=False)
+    page = context.new_page()
+    page.goto(server + "/coverage")
+    page.fill("input[name=q] >> nth=0", "Putin")
+    page.click("button[type=submit]")
+    page.wait_for_selector("svg.chart")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390  # the wide table scrolls in its own box
+    assert page.locator("svg.chart").bounding_box()["width"] <= 390
+    context.close()
+    checked = browser.new_context(viewport={"width": 390, "height": 844})
+    page = checked.new_page()
+    page.goto(server + "/coverage?q=Putin&q=potash")
+    assert axe_violations(page) == []
+    checked.close()

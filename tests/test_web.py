@@ -42,7 +42,8 @@ def test_openapi_document_is_valid_openapi_31(client):
     spec = client.get("/api/openapi.json").get_json()
     assert spec["openapi"] == "3.1.0"
     assert set(spec["paths"]) == {"/api/search", "/api/articles/{article_id}", "/api/articles/{article_id}/similar",
-                                  "/api/stats", "/healthz", "/api/openapi.json"}
+                                  "/api/stats", "/healthz", "/api/openapi.json", "/api/coverage",
+                                  "/api/coverage.csv", "/api/export"}
     for schema in spec["components"]["schemas"].values():
         Draft202012Validator.check_schema(schema)
 
@@ -118,6 +119,20 @@ ERROR_CASES = [
     ("/api/articles/nope/similar", 404, "not_found", "no article with id 'nope'"),
     (f"/api/articles/{POTASH}/similar?k=0", 400, "bad_request", "k must be a whole number from 1 to 100"),
     ("/api/nothing-here", 404, "not_found", "no such page or API route"),
+    ("/api/coverage", 400, "bad_request", "the q parameter is required"),
+    ("/api/coverage?q=a&q=b&q=c&q=d&q=e&q=f", 400, "bad_request", "at most 5 queries can be compared; 6 were given"),
+    ("/api/coverage?q=a&interval=hour", 400, "bad_request",
+     "unknown interval 'hour'; use one of: auto, day, week, month, year"),
+    ("/api/coverage?q=a&words=some", 400, "bad_request", "unknown words 'some'; use one of: any, all"),
+    ("/api/coverage?q=a&date_from=2023-01-01&date_to=2022-01-01", 400, "bad_request", "date_from is after date_to"),
+    ("/api/coverage?q=", 400, "bad_request", "the query is empty (type some words to search for)"),
+    ("/api/coverage.csv?q=a&interval=hour", 400, "bad_request",
+     "unknown interval 'hour'; use one of: auto, day, week, month, year"),
+    ("/api/export?q=a&q=b", 400, "bad_request", "an export takes one query; 2 were given"),
+    ("/api/export?q=Minsk&format=xml", 400, "bad_request", "unknown format 'xml'; use one of: csv, jsonl"),
+    ("/api/export?q=the", 400, "bad_request",
+     "no words to match: only meaning could find articles for this query, and coverage counts what the words "
+     "match (stop words alone match nothing) (give words to match)"),
 ]
 
 
@@ -328,3 +343,72 @@ def test_the_results_page_draws_the_timeline_and_links_each_bar(client):
     # Collapsed, the story counts once, dated by the one version that has a date.
     collapsed = client.get("/search?q=Putin+Belarus").get_data(as_text=True)
     assert "<title>2022-12-19: 1 story</title>" in collapsed and "By day." in collapsed
+
+
+# Coverage (issue 25)
+
+
+def test_the_coverage_api_is_the_library_shape_and_conforms(client, archive):
+    response = client.get("/api/coverage?q=Minsk&q=potash&interval=day")
+    assert response.status_code == 200
+    assert_conforms(response, "CoverageResponse")
+    data = response.get_json()
+    expected = archive.coverage(["Minsk", "potash"], interval="day").to_dict()
+    data.pop("took_ms"), expected.pop("took_ms")
+    assert data == expected
+    minsk, potash = data["queries"]
+    assert (minsk["articles"], minsk["stories"], potash["articles"]) == (5, 1, 1)
+    assert minsk["undated"] == {"articles": 4, "stories": 1, "all": 4}  # four of the five seed articles are undated
+    for query in ("Putin NOT potash", "the", "Lukashenko", '"Shahed drones"'):
+        answered = client.get("/api/coverage", query_string={"q": query})
+        assert answered.status_code == 200, query
+        assert_conforms(answered, "CoverageResponse")
+
+
+def test_the_coverage_csv_and_the_export_stream(client):
+    table = client.get("/api/coverage.csv?q=Minsk&q=potash")
+    assert table.status_code == 200 and table.mimetype == "text/csv"
+    assert 'filename="coverage.csv"' in table.headers["Content-Disposition"]
+    rows = table.get_data(as_text=True).splitlines()
+    assert rows[0].startswith("bucket,start,end,Minsk: articles,Minsk: stories,Minsk: all articles,Minsk: share,")
+    assert rows[-1] == "undated,,,4,1,4,1.0,1,1,4,0.25"
+    exported = client.get("/api/export?q=Minsk")
+    assert exported.status_code == 200 and exported.mimetype == "text/csv"
+    assert exported.headers["X-Matching-Articles"] == "5" and exported.is_streamed
+    lines = exported.get_data(as_text=True).splitlines()
+    assert lines[0] == "id,date,source,title,url,story_id" and len(lines) == 6
+    assert lines[1].split(",")[1] == "2022-12-19"  # the dated one first, the undated after it
+    jsonl = client.get("/api/export?q=potash&format=jsonl")
+    assert jsonl.mimetype == "application/x-ndjson"
+    rows = [json.loads(line) for line in jsonl.get_data(as_text=True).splitlines()]
+    assert len(rows) == 1 and set(rows[0]) == {"id", "date", "source", "title", "url", "story_id"}
+
+
+def test_the_results_page_links_the_exact_count_to_its_coverage(client):
+    page = client.get("/search?q=Minsk").get_data(as_text=True)
+    assert '5 articles in the archive (1 story) match these words: <a href="/coverage?q=Minsk">coverage over time' in page
+    page = client.get("/search?q=Minsk&date_from=2022-12-01").get_data(as_text=True)
+    assert ('1 article in the archive (1 story) match these words, within these filters: '
+            '<a href="/coverage?q=Minsk&amp;date_from=2022-12-01">') in page
+    assert client.get("/api/search?q=Minsk").get_json()["matching"] == {"articles": 5, "stories": 1}
+    assert client.get("/api/search?q=Minsk&mode=semantic").get_json()["matching"] == {"articles": 5, "stories": 1}
+
+
+def test_the_coverage_page_draws_a_line_per_query_and_links_share_counts_csv_and_exports(client):
+    page = client.get("/coverage?q=Minsk&q=potash&interval=day").get_data(as_text=True)
+    assert page.count('<g class="series">') == 2
+    assert "Searched as: <code>Minsk</code>" in page
+    assert '<strong aria-current="true">share of all articles</strong>' in page
+    assert 'href="/coverage?q=Minsk&amp;q=potash&amp;interval=day&amp;scale=count"' in page
+    assert 'href="/api/coverage.csv?q=Minsk&amp;q=potash&amp;interval=day"' in page
+    assert 'href="/api/export?q=potash&amp;format=jsonl"' in page
+    assert "<h3>Names</h3>" in page and "<h3>Words</h3>" in page and "Best-ranked stories" in page
+    counts = client.get("/coverage?q=Minsk&interval=day&scale=count").get_data(as_text=True)
+    assert '<strong aria-current="true">number of articles</strong>' in counts
+    assert '<input type="hidden" name="scale" value="count">' in counts  # a new query keeps the scale
+    empty = client.get("/coverage")
+    assert empty.status_code == 200 and "Compare up to 5 queries" in empty.get_data(as_text=True)
+    hostile = client.get("/coverage?q=%3Cscript%3Ealert(1)%3C/script%3E").get_data(as_text=True)
+    assert "<script>alert" not in hostile and "&lt;script&gt;" in hostile
+    assert client.get("/coverage?q=the").status_code == 200
+    assert "not counted: no words to match" in client.get("/coverage?q=the").get_data(as_text=True)

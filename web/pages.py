@@ -38,8 +38,8 @@ FORM_FIELDS = [spec.url_name for spec in PARAMETERS.values() if spec.name != "pa
 FILTER_FIELDS = [spec.url_name for spec in PARAMETERS.values() if spec.format == "date" or spec.name == "source"]
 # How the choices read on the page (the choices themselves come from SearchRequest).
 LABELS = {"hybrid": "Both", "keyword": "Keywords", "semantic": "Meaning", "relevance": "Best match", "date": "Newest first",
-          "story": "One per story", "none": "Every version", "any": "Any of the words (as in search)",
-          "all": "All of the words", "auto": "Chosen from the dates", "day": "Day", "week": "Week", "month": "Month",
+          "story": "One per story", "none": "Every version", "any": "Any word",
+          "all": "Every word", "auto": "Auto", "day": "Day", "week": "Week", "month": "Month",
           "year": "Year"}
 COVERAGE_PARAMETERS = {spec.name: spec for spec in CoverageRequest.parameters()}
 SCALES = ("share", "count")
