@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from archive import (
     EXPORT_FIELDS,
     EXPORT_FORMATS,
@@ -256,8 +258,10 @@ def document() -> dict:
                                f"{', '.join(EXPORT_FIELDS)}. Streamed; no limit. The header X-Matching-Articles says "
                                "how many rows follow. If the matching set cannot be made within the time budget, "
                                f"the answer is a 503 with code `{OutOfTimeError.code}`, never a partial list.",
-                "parameters": [search_parameter(spec) for spec in CoverageRequest.parameters()
-                               if spec.name != "interval"] + [
+                "parameters": [search_parameter(replace(spec, many=0, description="The query, as in search "
+                                                        "(one: an export lists one query's matches).")
+                                                if spec.many else spec)
+                               for spec in CoverageRequest.parameters() if spec.name != "interval"] + [
                     parameter("format", {"type": "string", "enum": list(EXPORT_FORMATS), "default": EXPORT_FORMATS[0]},
                               "csv (with a header row) or jsonl (one JSON object a line)")],
                 "responses": {"200": {"description": "The matching articles",
