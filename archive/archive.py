@@ -26,7 +26,14 @@ import numpy as np
 
 from .backends import open_backend
 from .backends.contract import Backend, Snapshot
-from .errors import ArchiveError, ArticleNotFoundError, IndexCorruptError, InvalidParameterError, OutOfTimeError
+from .errors import (
+    ArchiveError,
+    ArticleNotFoundError,
+    IndexCorruptError,
+    InvalidParameterError,
+    OutOfTimeError,
+    QueryTooBroadError,
+)
 from .index.budget import DEFAULT_BUDGET_MS, Budget, OutOfTime
 from .index.catalog import Filters, Restriction
 from .index.embeddings import Embedder
@@ -72,7 +79,14 @@ from .search.results import (
     StoryVersion,
     make_results,
 )
-from .search.searchers import KEYWORD, FusionSettings, HybridSearcher, KeywordSearcher, SemanticSearcher
+from .search.searchers import (
+    KEYWORD,
+    FusionSettings,
+    HybridSearcher,
+    KeywordSearcher,
+    PreparedQuery,
+    SemanticSearcher,
+)
 from .search.similar import similar_articles
 from .search.suggestions import suggest
 
@@ -292,7 +306,7 @@ class Archive:
             query_vector = query.vector if request.mode != "keyword" and page_hits else None
             results = make_results(snapshot, page_hits, parsed.terms if parsed else set(), query_vector,
                                    parsed.variants if parsed else None, others)
-            matching = self.count_matching(snapshot, query.parsed, filters, budget)
+            matching = self.count_matching(snapshot, query, filters, budget)
             suggestion = None
             if parsed is not None and parsed.note is None and not budget.spent():
                 if keyword_found < SUGGEST_BELOW:
@@ -327,10 +341,15 @@ class Archive:
                 self._matchings.popitem(last=False)
         return found
 
-    def count_matching(self, snapshot: Snapshot, parsed: ParsedQuery, filters: Filters,
+    def count_matching(self, snapshot: Snapshot, query: PreparedQuery, filters: Filters,
                        budget: Budget) -> MatchCount | None:
         """How many articles the words match, and their stories; None past the budget (a count
-        cut short is never shown as a number) or for a query with no words to match."""
+        cut short is never shown as a number), for a query with no words to match, and, in
+        semantic mode, for a pattern too broad to count (meaning still searches it)."""
+        try:
+            parsed = query.parsed
+        except QueryTooBroadError:
+            return None
         if not understood(parsed):
             return None
         if budget.spent():

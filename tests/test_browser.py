@@ -113,6 +113,8 @@ def test_keyboard_only_search_works_without_javascript(server, browser):
     page.keyboard.press("Enter")
     assert page.url.endswith("#main") and focused(page) == "main#main"
     page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.closest('p.matching') !== null")  # coverage of these words
+    page.keyboard.press("Tab")
     assert page.evaluate("document.activeElement.closest('.hit h2') !== null")  # the first result's title
     context.close()
 
