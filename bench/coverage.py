@@ -49,11 +49,18 @@ def scanned(archive: Archive) -> tuple[dict[str, set[str]], int]:
     return terms, len(terms)
 
 
-def expected_count(terms: dict[str, set[str]], archive: Archive, present: tuple[str, ...], absent: tuple[str, ...] = ()):
-    analysis = archive.current().snapshot.keyword.analysis
-    wanted = [analysis.analyze(word)[0] for word in present]
-    unwanted = [analysis.analyze(word)[0] for word in absent]
-    return sum(1 for found in terms.values() if all(term in found for term in wanted)
+def expected_count(terms: dict[str, set[str]], archive: Archive, query: str, present: tuple[str, ...],
+                   absent: tuple[str, ...] = ()):
+    """Articles with every present word (a name: or one of the variants the query lists) and
+    none of the absent ones."""
+    keyword = archive.current().snapshot.keyword
+    variants = keyword.parse(query).variants  # variant -> (name, as written)
+    wanted = []
+    for word in present:
+        term = keyword.analysis.analyze(word)[0]
+        wanted.append({term} | {variant for variant, (name, _) in variants.items() if name == term})
+    unwanted = [keyword.analysis.analyze(word)[0] for word in absent]
+    return sum(1 for found in terms.values() if all(found & alternatives for alternatives in wanted)
                and not any(term in found for term in unwanted))
 
 
@@ -116,7 +123,7 @@ def main() -> None:
         cases = [(word, (word.lower(),), ()) for word in EXACT_WORDS] + EXACT_BOOLEANS
         for query, present, absent in cases:
             counted = archive.coverage(query).queries[0].articles
-            wanted = expected_count(terms, archive, present, absent)
+            wanted = expected_count(terms, archive, query, present, absent)
             exact.append(f"| {name} | `{query}` | {counted:,} | {wanted:,} | {'yes' if counted == wanted else 'no'} |")
             print(exact[-1], flush=True)
         for mode, (counted, uncounted) in search_with_and_without_count(archive, queries, arguments.rounds).items():
@@ -139,7 +146,9 @@ def main() -> None:
     text = "\n".join([
         "## Coverage: exact counts, and what they cost", "", header(command_line()),
         "All of Reuters-21578. **Exact**: each query's coverage count against a scan of every article's title "
-        "and text with the index's analyzer (the same stems).", "", *exact, "",
+        "and text with the index's analyzer (the same stems; a name counts with the variant spellings the "
+        "query lists, as search does). Milvus stems with its own English stemmer, so its counts may differ "
+        "from the scan by an article where the two stemmers disagree.", "", *exact, "",
         f"**Cost**, in one process, every query uncached ({len(queries)} queries, {arguments.rounds} rounds for the "
         "search, alternating which goes first). The archive sample that names and terms are compared with is "
         "read once per generation, before these timings.", "", *speed])

@@ -65,22 +65,30 @@ dec
 @dataclass
 class ArticleCounts:
     """In how many of ``read`` articles each term (by stem) and each name (by group) occurs,
-    and how the articles wrote them."""
+    and how the articles wrote them ((stem or group, as written) -> articles)."""
 
     read: int = 0
     terms: Counter = field(default_factory=Counter)
     names: Counter = field(default_factory=Counter)
-    term_spellings: dict[str, Counter] = field(default_factory=dict)  # stem -> written forms
-    name_spellings: dict[str, Counter] = field(default_factory=dict)  # name group -> written forms
+    term_forms: Counter = field(default_factory=Counter)
+    name_forms: Counter = field(default_factory=Counter)
 
     def add(self, terms: dict[str, str], names: dict[str, str]) -> None:
         """One article's distinct terms (stem -> as written) and names (group -> as written)."""
         self.read += 1
         self.terms.update(terms.keys())
         self.names.update(names.keys())
-        for spellings, found in ((self.term_spellings, terms), (self.name_spellings, names)):
-            for key, word in found.items():
-                spellings.setdefault(key, Counter())[word] += 1
+        self.term_forms.update(terms.items())
+        self.name_forms.update(names.items())
+
+
+def spellings(forms: Counter, keys: set[str]) -> dict[str, list[str]]:
+    """Each key's written forms, the most frequent first."""
+    found: dict[str, list[tuple[int, str]]] = {}
+    for (key, word), count in forms.items():
+        if key in keys:
+            found.setdefault(key, []).append((-count, word))
+    return {key: [word for _, word in sorted(words)] for key, words in found.items()}
 
 
 @dataclass(frozen=True)
@@ -104,6 +112,11 @@ class Reader:
     def __init__(self, index_form: Callable[[str], str], names: NameVariants | None) -> None:
         self.index_form, self.names = index_form, names
         self._groups: dict[str, str] = {}
+        # Per distinct word, decided once (a reader lives as long as its generation): a
+        # capitalised word's name group and spelling ("" for no name), a lowercased word's stem
+        # ("" for a word left out).
+        self._names_of: dict[str, tuple[str, str]] = {}
+        self._stems_of: dict[str, str] = {}
 
     def group(self, term: str) -> str:
         """One key for a name and its variants: the first of them in sort order."""
@@ -112,28 +125,40 @@ class Reader:
             found = self._groups[term] = min([term] + (self.names.of(term) if self.names else []))
         return found
 
+    def name_of(self, word: str) -> tuple[str, str]:
+        found = self._names_of.get(word)
+        if found is None:
+            written = POSSESSIVE.sub("", word)
+            if self.names is not None and name_shaped(written) and self.names.is_name(written):
+                found = (self.group(self.index_form(written)), written)
+            else:
+                found = ("", "")
+            self._names_of[word] = found
+        return found
+
+    def stem_of(self, word: str) -> str:
+        found = self._stems_of.get(word)
+        if found is None:
+            left_out = word in STOP_WORDS or (self.names is not None and self.names.is_name(word))
+            found = self._stems_of[word] = "" if left_out else self.index_form(word)
+        return found
+
     def count(self, articles: Iterable[Article], into: ArticleCounts, skip: frozenset[str] = frozenset()) -> None:
         """Each article's distinct terms and names (title and text) into ``into``; terms whose
         stem is in ``skip`` (the query's own) are left out."""
-        index_form, names = self.index_form, self.names
         for article in articles:
             text = f"{article.title or ''}\n{article.text}"
             found_names: dict[str, str] = {}
-            if names is not None:
-                for match in WORD.finditer(text):
-                    word = POSSESSIVE.sub("", match[0])
-                    if name_shaped(word) and names.is_name(word):
-                        found_names.setdefault(self.group(index_form(word)), word)
+            if self.names is not None:
+                for word in set(WORD.findall(text)):
+                    if word[0].isupper():
+                        group, written = self.name_of(word)
+                        if group:
+                            found_names.setdefault(group, written)
             terms: dict[str, str] = {}
-            seen: set[str] = set()
-            for word in TERM.findall(text.lower()):
-                if word in seen:
-                    continue
-                seen.add(word)
-                if word in STOP_WORDS or (names is not None and names.is_name(word)):
-                    continue
-                stem = index_form(word)
-                if stem not in skip:
+            for word in set(TERM.findall(text.lower())):
+                stem = self.stem_of(word)
+                if stem and stem not in skip:
                     terms.setdefault(stem, word)
             into.add(terms, found_names)
 
@@ -170,9 +195,8 @@ def log_likelihood(a: int, n1: int, c: int, n2: int) -> float:
     return 2.0 * score
 
 
-def distinctive(foreground: Counter, n1: int, background: Counter, n2: int, shown: Callable[[str], str],
-                variants: Callable[[str], tuple[str, ...]] = lambda key: ()) -> list[Distinctive]:
-    """The keys over-represented in the foreground, the highest G² first."""
+def distinctive(foreground: Counter, n1: int, background: Counter, n2: int) -> list[tuple[str, int, int, float]]:
+    """(key, a, c, G²) of the keys over-represented in the foreground, the highest G² first."""
     if not n1 or not n2:
         return []
     found = []
@@ -180,21 +204,18 @@ def distinctive(foreground: Counter, n1: int, background: Counter, n2: int, show
         c = background.get(key, 0)
         if a < MIN_ARTICLES or a / n1 <= c / n2:
             continue
-        found.append(Distinctive(shown(key), a, c, log_likelihood(a, n1, c, n2), variants(key)))
-    found.sort(key=lambda item: (-item.score, item.text))
+        found.append((key, a, c, log_likelihood(a, n1, c, n2)))
+    found.sort(key=lambda item: (-item[3], item[0]))
     return found[:MAX_ITEMS]
 
 
 def distinctive_terms(matches: ArticleCounts, archive: ArticleCounts) -> list[Distinctive]:
-    return distinctive(matches.terms, matches.read, archive.terms, archive.read,
-                       lambda stem: matches.term_spellings[stem].most_common(1)[0][0])
+    chosen = distinctive(matches.terms, matches.read, archive.terms, archive.read)
+    forms = spellings(matches.term_forms, {key for key, *_ in chosen})
+    return [Distinctive(forms[key][0], a, c, score) for key, a, c, score in chosen]
 
 
 def distinctive_names(matches: ArticleCounts, archive: ArticleCounts) -> list[Distinctive]:
-    def variants(group: str) -> tuple[str, ...]:
-        spellings = [word for word, _ in matches.name_spellings[group].most_common()]
-        return tuple(spellings[1:])
-
-    return distinctive(matches.names, matches.read, archive.names, archive.read,
-                       lambda group: matches.name_spellings[group].most_common(1)[0][0], variants)
-
+    chosen = distinctive(matches.names, matches.read, archive.names, archive.read)
+    forms = spellings(matches.name_forms, {key for key, *_ in chosen})
+    return [Distinctive(forms[key][0], a, c, score, tuple(forms[key][1:])) for key, a, c, score in chosen]
