@@ -31,6 +31,7 @@ from .errors import (
     ArticleNotFoundError,
     IndexCorruptError,
     InvalidParameterError,
+    ModelError,
     OutOfTimeError,
     QueryTooBroadError,
 )
@@ -52,6 +53,7 @@ from .search.coverage import (
     count_sources,
     distinct_stories,
     export_rows,
+    once,
     share,
 )
 from .search.distinctive import (
@@ -98,6 +100,7 @@ RETRY_REFUSED_SECONDS = 60.0  # a generation that could not be opened is tried a
 MAX_STORY_VERSIONS = 100  # listed with an article (its story's size counts them all)
 CLAIMS_CACHE_SIZE = 256  # articles whose claims are kept (per process, keyed by generation)
 MATCHING_CACHE_SIZE = 32  # matching sets kept (a results page, its coverage page and its export share one)
+COUNT_TIMED_OUT_NOTE = "the time budget ran out before every article the words match was counted"
 NO_WORDS_NOTE = ("no words to match: only meaning could find articles for this query, and coverage counts "
                  "what the words match (stop words alone match nothing)")
 # Chosen on SciFact's train split, reported on test (docs/fusion.md): weighted min-max, 0.4 on meaning.
@@ -306,11 +309,11 @@ class Archive:
             query_vector = query.vector if request.mode != "keyword" and page_hits else None
             results = make_results(snapshot, page_hits, parsed.terms if parsed else set(), query_vector,
                                    parsed.variants if parsed else None, others)
-            matching = self.count_matching(snapshot, query, filters, budget)
             suggestion = None
             if parsed is not None and parsed.note is None and not budget.spent():
                 if keyword_found < SUGGEST_BELOW:
                     suggestion = self.better_query(searchers, request, filters, keyword_found, budget)
+            matching = self.count_matching(snapshot, query, filters, budget)
         return SearchResponse(
             query=request.query, mode=request.mode, k=request.k, page=request.page, total=len(ranked),
             took_ms=round((time.perf_counter() - started) * 1000, 2),
@@ -343,22 +346,24 @@ class Archive:
 
     def count_matching(self, snapshot: Snapshot, query: PreparedQuery, filters: Filters,
                        budget: Budget) -> MatchCount | None:
-        """How many articles the words match, and their stories; None past the budget (a count
-        cut short is never shown as a number), for a query with no words to match, and, in
-        semantic mode, for a pattern too broad to count (meaning still searches it)."""
+        """How many articles the words match, and their stories; None for a query with no words
+        to match, in semantic mode for a pattern too broad to count (meaning still searches
+        it), and past the budget: a count cut short is never shown as a number, and the note
+        says so (the ranked results are whole: the search is not ``timed_out`` for it)."""
         try:
             parsed = query.parsed
         except QueryTooBroadError:
             return None
         if not understood(parsed):
             return None
-        if budget.spent():
-            budget.timed_out = True
-            return None
+        ranked_in_time = budget.timed_out
         try:
+            if budget.spent():
+                raise OutOfTime
             found = self.matching_set(snapshot, parsed, filters, budget)
         except OutOfTime:
-            budget.timed_out = True
+            budget.timed_out = ranked_in_time
+            budget.notes.append(COUNT_TIMED_OUT_NOTE)
             return None
         return MatchCount(int(np.count_nonzero(found.articles)), distinct_stories(snapshot.catalog, found.articles))
 
@@ -377,7 +382,6 @@ class Archive:
         with self.holding() as searchers:
             snapshot = searchers.snapshot
             catalog = snapshot.catalog
-            searchers.semantic.check_model()  # the sample is ranked by both legs; the encoder opens once
             filters = Filters(request.date_from, request.date_to, request.source)
             restriction = snapshot.restriction(filters)
             allowed = restriction.articles if restriction is not None else np.ones(catalog.article_count, dtype=bool)
@@ -426,16 +430,23 @@ class Archive:
             found.names = distinctive_names(counts, background)
             found.terms = distinctive_terms(counts, background)
         except OutOfTime:
-            found.timed_out = True
-            notes.append("the time budget ran out before the names and words were read")
+            found.details_timed_out = True
+            notes.append("the time budget ran out before the names, words and best stories were all read: "
+                         "the counts are whole")
         found.note = "; ".join(notes + [note for note in budget.notes if note not in notes]) or None
         return found
 
     def sample_stories(self, searchers: Searchers, text: str, filters: Filters, matching: np.ndarray,
                        budget: Budget) -> list[dict]:
-        """The best-ranked stories of the search (both legs) among the matching articles."""
+        """The best-ranked stories of the search (both legs; keywords alone when the model cannot
+        be opened: the counts never need it) among the matching articles."""
         catalog = searchers.snapshot.catalog
-        ranked = searchers.hybrid.search(searchers.hybrid.prepare(text), None, filters, mode="hybrid", budget=budget,
+        mode = "hybrid"
+        try:
+            searchers.semantic.check_model()  # the query encoder opens once: not this query's time
+        except ModelError:
+            mode = "keyword"
+        ranked = searchers.hybrid.search(searchers.hybrid.prepare(text), None, filters, mode=mode, budget=budget,
                                          depth=self.fusion.depth)
         budget.check()
         ranked = [hit for hit in ranked if matching[catalog.ordinal[hit.article_id]]]
@@ -454,17 +465,24 @@ class Archive:
 
     def background_of(self, snapshot: Snapshot) -> tuple[Reader, ArticleCounts]:
         """The words and names of an even sample of the whole archive (``BACKGROUND_SAMPLE``
-        articles), counted once per generation: what matches are compared with."""
+        articles), counted once per generation: what matches are compared with. Read outside
+        the lock (two requests may both read it once; neither waits on the other), and kept
+        for the two latest generations (requests on the old one finish while the new one serves)."""
         with self._backgrounds_lock:
-            if snapshot.name not in self._backgrounds:
-                analysis = snapshot.keyword.analysis
-                reader = Reader(analysis.index_form, analysis.name_variants())
-                catalog = snapshot.catalog
-                sample = spread_sample(np.arange(catalog.article_count), BACKGROUND_SAMPLE)
-                counts = ArticleCounts()
-                read_articles(snapshot.store.articles, [catalog.article_ids[ordinal] for ordinal in sample.tolist()],
-                              reader, counts)
-                self._backgrounds = {snapshot.name: (reader, counts)}  # only the live generation's
+            found = self._backgrounds.get(snapshot.name)
+        if found is not None:
+            return found
+        analysis = snapshot.keyword.analysis
+        reader = Reader(analysis.index_form, analysis.name_variants())
+        catalog = snapshot.catalog
+        sample = spread_sample(np.arange(catalog.article_count), BACKGROUND_SAMPLE)
+        counts = ArticleCounts()
+        read_articles(snapshot.store.articles, [catalog.article_ids[ordinal] for ordinal in sample.tolist()],
+                      reader, counts)
+        with self._backgrounds_lock:
+            self._backgrounds[snapshot.name] = (reader, counts)
+            while len(self._backgrounds) > 2:
+                del self._backgrounds[next(iter(self._backgrounds))]
             return self._backgrounds[snapshot.name]
 
     def export(self, request: CoverageRequest | str, /, **options) -> Export:
@@ -495,7 +513,7 @@ class Archive:
             searchers.snapshot.release()
             raise
         return Export(request.queries[0], shown, int(np.count_nonzero(matching)),
-                      export_rows(snapshot.catalog, snapshot.store.articles, matching), snapshot.release)
+                      export_rows(snapshot.catalog, snapshot.store.articles, matching), once(snapshot.release))
 
     def better_query(self, searchers: Searchers, request: SearchRequest, filters: Filters, found: int,
                      budget: Budget) -> str | None:

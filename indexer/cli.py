@@ -474,16 +474,17 @@ def print_coverage(response: archive.CoverageResponse, share: bool, chart: bool)
             click.echo("  timed_out: the time budget ran out before the count was made" if query.timed_out
                        else "  not counted: no words to match")
             continue
+        within = " within the filters" if any(response.filters.values()) else ""
         click.echo(f"  {matching_phrase(query.articles, query.stories)}, "
-                   f"{(query.share or 0) * 100:.3g}% of the archive")
+                   f"{(query.share or 0) * 100:.3g}% of the archive{within}")
         if chart and query.over_time:
             values = [bucket["share" if share else "articles"] for bucket in query.over_time]
             click.echo(f"  {query.over_time[0]['key']} {sparkline(values)} {query.over_time[-1]['key']}")
-    buckets = next((query.over_time for query in response.queries if query.over_time), None)
-    if not buckets:
-        return
     counted = [query for query in response.queries if query.over_time is not None]
-    width = max(len(bucket["key"]) for bucket in buckets)
+    if not counted:
+        return
+    buckets = response.buckets
+    width = max([len(bucket["key"]) for bucket in buckets] + [len("undated"), len(response.interval)])
     header = f"\n{response.interval:<{width}}  {'all':>8}" + "".join(
         f"  {shorten(query.query, 14):>14}" for query in counted)
     click.echo(header)
@@ -494,7 +495,7 @@ def print_coverage(response: archive.CoverageResponse, share: bool, chart: bool)
             cells.append("–" if share and cell["share"] is None else
                          f"{cell['share'] * 100:.3g}%" if share else f"{cell['articles']:,}")
         click.echo(f"{bucket['key']:<{width}}  {bucket['all']:>8,}" + "".join(f"  {cell:>14}" for cell in cells))
-    undated = counted[0].undated or {}
+    undated = counted[0].undated or {}  # (also when nothing is dated: then it is the whole table)
     if undated.get("all"):
         cells = [f"{query.undated['articles'] / query.undated['all'] * 100:.3g}%" if share
                  else f"{query.undated['articles']:,}" for query in counted]

@@ -163,6 +163,7 @@ def test_a_count_past_the_time_budget_is_never_a_number(coverage_index, embedder
         assert "timed_out" in coverage_csv(hurried.coverage(["coffee", "cocoa"], interval="month"))
         search = hurried.search("coffee", mode="keyword")
         assert search.timed_out and search.matching is None
+        assert "the time budget ran out before every article the words match was counted" in search.note
         from archive import OutOfTimeError
 
         with pytest.raises(OutOfTimeError, match="time budget ran out"):
@@ -275,3 +276,40 @@ def test_indexer_export_writes_every_match(cli, coverage_index, tmp_path):
     assert [json.loads(line)["id"] for line in target.read_text().splitlines()][-1] == "c12"
     refused = cli.invoke(main, ["export", "the", "--index", str(coverage_index)])
     assert refused.exit_code == 2 and "no words to match" in refused.output
+
+
+def test_names_and_words_out_of_time_leave_the_counts_whole(embedded, monkeypatch):
+    from archive import archive as facade
+    from archive.index.budget import OutOfTime
+
+    def out_of_time(*arguments, **options):
+        raise OutOfTime
+
+    monkeypatch.setattr(facade, "read_articles", out_of_time)
+    found = embedded.coverage("cocoa").queries[0]
+    assert found.articles == 3 and found.over_time is not None and not found.timed_out
+    assert found.details_timed_out and found.names is None and found.terms is None
+    assert "names, words and best stories" in found.note
+
+
+def test_an_export_let_go_without_being_read_lets_its_generation_go(covered):
+    import gc
+
+    snapshot = covered.current().snapshot
+    held = snapshot._holders
+    exported = covered.export("coffee")
+    assert exported.articles == 7 and snapshot._holders == held + 1
+    del exported
+    gc.collect()
+    assert snapshot._holders == held
+    rows = covered.export("coffee").rows  # the rows alone, read to the end
+    assert len(list(rows)) == 7 and snapshot._holders == held
+
+
+def test_a_csv_never_hands_a_spreadsheet_a_formula():
+    from archive.search.coverage import export_lines
+
+    row = {"id": "x", "date": None, "source": "@evil", "title": "=HYPERLINK(\"http://x\")", "url": None,
+           "story_id": "s"}
+    assert list(export_lines(iter([row]), "csv"))[1] == "x,,'@evil,\"'=HYPERLINK(\"\"http://x\"\")\",,s\n"
+    assert json.loads(list(export_lines(iter([row]), "jsonl"))[0])["title"] == row["title"]  # JSON Lines: as it is

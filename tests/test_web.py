@@ -130,6 +130,7 @@ ERROR_CASES = [
      "unknown interval 'hour'; use one of: auto, day, week, month, year"),
     ("/api/export?q=a&q=b", 400, "bad_request", "an export takes one query; 2 were given"),
     ("/api/export?q=Minsk&format=xml", 400, "bad_request", "unknown format 'xml'; use one of: csv, jsonl"),
+    ("/api/export?q=Minsk&format=csv&format=jsonl", 400, "bad_request", "format is given 2 times; give it once"),
     ("/api/export?q=the", 400, "bad_request",
      "no words to match: only meaning could find articles for this query, and coverage counts what the words "
      "match (stop words alone match nothing) (give words to match)"),
@@ -412,3 +413,12 @@ def test_the_coverage_page_draws_a_line_per_query_and_links_share_counts_csv_and
     assert "<script>alert" not in hostile and "&lt;script&gt;" in hostile
     assert client.get("/coverage?q=the").status_code == 200
     assert "not counted: no words to match" in client.get("/coverage?q=the").get_data(as_text=True)
+
+
+def test_the_coverage_page_links_each_count_to_the_search_of_the_same_articles(client):
+    page = client.get("/coverage?q=Minsk&interval=month&date_from=2022-12-10").get_data(as_text=True)
+    # The month's link keeps inside the date filter: the search finds what the cell counted.
+    assert 'href="/search?q=Minsk&amp;date_from=2022-12-10&amp;date_to=2022-12-31"' in page
+    every = client.get("/coverage?q=Minsk+potash&words=all").get_data(as_text=True)
+    assert "Searched as: <code>Minsk AND potash</code>" in every
+    assert ">search</a>" not in every  # a search would count any of the words: no link to it

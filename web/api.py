@@ -47,7 +47,10 @@ def coverage_table():
 def export():
     """Every matching article, streamed: the generation stays held until the last row is
     sent, or the client goes away (Werkzeug closes the body either way)."""
-    format = request.args.get("format", EXPORT_FORMATS[0])
+    given = request.args.getlist("format")
+    if len(given) > 1:
+        raise InvalidParameterError(f"format is given {len(given)} times; give it once")
+    format = given[0] if given else EXPORT_FORMATS[0]
     if format not in EXPORT_FORMATS:
         raise InvalidParameterError(f"unknown format {format[:40]!r}; use one of: {', '.join(EXPORT_FORMATS)}")
     arguments = request.args.copy()

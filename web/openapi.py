@@ -141,8 +141,8 @@ def coverage_schemas() -> dict:
                 "queries": {"type": "array", "minItems": 1, "maxItems": 5, "items": ref("QueryCoverage")}}},
         "QueryCoverage": {
             "type": "object", "additionalProperties": False,
-            "required": ["query", "understood", "note", "timed_out", "articles", "stories", "share", "over_time",
-                         "undated", "sources", "names", "terms", "distinctive", "sample"],
+            "required": ["query", "understood", "note", "timed_out", "details_timed_out", "articles", "stories",
+                         "share", "over_time", "undated", "sources", "names", "terms", "distinctive", "sample"],
             "description": "One query's coverage: every article of the archive (within the filters) that its words "
                            "match, exact. The counts are null when the query has no words to match (the note says "
                            "so) or when the time budget ran out first (timed_out): a count cut short is never a "
@@ -152,7 +152,12 @@ def coverage_schemas() -> dict:
                 "understood": {"type": "string", "description": "The query as searched: words as written, a "
                                                                 "name's variant spellings in brackets, phrases, "
                                                                 "fields, pattern expansions and operators."},
-                "note": NULLABLE_STRING, "timed_out": {"type": "boolean"},
+                "note": NULLABLE_STRING,
+                "timed_out": {"type": "boolean", "description": "The time budget ran out before the counts were "
+                                                                "made: they are null."},
+                "details_timed_out": {"type": "boolean", "description": (
+                    "The counts are whole, but the budget ran out while names, terms or the best stories were "
+                    "read: names and terms are null, the sample may be short.")},
                 "articles": NULLABLE_COUNT,
                 "stories": {**NULLABLE_COUNT, "description": "distinct stories the matching articles form"},
                 "share": {**NULLABLE_SHARE, "description": "articles / every article the filters let through"},

@@ -151,12 +151,23 @@ def coverage():
         export_link=lambda query, format: url_for("api.export") + "?" + urlencode(
             [("q", query)] + [(key, value) for key, value in form.items() if value and key != "interval"]
             + [("format", format)]),
-        search_link=lambda query: url_for("pages.search") + "?" + urlencode(
-            [("q", query)] + [(key, form[key]) for key in ("date_from", "date_to", "source") if form[key]]),
-        bucket_link=lambda query, bucket: url_for("pages.search") + "?" + urlencode(
-            [("q", query), ("date_from", bucket["start"]), ("date_to", bucket["end"])]
-            + ([("source", form["source"])] if form["source"] else [])),
+        search_link=lambda query: search_within(query, response, form["source"]),
+        bucket_link=lambda query, bucket: search_within(query, response, form["source"], bucket),
     )
+
+
+def search_within(query: str, response, source: str, bucket: dict | None = None) -> str | None:
+    """The results page of the articles a count counted: the query within the same filters (a
+    bucket's days, kept inside the date filters). None with ``words=all``: a search combines
+    plain words as any of them, so its pool is not that set."""
+    if response.words == "all":
+        return None
+    date_from, date_to = response.filters["date_from"], response.filters["date_to"]
+    if bucket is not None:
+        date_from = max(filter(None, [bucket["start"], date_from]))
+        date_to = min(filter(None, [bucket["end"], date_to]))
+    arguments = [("q", query), ("date_from", date_from), ("date_to", date_to), ("source", source)]
+    return url_for("pages.search") + "?" + urlencode([(key, value) for key, value in arguments if value])
 
 
 @blueprint.get("/articles/<path:article_id>")

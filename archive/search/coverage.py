@@ -26,7 +26,9 @@ import csv
 import datetime
 import io
 import json
-from collections.abc import Callable, Iterator
+import threading
+import weakref
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -189,7 +191,8 @@ class QueryCoverage:
     query: str
     understood: str  # the query as searched: its words, variants and operators
     note: str | None = None
-    timed_out: bool = False
+    timed_out: bool = False  # the counts ran out of time: they are None, never a partial number
+    details_timed_out: bool = False  # names, terms or the sample ran out of time (the counts are whole)
     articles: int | None = None
     stories: int | None = None
     share: float | None = None  # of every article the filters let through
@@ -207,6 +210,7 @@ class QueryCoverage:
             distinctive = {"read": self.read, "archive_read": background}
         return {
             "query": self.query, "understood": self.understood, "note": self.note, "timed_out": self.timed_out,
+            "details_timed_out": self.details_timed_out,
             "articles": self.articles, "stories": self.stories, "share": self.share,
             "over_time": self.over_time, "undated": self.undated, "sources": self.sources,
             "names": None if self.names is None else [name.to_dict("name") for name in self.names],
@@ -242,9 +246,10 @@ def coverage_csv(response: CoverageResponse) -> str:
     ``timed_out``; a query with no words to match, ``no_words``."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    header = ["bucket", "start", "end"]
+    header: list[object] = ["bucket", "start", "end"]
     for query in response.queries:
-        header += [f"{query.query}: {column}" for column in ("articles", "stories", "all articles", "share")]
+        header += [spreadsheet_safe(f"{query.query}: {column}")
+                   for column in ("articles", "stories", "all articles", "share")]
     writer.writerow(header)
     rows = [(bucket["key"], bucket["start"], bucket["end"]) for bucket in response.buckets]
     for index, (key, start, end) in enumerate(rows):
@@ -289,34 +294,64 @@ def export_rows(catalog: Catalog, load_articles, matching: np.ndarray) -> Iterat
                        "story_id": catalog.story_ids[int(catalog.stories[ordinal])]}
 
 
-@dataclass
-class Export:
-    """Every article one query's words match, as rows read while they are taken. It holds
-    its generation open: read ``rows`` to the end, or ``close()`` it (a ``with`` block does)."""
+def once(function: Callable[[], None]) -> Callable[[], None]:
+    """``function``, run at most once however often it is called, from any thread."""
+    lock = threading.Lock()
+    done = False
 
-    query: str
-    understood: str
-    articles: int  # how many rows there will be
-    rows: Iterator[dict]
-    release: Callable[[], None]
-    _closed: bool = False
+    def run_once() -> None:
+        nonlocal done
+        with lock:
+            if done:
+                return
+            done = True
+        function()
+
+    return run_once
+
+
+class Export:
+    """Every article one query's words match, as rows read while they are taken. It holds its
+    generation open until the rows are read to the end, ``close()`` is called (a ``with``
+    block does), or it is garbage-collected: whichever comes first lets the generation go."""
+
+    def __init__(self, query: str, understood: str, articles: int, rows: Iterator[dict],
+                 release: Callable[[], None]) -> None:
+        self.query, self.understood = query, understood
+        self.articles = articles  # how many rows there will be
+        self._release = release  # (idempotent: see ``once``)
+        self.rows = self._rows(rows)
+        self._finalizer = weakref.finalize(self, release)
+
+    def _rows(self, rows: Iterator[dict]) -> Generator[dict, None, None]:
+        try:
+            yield from rows
+        finally:
+            self._release()
 
     def close(self) -> None:
-        if not self._closed:
-            self._closed = True
-            self.release()
+        self.rows.close()  # (a generator never started runs no finally: hence the release below)
+        self._release()
 
     def __iter__(self) -> Iterator[dict]:
-        try:
-            yield from self.rows
-        finally:
-            self.close()
+        return self.rows
 
     def __enter__(self) -> Export:
         return self
 
     def __exit__(self, *problem) -> None:
         self.close()
+
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value: object) -> object:
+    """A text cell that a spreadsheet would run as a formula (=, +, -, @ first), behind an
+    apostrophe, as OWASP advises for CSV; JSON Lines carries every value as it is."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
 
 
 def export_lines(rows: Iterator[dict], format: str) -> Iterator[str]:
@@ -334,5 +369,5 @@ def export_lines(rows: Iterator[dict], format: str) -> Iterator[str]:
     for row in rows:
         buffer.seek(0)
         buffer.truncate()
-        writer.writerow(["" if row[name] is None else row[name] for name in EXPORT_FIELDS])
+        writer.writerow(["" if row[name] is None else spreadsheet_safe(row[name]) for name in EXPORT_FIELDS])
         yield buffer.getvalue()
