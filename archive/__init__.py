@@ -26,6 +26,7 @@ from .errors import (
 from .indexing.generation import BuildSummary
 from .ingest.corpus import FieldMapping
 from .search.coverage import EXPORT_FIELDS, EXPORT_FORMATS, CoverageResponse, Export, coverage_csv, export_lines
+from .search.feeds import Feed, FeedAddresses, atom_document
 from .search.highlight import Event, Mark, Snippet, events, paragraph_spans, paragraphs, snippets, window
 from .search.request import (
     INTERVALS,
@@ -51,7 +52,7 @@ __all__ = [
     "CorpusError", "CorpusNotFoundError", "Event", "FieldMapping", "IndexCorruptError", "IndexNotFoundError",
     "InvalidParameterError", "Mark", "ModelError", "Parameter", "PassageResult", "QueryTooBroadError", "Result",
     "ResultWindowError", "OutOfTimeError", "CoverageRequest", "CoverageResponse", "Export", "coverage_csv",
-    "EXPORT_FIELDS", "EXPORT_FORMATS", "export_lines", "INTERVALS", "WORDS", "MAX_COVERAGE_QUERIES",
+    "Feed", "FeedAddresses", "atom_document", "EXPORT_FIELDS", "EXPORT_FORMATS", "export_lines", "INTERVALS", "WORDS", "MAX_COVERAGE_QUERIES",
     "SearchRequest", "SearchResponse", "SimilarResponse", "Snippet", "StatsResponse",
     "events", "index_status", "paragraph_spans", "paragraphs", "rebuild", "settings", "snippets", "update", "window",
 ]

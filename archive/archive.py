@@ -19,7 +19,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -68,6 +68,7 @@ from .search.distinctive import (
     spread_sample,
 )
 from .search.facets import count_facets
+from .search.feeds import MAX_ENTRIES, Feed, FeedEntry, newest, ordered, plain, timestamp
 from .search.ordering import sort_by_date
 from .search.request import SIMILAR_K, CoverageRequest, SearchRequest
 from .search.results import (
@@ -577,6 +578,69 @@ class Archive:
                            articles[owner].date_kind)
             for owner, score in top
         ])
+
+    # Feeds (archive/search/feeds.py)
+
+    def version(self) -> tuple[str, str]:
+        """(generation, when it was created): what changes whenever anything the archive
+        answers may change, for conditional requests."""
+        manifest = self.current().snapshot.manifest
+        return manifest.generation, manifest.created_at
+
+    def search_feed(self, request: SearchRequest | str, /, **options) -> Feed:
+        """A search as a feed: the newest ``MAX_ENTRIES`` of its results (every version unless
+        ``collapse="story"``), newest first by the article's date, undated last."""
+        if not isinstance(request, SearchRequest):
+            options.setdefault("collapse", "none")
+            request = SearchRequest(request, **options)
+        request = replace(request, sort="date", k=MAX_ENTRIES, page=1)
+        response = self.search(request)
+        with self.holding() as searchers:
+            snapshot = searchers.snapshot
+            ids = [result.id for result in response.results]
+            seen = snapshot.store.first_seen(ids)
+            created = snapshot.manifest.created_at
+            articles_by_id = snapshot.store.headlines(ids)
+            entries = [FeedEntry(
+                article_id=result.id, title=result.title, date=result.date, source=result.source,
+                published=timestamp(result.date, seen.get(result.id), created),
+                updated=timestamp(result.date, seen.get(result.id), created),
+                summary=plain(result.passages[0].text) if result.passages else "",
+                story_id=result.story.id if result.story else snapshot.catalog.story_of(result.id)[0])
+                for result in response.results if result.id in articles_by_id]
+            generation = snapshot.manifest.generation
+        entries = ordered(entries, seen)
+        filters = ", ".join(f"{name} {value}" for name, value in (("from", request.date_from), ("to", request.date_to),
+                                                                   ("source", request.source)) if value)
+        return Feed(title=f"News archive: {request.query}",
+                    subtitle=f"The newest articles for “{request.query}”" + (f" ({filters})" if filters else "")
+                    + f", {request.mode} search" + ("; one per story" if request.collapse == "story" else ""),
+                    generation=generation, updated=newest(entries, created), entries=entries)
+
+    def story_feed(self, story: str) -> Feed:
+        """A story's versions as a feed, newest first (undated last): the newest ``MAX_ENTRIES``."""
+        with self.holding() as searchers:
+            snapshot = searchers.snapshot
+            if story not in snapshot.catalog.story_ordinal:
+                raise ArticleNotFoundError(f"no story with id {story!r}")
+            versions = snapshot.store.story_headlines(story, MAX_ENTRIES)
+            ids = [version[0] for version in versions]
+            articles = snapshot.store.articles(ids)
+            seen = snapshot.store.first_seen(ids)
+            created = snapshot.manifest.created_at
+            entries = [FeedEntry(
+                article_id=article_id, title=title, date=date, source=source,
+                published=timestamp(date, seen.get(article_id), created),
+                updated=timestamp(date, seen.get(article_id), created),
+                summary=plain(articles[article_id].text), story_id=story, url=articles[article_id].url)
+                for article_id, title, source, date, _ in versions if article_id in articles]
+            generation = snapshot.manifest.generation
+        entries = ordered(entries, seen)
+        size = int(snapshot.catalog.story_sizes[snapshot.catalog.story_ordinal[story]])
+        headline = entries[0].title if entries else story
+        return Feed(title=f"News archive story: {headline}",
+                    subtitle=f"Every version of this story ({size} article{'s' if size != 1 else ''}), newest first",
+                    generation=generation, updated=newest(entries, created), entries=entries)
 
     def stats(self) -> StatsResponse:
         with self.holding() as searchers:

@@ -32,11 +32,12 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.json.sort_keys = False
     app.jinja_env.globals["mark_events"] = events  # used by templates/_marks.html
 
-    from . import api, errors, pages, state
+    from . import api, errors, feeds, pages, state
 
     state.init_app(app)
     app.register_blueprint(pages.blueprint)
     app.register_blueprint(api.blueprint)
+    app.register_blueprint(feeds.blueprint)
     errors.register(app)
 
     @app.after_request

@@ -18,7 +18,7 @@ from archive import (
     export_lines,
 )
 
-from . import openapi, state
+from . import feeds, openapi, state
 from .rendering import with_html
 
 blueprint = Blueprint("api", __name__)
@@ -26,8 +26,14 @@ blueprint = Blueprint("api", __name__)
 
 @blueprint.get("/api/search")
 def search():
-    response = state.archive().search(SearchRequest.from_text(request.args, blank_is_default=False))
-    return jsonify(with_html(response.to_dict()))
+    """Conditional, like the feeds: an unchanged archive answers a repeated search with a 304."""
+    searched = SearchRequest.from_text(request.args, blank_is_default=False)
+    tag, modified = feeds.validators()
+    cached = feeds.not_modified(tag, modified)
+    if cached is not None:
+        return cached
+    response = state.archive().search(searched)
+    return feeds.with_validators(jsonify(with_html(response.to_dict())), tag, modified)
 
 
 @blueprint.get("/api/coverage")

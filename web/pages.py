@@ -121,6 +121,8 @@ def search():
                                                      end=passage.end, q=response.query) + "#match",
         timeline=timeline(response.facets, links, "story" if response.collapse == "story" else "article"),
         source_links=[(bucket, page_link(links, source=bucket["source"], page="")) for bucket in response.facets.sources],
+        feed_link=url_for("feeds.search") + "?" + urlencode(
+            {key: links[key] for key in links if key not in ("k", "page", "sort")}),
         coverage_link=url_for("pages.coverage") + "?" + urlencode(
             {key: links[key] for key in ("q", "date_from", "date_to", "source") if key in links}),
     )

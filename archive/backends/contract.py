@@ -53,6 +53,11 @@ class Store(Protocol):
 
     def headlines(self, article_ids: Sequence[str]) -> dict[str, Headline]: ...
 
+    def first_seen(self, article_ids: Sequence[str] | None = None) -> dict[str, str]:
+        """When the archive first saw each article (UTC, ISO 8601), kept across updates and
+        rebuilds; every article for None. Articles stored before these were kept have none."""
+        ...
+
     def story_headlines(self, story: str, limit: int = -1) -> list[StoryVersion]:
         """The story's articles, newest first (undated last), at most ``limit`` (-1: all)."""
         ...

@@ -129,6 +129,11 @@ class Catalog:
         return days
 
     @functools.cached_property
+    def story_ordinal(self) -> dict[str, int]:
+        """Story id -> story ordinal."""
+        return {story: ordinal for ordinal, story in enumerate(self.story_ids)}
+
+    @functools.cached_property
     def date_order(self) -> np.ndarray:
         """Article ordinals by date, oldest first, then by id; undated articles last."""
         days = self.day_numbers

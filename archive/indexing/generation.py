@@ -17,7 +17,7 @@ import hashlib
 import os
 import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -230,6 +230,12 @@ class GenerationBuild:
         self.generation = ""
         self.directory: Path | None = None
         self._lock: contextlib.AbstractContextManager | None = None
+        self.started_at = datetime.now(UTC).isoformat(timespec="seconds")  # when this build sees what is new
+
+    def first_seen(self, article_ids: Iterable[str], earlier: dict[str, str]) -> dict[str, str]:
+        """When the archive first saw each article: as an earlier generation recorded it, or now
+        (a rebuild keeps the times of the articles it had; feeds order undated articles by it)."""
+        return {article_id: earlier.get(article_id, self.started_at) for article_id in article_ids}
 
     def __enter__(self) -> GenerationBuild:
         self._lock = build_lock(self.layout, wait=self.wait)

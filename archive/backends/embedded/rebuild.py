@@ -3,11 +3,14 @@ cache, keyword and vector indexes, store), published atomically."""
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import numpy as np
 
+from ...errors import ArchiveError
 from ...index.embeddings import Embedder, PassageEmbedding
+from ...index.manifest import read_manifest
 from ...index.names import count_name_evidence
 from ...index.precision import check_precision
 from ...index.stories import Stories
@@ -32,16 +35,35 @@ def keyword_documents(rows: list[PassageRow]):
 
 
 def write_store(path: Path, reading: CorpusReading, rows: list[PassageRow],
-                embeddings: dict[str, PassageEmbedding], dimension: int, stories: Stories) -> None:
+                embeddings: dict[str, PassageEmbedding], dimension: int, stories: Stories,
+                first_seen: dict[str, str]) -> None:
     store = Store(path, mode="create", dimension=dimension)
     try:
         store.add_articles(reading.articles, reading.article_files)
+        store.set_first_seen(first_seen)
         store.set_files(reading.files, reading.article_files, reading.copies)
         store.set_vocabulary(count_words(reading.articles))
         store.set_name_evidence(count_name_evidence(reading.articles))
         store.add_passages(row.record(embeddings[row.key]) for row in rows)
         store.save_stories(stories)
         store.commit()
+    finally:
+        store.close()
+
+
+def earlier_first_seen(layout) -> dict[str, str]:
+    """The first-seen times of the live generation, if there is one that can be read (a rebuild
+    keeps them: rebuilding is not seeing the articles again)."""
+    try:
+        live = layout.current_directory()
+        manifest = read_manifest(live)
+        store = Store(live / STORE_NAME, dimension=manifest.dimension)
+    except ArchiveError:  # damaged or unreadable: the rebuild is what repairs it
+        return {}
+    try:
+        return store.first_seen() or dict.fromkeys((row[0] for row in store.article_rows()), manifest.created_at)
+    except sqlite3.DatabaseError:
+        return {}
     finally:
         store.close()
 
@@ -93,7 +115,8 @@ def rebuild(
         stories = build.group_stories(articles, rows, embeddings, dimension)
 
         with build.timer.phase("store"):
-            write_store(directory / STORE_NAME, reading, rows, embeddings, dimension, stories)
+            seen = build.first_seen((article.id for article in articles), earlier_first_seen(build.layout))
+            write_store(directory / STORE_NAME, reading, rows, embeddings, dimension, stories, seen)
         build.export_query_encoder(embedder)
 
         build.publish(build.manifest(

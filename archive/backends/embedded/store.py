@@ -43,7 +43,9 @@ CREATE INDEX passages_article ON passages(article_id);
 CREATE TABLE stories (
     article_id TEXT PRIMARY KEY, story_id TEXT NOT NULL, vector BLOB NOT NULL, signature BLOB NOT NULL);
 CREATE INDEX stories_story ON stories(story_id);
+CREATE TABLE first_seen (article_id TEXT PRIMARY KEY, at TEXT NOT NULL);
 """
+FIRST_SEEN_TABLE = "CREATE TABLE IF NOT EXISTS first_seen (article_id TEXT PRIMARY KEY, at TEXT NOT NULL)"
 
 
 @dataclass(frozen=True)
@@ -119,6 +121,22 @@ class Store:
                 for a in articles
             ],
         )
+
+    def set_first_seen(self, seen: dict[str, str], keep: bool = False) -> None:
+        """When the archive first saw each article (UTC, ISO 8601); ``keep``: an article that
+        already has a time keeps it (a changed article is not news)."""
+        self.connection.execute(FIRST_SEEN_TABLE)
+        verb = "INSERT OR IGNORE" if keep else "INSERT OR REPLACE"
+        self.connection.executemany(f"{verb} INTO first_seen (article_id, at) VALUES (?, ?)", sorted(seen.items()))
+
+    def backfill_first_seen(self, at: str) -> None:
+        """A store written before first-seen times were kept: its articles were seen no later
+        than ``at`` (their generation's creation)."""
+        self.connection.execute(FIRST_SEEN_TABLE)
+        self.connection.execute("INSERT OR IGNORE INTO first_seen (article_id, at) SELECT id, ? FROM articles", (at,))
+
+    def forget_first_seen(self, article_ids: Sequence[str]) -> None:
+        self.connection.executemany("DELETE FROM first_seen WHERE article_id = ?", [(key,) for key in article_ids])
 
     def set_files(self, signatures: dict[str, tuple[int, int]], article_files: dict[str, str],
                   copies: dict[str, set[str]] | None = None) -> None:
@@ -211,6 +229,17 @@ class Store:
         self.connection.commit()
 
     # Reading
+
+    def first_seen(self, article_ids: Sequence[str] | None = None) -> dict[str, str]:
+        """When the archive first saw each article (every one for None); none for a store
+        written before these were kept."""
+        try:
+            if article_ids is None:
+                return dict(self.rows("SELECT article_id, at FROM first_seen"))
+            return dict(self.rows_in("SELECT article_id, at FROM first_seen WHERE article_id IN ({placeholders})",
+                                     list(article_ids)))
+        except sqlite3.OperationalError:  # (no such table: an older generation)
+            return {}
 
     def article(self, article_id: str) -> Article | None:
         rows = self.rows(f"SELECT {ARTICLE_COLUMNS} FROM articles WHERE id = ?", (article_id,))

@@ -106,8 +106,13 @@ def update(
                 evidence.remove(count_name_evidence(leaving))
                 evidence.add(count_name_evidence(incoming))
                 store.set_name_evidence(evidence)
+                # When each article was first seen: a changed one keeps its time; a store from
+                # before these were kept says "no later than its generation".
+                store.backfill_first_seen(manifest.created_at)
                 removed_pids = store.remove_articles(outgoing, tombstone=tombstoning)
                 store.add_articles(incoming, reading.article_files)
+                store.forget_first_seen(changes.removed)
+                store.set_first_seen(build.first_seen((article.id for article in changes.added), {}), keep=True)
                 store.set_files(reading.files, reading.article_files, reading.copies)
                 store.add_passages(row.record(embeddings[row.key]) for row in rows)
             with build.timer.phase("stories"):

@@ -93,8 +93,9 @@ def passage_row(row: PassageRow, embedding: PassageEmbedding, story: str) -> dic
             **sentence_fields(embedding.sentence_spans, embedding.sentence_vectors)}
 
 
-def article_rows(articles: list[Article], stories: Stories) -> list[dict]:
-    """Each article's rows: metadata, story, vector and signature on the first; its text in parts."""
+def article_rows(articles: list[Article], stories: Stories, first_seen: dict[str, str]) -> list[dict]:
+    """Each article's rows: metadata (when it was first seen too), story, vector and signature
+    on the first; its text in parts."""
     stored = {row[0]: row for row in stories.rows([article.id for article in articles])}
     rows = []
     for article in articles:
@@ -102,7 +103,8 @@ def article_rows(articles: list[Article], stories: Stories) -> list[dict]:
         fields = json.dumps({"title": capped("title", article.title), "source": capped("source", article.source),
                              "url": capped("url", article.url), "path": capped("path", article.path),
                              "author": capped("author", article.author), "date_kind": article.date_kind,
-                             "fingerprint": article.fingerprint(), "length": len(article.text)}, ensure_ascii=False)
+                             "fingerprint": article.fingerprint(), "length": len(article.text),
+                             "first_seen": first_seen.get(article.id)}, ensure_ascii=False)
         vector_values = np.frombuffer(vector, dtype=np.float16).astype(np.float32).tolist()
         signature_text = encode_array(np.frombuffer(signature, dtype=np.uint32), np.uint32)
         parts = list(enumerate(text_parts(article.text)))
@@ -111,6 +113,17 @@ def article_rows(articles: list[Article], stories: Stories) -> list[dict]:
                          "article_id": article.id, "part": part, "text": text, "fields": fields,
                          "date": article.date or "", "story_id": story, "signature": signature_text, "vector": vector_values})
     return rows
+
+
+def earlier_first_seen(milvus: Milvus, prefix: str, live: dict | None, dimension: int) -> dict[str, str]:
+    """The live generation's first-seen times (a rebuild keeps them); for one written before
+    these were kept, its creation time for each of its articles."""
+    if not live:
+        return {}
+    store = MilvusStore(milvus, Collections.of(prefix, live["collections"]), dimension)
+    rows = store.article_rows()
+    created = (live.get("manifest") or {}).get("created_at")
+    return {**(dict.fromkeys((row[0] for row in rows), created) if created else {}), **store.first_seen()}
 
 
 def record(kind: str, about: tuple[str, ...], value: object) -> dict:
@@ -194,7 +207,9 @@ def rebuild_milvus(corpus: Path | str, uri: str, work_dir: Path | str, model_nam
             milvus.insert_rows(collections.passages, (passage_row(row, embeddings[row.key], stories.story_of[row.article.id])
                                                       for row in rows))
             crash_point("milvus")
-            milvus.insert_rows(collections.articles, article_rows(articles, stories))
+            earlier = earlier_first_seen(milvus, prefix, live, dimension)
+            seen = build.first_seen((article.id for article in articles), earlier)
+            milvus.insert_rows(collections.articles, article_rows(articles, stories, seen))
             records = word_records(count_words(articles), count_name_evidence(articles)) | file_records(reading)
             milvus.insert_rows(collections.records, records.values())
         build.export_query_encoder(embedder)
@@ -271,6 +286,10 @@ def update_milvus(corpus: Path | str, uri: str, work_dir: Path | str, *, prefix:
             write_pointer(milvus, prefix, collections, manifest.to_dict(), next_pid,
                           pending={"first_pid": first_pid, "next_pid": next_pid})
             leaving = list(store.articles(outgoing).values())
+            kept = store.first_seen([article.id for article in changes.changed])  # a changed article is not news
+            seen = build.first_seen((article.id for article in incoming),
+                                    {**dict.fromkeys((article.id for article in changes.changed),
+                                                     manifest.created_at), **kept})
             # New passages first, under fresh ids; then every older passage of the articles written or removed.
             for start in range(0, len(rows), INSERT_BATCH):
                 milvus.upsert(collections.passages, [
@@ -279,7 +298,7 @@ def update_milvus(corpus: Path | str, uri: str, work_dir: Path | str, *, prefix:
             crash_point("milvus")
             milvus.delete_articles(collections.passages, touched, extra=f"pid < {first_pid}")
             milvus.delete_articles(collections.articles, touched)
-            milvus.insert_rows(collections.articles, article_rows(incoming, stories))
+            milvus.insert_rows(collections.articles, article_rows(incoming, stories, seen))
             restory(milvus, collections, {article_id: stories.story_of[article_id] for article_id in moved})
             sync_records(milvus, collections, ("file", "owner", "copy"), file_records(reading))
             if recovering:  # what a crashed update applied is unknown: count the vocabulary afresh

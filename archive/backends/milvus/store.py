@@ -44,6 +44,7 @@ class MilvusStore:
     def __init__(self, milvus: Milvus, collections: Collections, dimension: int) -> None:
         self.milvus, self.collections, self.dimension = milvus, collections, dimension
         self._headlines: dict[str, tuple] = {}  # id -> (title, source, date, date kind): read at open
+        self._first_seen: dict[str, str] | None = None  # id -> when first seen: read at open too
 
     def articles(self, article_ids) -> dict[str, Article]:
         rows = self.milvus.rows_of(self.collections.articles, list(article_ids), ARTICLE_FIELDS)
@@ -57,16 +58,31 @@ class MilvusStore:
         return self.articles([article_id]).get(article_id)
 
     def article_rows(self) -> list[tuple[str, str | None, str | None, str | None]]:
-        """(id, date, source, story id) of every article, by id; keeps each one's headline."""
+        """(id, date, source, story id) of every article, by id; keeps each one's headline and
+        when it was first seen."""
         rows = []
+        seen: dict[str, str] = {}
         for row in self.milvus.rows(self.collections.articles, "part == 0",
                                     ["article_id", "fields", "date", "story_id"]):
             fields = metadata(row)
             date = row["date"] or None
             self._headlines[row["article_id"]] = (fields.get("title") or "", fields.get("source"), date,
                                                   fields.get("date_kind"))
+            if fields.get("first_seen"):
+                seen[row["article_id"]] = fields["first_seen"]
             rows.append((row["article_id"], date, fields.get("source"), row["story_id"] or None))
+        self._first_seen = seen
         return sorted(rows)
+
+    def first_seen(self, article_ids=None) -> dict[str, str]:
+        """When the archive first saw each article (every one for None); none for articles
+        written before these were kept."""
+        if self._first_seen is None:
+            self.article_rows()
+        seen = self._first_seen or {}
+        if article_ids is None:
+            return dict(seen)
+        return {article_id: seen[article_id] for article_id in article_ids if article_id in seen}
 
     def live_passage_rows(self) -> list[tuple[int, str]]:
         return [(row["pid"], row["article_id"])
