@@ -41,7 +41,7 @@ from .index.embeddings import Embedder
 from .index.query_encoder import EncoderStatus, OnnxQueryEncoder, open_query_encoder
 from .query.booleans import Matching
 from .query.language import ParsedQuery, understood
-from .search.claims import StoryClaims, story_claims
+from .search.claims import StoryClaims, in_time_order, story_claims
 from .search.collapsing import collapse_stories
 from .search.coverage import (
     SAMPLE_STORIES,
@@ -560,6 +560,8 @@ class Archive:
                 return self._claims[key]
         others = [version.id for version in versions if version.id != article.id]  # the newest first
         found = story_claims(snapshot.store, article, passages, others, size - 1)
+        in_time_order(found.claims, article, {version.id: version.date for version in versions},
+                      snapshot.store.first_seen([article.id, *others]))
         with self._claims_lock:
             self._claims[key] = found
             while len(self._claims) > CLAIMS_CACHE_SIZE:

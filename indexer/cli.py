@@ -355,13 +355,25 @@ def format_age(seconds: int) -> str:
 @index_option
 @backend_options
 @json_option
-def search(index_dir, backend, milvus_uri, as_json, **parameters) -> None:
+@click.option("--format", "output_format", type=click.Choice(["text", "json", "atom"]), default="text",
+              show_default=True, help="text for people, json (as --json), or atom: the newest 100 results as an "
+                                      "Atom feed, every version unless --collapse story (k, page and sort do not "
+                                      "apply), for a cron job to follow a search with --from.")
+@click.option("--base-url", default="http://127.0.0.1:8000", show_default=True,
+              help="With --format atom: where the site runs, for the feed's links.")
+def search(index_dir, backend, milvus_uri, as_json, output_format, base_url, **parameters) -> None:
     """Search the archive and print the best articles with their evidence."""
+    context = click.get_current_context()
+    if output_format == "atom" and context.get_parameter_source("collapse") is click.core.ParameterSource.DEFAULT:
+        parameters["collapse"] = "none"  # a feed has every version, unless asked otherwise
     request = SearchRequest(**parameters)
     chosen = chosen_backend(backend, index_dir, milvus_uri)
     opened = archive.Archive.open(chosen, query_budget_ms=settings.query_budget_ms())
+    if output_format == "atom":
+        click.echo(archive.atom_document(opened.search_feed(request), feed_addresses(base_url, request)), nl=False)
+        return
     response = opened.search(request)
-    if as_json:
+    if as_json or output_format == "json":
         click.echo(json.dumps(response.to_dict(), ensure_ascii=False))
         return
     print_search_response(response, color=sys.stdout.isatty())
@@ -430,6 +442,20 @@ def print_search_response(response: archive.SearchResponse, color: bool) -> None
             for version in result.story.others:
                 meta = " · ".join(part for part in (version.date, version.source) if part)
                 click.echo(f"     {version.id} · {version.title}{' · ' + meta if meta else ''}")
+
+
+def feed_addresses(base_url: str, request: SearchRequest) -> archive.FeedAddresses:
+    """The site's addresses under ``base_url``, as the site itself would give them."""
+    from urllib.parse import quote, urlencode
+
+    base = base_url.rstrip("/")
+    given = {"q": request.query, "mode": request.mode, "date_from": request.date_from, "date_to": request.date_to,
+             "source": request.source, "collapse": request.collapse}
+    query = urlencode({key: value for key, value in given.items() if value})
+    return archive.FeedAddresses(
+        self_url=f"{base}/search.atom?{query}", page_url=f"{base}/search?{query}",
+        article_url=lambda article_id: f"{base}/articles/{quote(article_id)}",
+        story_feed_url=lambda story: f"{base}/stories/{quote(story)}.atom")
 
 
 def matching_phrase(articles: int, stories: int) -> str:

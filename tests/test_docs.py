@@ -28,6 +28,7 @@ def test_every_route_is_in_the_readme(app):
               if rule.endpoint != "static"}
     assert routes == {"/", "/search", "/articles/<article_id>", "/api/search", "/api/articles/<article_id>",
                       "/api/articles/<article_id>/similar", "/api/stats", "/healthz", "/api/openapi.json",
-                      "/coverage", "/api/coverage", "/api/coverage.csv", "/api/export"}
+                      "/coverage", "/api/coverage", "/api/coverage.csv", "/api/export", "/search.atom",
+                      "/stories/<story_id>.atom"}
     missing = [route for route in sorted(routes) if f"`{route}`" not in README and f"`{route}?" not in README]
     assert missing == []

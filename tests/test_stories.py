@@ -290,7 +290,7 @@ def test_api_and_pages_show_stories_and_claims(client):
 
     article = client.get(f"/api/articles/{SEED_IDS[0]}").get_json()
     assert article["story"]["size"] == 5 and len(article["story"]["articles"]) == 5
-    assert article["claims"] and {"start", "end", "text", "also"} == set(article["claims"][0])
+    assert article["claims"] and {"start", "end", "text", "first", "also"} == set(article["claims"][0])
 
     page = client.get("/search", query_string={"q": "Putin Lukashenko talks", "mode": "keyword"}).get_data(as_text=True)
     assert '<details class="versions">' in page and "4 other versions" in page and "1 story found" in page
@@ -301,7 +301,9 @@ def test_api_and_pages_show_stories_and_claims(client):
     html = client.get(f"/articles/{SEED_IDS[0]}").get_data(as_text=True)
     assert "Other coverage of this story" in html
     coverage = html.split('id="coverage"')[1].split("</section>")[0]
-    assert coverage.count("<li>") == 4 and SEED_IDS[0] not in coverage
+    # The story's timeline: all five versions, oldest first, this one marked and not a link.
+    assert coverage.count("<li") == 5 and f'href="/articles/{SEED_IDS[0]}"' not in coverage
+    assert "(this article)" in coverage and 'href="/stories/' in coverage
     assert '<mark class="claim">' in html and "also reported by" in html
     target = re.search(r'also reported by <a href="([^"]+)"', html).group(1)
     assert "start=" in target and target.endswith("#match")

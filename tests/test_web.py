@@ -43,7 +43,7 @@ def test_openapi_document_is_valid_openapi_31(client):
     assert spec["openapi"] == "3.1.0"
     assert set(spec["paths"]) == {"/api/search", "/api/articles/{article_id}", "/api/articles/{article_id}/similar",
                                   "/api/stats", "/healthz", "/api/openapi.json", "/api/coverage",
-                                  "/api/coverage.csv", "/api/export"}
+                                  "/api/coverage.csv", "/api/export", "/search.atom", "/stories/{story_id}.atom"}
     for schema in spec["components"]["schemas"].values():
         Draft202012Validator.check_schema(schema)
 

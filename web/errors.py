@@ -16,7 +16,8 @@ HTTP_CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 4
 
 
 def wants_json() -> bool:
-    return request.path.startswith("/api/") or request.path == "/healthz"
+    """The API, health and the feeds (read by programs) answer errors in the JSON shape."""
+    return request.path.startswith("/api/") or request.path == "/healthz" or request.path.endswith(".atom")
 
 
 def error_response(status: int, code: str, message: str, hint: str | None = None, headers: dict | None = None):

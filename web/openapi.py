@@ -83,6 +83,20 @@ def search_parameter(spec: Parameter) -> dict:
     return parameter(spec.url_name, schema, spec.description, spec.required)
 
 
+VALIDATOR_HEADERS = {
+    "ETag": {"schema": {"type": "string"}, "description": "From the generation and the request"},
+    "Last-Modified": {"schema": {"type": "string"}, "description": "When the generation served was created"},
+}
+CONDITIONAL = [
+    parameter("If-None-Match", {"type": "string"}, "An ETag this endpoint gave: 304 while it still holds", False,
+              "header"),
+    parameter("If-Modified-Since", {"type": "string"}, "An HTTP date: 304 unless the archive changed since", False,
+              "header"),
+]
+NOT_MODIFIED = {"description": "Not modified: the archive has not changed since the copy the client has",
+                "headers": VALIDATOR_HEADERS}
+ATOM_RESPONSE = {"description": "An Atom 1.0 feed (RFC 4287)", "headers": VALIDATOR_HEADERS,
+                 "content": {"application/atom+xml": {"schema": {"type": "string"}}}}
 COVERAGE_REJECTIONS = (
     "Invalid parameter: the message says what to fix. Besides each parameter's own schema: more than "
     "5 queries, date_from after date_to, an interval that would make more than 2,000 buckets, and a "
@@ -214,6 +228,8 @@ FIRST_RESULT_LINKS = {
                 "description": "The first result's article."},
     "similar": {"operationId": "similar", "parameters": {"article_id": "$response.body#/results/0/id"},
                 "description": "Articles similar to the first result."},
+    "storyFeed": {"operationId": "storyFeed", "parameters": {"story_id": "$response.body#/results/0/story/id"},
+                  "description": "The feed of the first result's story."},
 }
 
 
@@ -237,9 +253,33 @@ def document() -> dict:
         "paths": {
             "/api/search": {"get": {
                 "summary": "Search the archive", "operationId": "search",
-                "parameters": [search_parameter(spec) for spec in SearchRequest.parameters()],
-                "responses": {"200": json_response("Ranked articles with evidence", "SearchResponse", FIRST_RESULT_LINKS),
+                "parameters": [search_parameter(spec) for spec in SearchRequest.parameters()] + CONDITIONAL,
+                "responses": {"200": {**json_response("Ranked articles with evidence", "SearchResponse",
+                                                      FIRST_RESULT_LINKS), "headers": VALIDATOR_HEADERS},
+                              "304": NOT_MODIFIED,
                               **error_responses(400, 503, bad_request=SEARCH_REJECTIONS)}}},
+            "/search.atom": {"get": {
+                "summary": "Follow a search: its newest results as an Atom feed", "operationId": "searchFeed",
+                "description": "The parameters of /api/search (an empty value means \"not given\", as on the "
+                               "pages); k, page and sort do not apply: the feed is the newest 100 results, newest "
+                               "first by the article's date, undated last (the most recently seen first). Every "
+                               "version of a story is an entry unless collapse=story. Entries: id, title, link to "
+                               "the article page, published and updated (the article's date, or when the archive "
+                               "first saw an undated one), the source as author and category, the best passage as "
+                               "summary, and the story as a category and a link to its feed. Conditional: ETag and "
+                               "Last-Modified change only with a new generation.",
+                "parameters": [search_parameter(spec) for spec in SearchRequest.parameters()
+                               if spec.name not in ("k", "page", "sort")] + CONDITIONAL,
+                "responses": {"200": ATOM_RESPONSE, "304": NOT_MODIFIED,
+                              **error_responses(400, 503, bad_request=SEARCH_REJECTIONS)}}},
+            "/stories/{story_id}.atom": {"get": {
+                "summary": "Follow a story: its versions as an Atom feed", "operationId": "storyFeed",
+                "description": "Every version of the story (the newest 100), newest first by date, undated last. "
+                               "Conditional, as the search feed.",
+                "parameters": [parameter("story_id", {"type": "string", "minLength": 1},
+                                         "A story id (results' story.id, an article's story.id)", True, "path")]
+                + CONDITIONAL,
+                "responses": {"200": ATOM_RESPONSE, "304": NOT_MODIFIED, **error_responses(404, 503)}}},
             "/api/coverage": {"get": {
                 "summary": "How much coverage: counts over time, sources, names, terms", "operationId": "coverage",
                 "description": "Every article of the archive (within the filters) that each query's words match, "
@@ -427,14 +467,26 @@ def document() -> dict:
                                 "Sentences of this article that other articles of its story also report: alike in "
                                 "meaning, with names and numbers that agree. Offsets are into the article texts."),
                                 "items": {"type": "object", "additionalProperties": False,
-                                          "required": ["start", "end", "text", "also"],
+                                          "required": ["start", "end", "text", "first", "also"],
                                           "properties": {
                                               "start": {"type": "integer", "minimum": 0}, "end": {"type": "integer"},
                                               "text": {"type": "string"},
-                                              "also": {"type": "array", "minItems": 1, "items": {
+                                              "first": {"type": ["object", "null"], "additionalProperties": False,
+                                                        "required": ["article_id", "source", "date"],
+                                                        "description": "Who reported it first: the earliest dated "
+                                                                       "report, this article's included (an equal "
+                                                                       "date keeps this article). null: none is dated.",
+                                                        "properties": {"article_id": {"type": "string"},
+                                                                       "source": NULLABLE_STRING,
+                                                                       "date": {"type": "string", "format": "date"}}},
+                                              "also": {"type": "array", "minItems": 1, "description": (
+                                                  "The other reports, oldest first by the article's date (undated "
+                                                  "last, by when the archive first saw them)."), "items": {
                                                   "type": "object", "additionalProperties": False,
-                                                  "required": ["article_id", "source", "start", "end", "text", "score"],
+                                                  "required": ["article_id", "source", "date", "start", "end", "text",
+                                                               "score"],
                                                   "properties": {"article_id": {"type": "string"}, "source": NULLABLE_STRING,
+                                                                 "date": NULLABLE_STRING,
                                                                  "start": {"type": "integer", "minimum": 0},
                                                                  "end": {"type": "integer"}, "text": {"type": "string"},
                                                                  "score": {"type": "number"}}}}}}}}},

@@ -186,7 +186,9 @@ def article(article_id: str):
     link = found.url if found.url and urlsplit(found.url).scheme in ("http", "https") else None
     return render_template("article.html", article=found, paragraphs=pieces, anchor=anchor, similar=similar,
                            query=request.args.get("q", ""), highlighted=highlighted, original_link=link,
-                           coverage=found.other_coverage(), claims=claims_by_paragraph(found))
+                           coverage=found.other_coverage(), claims=claims_by_paragraph(found),
+                           timeline=story_timeline(found),
+                           story_feed=url_for("feeds.story", story_id=found.story.id) if found.story else None)
 
 
 def claims_by_paragraph(found) -> dict[int, list[dict]]:
@@ -199,11 +201,37 @@ def claims_by_paragraph(found) -> dict[int, list[dict]]:
         index = bisect.bisect_right(starts, claim.start) - 1  # the paragraph it starts in (claims x paragraphs was slow)
         if index < 0 or claim.start >= spans[index][1]:
             continue
-        placed.setdefault(index, []).append({"text": claim.text, "also": [
+        first = None
+        if claim.first is not None:
+            who = "this article" if claim.first.article_id == found.id else (
+                claim.first.source or titles.get(claim.first.article_id, claim.first.article_id))
+            first = {"who": who, "date": short_date(claim.first.date), "iso": claim.first.date,
+                     "here": claim.first.article_id == found.id}
+        placed.setdefault(index, []).append({"text": claim.text, "first": first, "also": [
             {"label": link.source or titles.get(link.article_id, link.article_id), "title": link.text,
              "href": url_for("pages.article", article_id=link.article_id, start=link.start, end=link.end) + "#match"}
             for link in claim.also]})
     return placed
+
+
+def short_date(value: str) -> str:
+    """"19 Dec 2022" from 2022-12-19."""
+    year, month, day = value.split("-")
+    return f"{int(day)} {calendar.month_abbr[int(month)]} {year}"
+
+
+def story_timeline(found) -> list[dict]:
+    """The story's versions oldest first (undated last), each with its date and outlet, this
+    article and the first report marked: the story's small timeline."""
+    if not found.story:
+        return []
+    dated = sorted((version for version in found.story.articles if version.date), key=lambda version: (version.date,
+                                                                                                          version.id))
+    undated = [version for version in found.story.articles if not version.date]
+    return [{"id": version.id, "title": version.title, "source": version.source, "date": version.date,
+             "date_kind": version.date_kind, "label": short_date(version.date) if version.date else "undated",
+             "here": version.id == found.id, "first": index == 0 and bool(version.date)}
+            for index, version in enumerate(dated + undated)]
 
 
 def offset(value: str | None) -> int | None:

@@ -230,7 +230,7 @@ class GenerationBuild:
         self.generation = ""
         self.directory: Path | None = None
         self._lock: contextlib.AbstractContextManager | None = None
-        self.started_at = datetime.now(UTC).isoformat(timespec="seconds")  # when this build sees what is new
+        self.started_at = datetime.now(UTC).isoformat(timespec="milliseconds")  # when this build sees what is new
 
     def first_seen(self, article_ids: Iterable[str], earlier: dict[str, str]) -> dict[str, str]:
         """When the archive first saw each article: as an earlier generation recorded it, or now

@@ -68,17 +68,52 @@ class ClaimLink:
     score: float
 
 
+@dataclass(frozen=True)
+class FirstReport:
+    """The earliest article of a claim's reports (this article's too), by date."""
+
+    article_id: str
+    source: str | None
+    date: str
+
+
 @dataclass
 class Claim:
     start: int
     end: int
     text: str
-    also: list[ClaimLink] = field(default_factory=list)
+    also: list[ClaimLink] = field(default_factory=list)  # in time order once ``in_time_order`` ran: oldest first
+    dates: dict[str, str | None] = field(default_factory=dict)  # article id -> date, for ``also`` and this article
+    first: FirstReport | None = None  # who reported it first (None: no report is dated)
 
     def to_dict(self) -> dict:
         return {"start": self.start, "end": self.end, "text": self.text,
-                "also": [{"article_id": link.article_id, "source": link.source, "start": link.start, "end": link.end,
-                          "text": link.text, "score": link.score} for link in self.also]}
+                "first": None if self.first is None else {"article_id": self.first.article_id,
+                                                          "source": self.first.source, "date": self.first.date},
+                "also": [{"article_id": link.article_id, "source": link.source, "date": self.dates.get(link.article_id),
+                          "start": link.start, "end": link.end, "text": link.text, "score": link.score}
+                         for link in self.also]}
+
+
+def in_time_order(claims: list[Claim], article: Article, dates: dict[str, str | None],
+                  first_seen: dict[str, str]) -> list[Claim]:
+    """Each claim's other reports oldest first (by the article's date; undated last, by when the
+    archive first saw them), and the earliest dated report among them and this article marked
+    as the first. Equal dates keep this article first: it cannot be shown to be later."""
+    dates = {**dates, article.id: article.date}
+
+    def when(article_id: str) -> tuple:
+        date = dates.get(article_id)
+        return (date is None, date or "", first_seen.get(article_id, ""), article_id != article.id, article_id)
+
+    for claim in claims:
+        claim.also.sort(key=lambda link: when(link.article_id))
+        claim.dates = {link.article_id: dates.get(link.article_id) for link in claim.also}
+        reports = [(article.id, article.source)] + [(link.article_id, link.source) for link in claim.also]
+        earliest = min(reports, key=lambda report: when(report[0]))
+        date = dates.get(earliest[0])
+        claim.first = FirstReport(earliest[0], earliest[1], date) if date else None
+    return claims
 
 
 def numbers(text: str) -> frozenset[str]:

@@ -3,7 +3,7 @@ and how a page of ranked hits becomes results with their evidence."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
@@ -156,7 +156,9 @@ class ArticleResponse:
     claims_note: str | None = None  # what the claims' caps left out of the comparison
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        found = asdict(replace(self, claims=[]))
+        found["claims"] = [claim.to_dict() for claim in self.claims]
+        return found
 
     def other_coverage(self) -> list[StoryVersion]:
         return [version for version in self.story.articles if version.id != self.id] if self.story else []
