@@ -41,7 +41,7 @@ from .index.embeddings import Embedder
 from .index.query_encoder import EncoderStatus, OnnxQueryEncoder, open_query_encoder
 from .query.booleans import Matching
 from .query.language import ParsedQuery, understood
-from .search.claims import StoryClaims, in_time_order, story_claims
+from .search.claims import NameForms, StoryClaims, in_time_order, story_claims
 from .search.collapsing import collapse_stories
 from .search.coverage import (
     SAMPLE_STORIES,
@@ -139,6 +139,7 @@ class Archive:
         self._encoders_lock = threading.Lock()
         self._claims: OrderedDict[tuple[str, str], StoryClaims] = OrderedDict()  # (generation, article) -> claims
         self._claims_lock = threading.Lock()
+        self._name_forms: dict[str, NameForms] = {}  # generation -> how its claims tell names apart
         self._matchings: OrderedDict[tuple, Matching] = OrderedDict()  # (generation, query, words, filters) -> set
         self._matchings_lock = threading.Lock()
         self._backgrounds: dict[str, tuple[Reader, ArticleCounts]] = {}  # generation -> archive sample's counts
@@ -559,7 +560,7 @@ class Archive:
                 self._claims.move_to_end(key)
                 return self._claims[key]
         others = [version.id for version in versions if version.id != article.id]  # the newest first
-        found = story_claims(snapshot.store, article, passages, others, size - 1)
+        found = story_claims(snapshot.store, article, passages, others, size - 1, self.name_forms(snapshot))
         in_time_order(found.claims, article, {version.id: version.date for version in versions},
                       snapshot.store.first_seen([article.id, *others]))
         with self._claims_lock:
@@ -567,6 +568,17 @@ class Archive:
             while len(self._claims) > CLAIMS_CACHE_SIZE:
                 self._claims.popitem(last=False)
         return found
+
+    def name_forms(self, snapshot: Snapshot) -> NameForms:
+        """How claims tell names apart in this generation: by sound, and by the archive's own
+        variant spellings (made once per generation, with the search's name variants)."""
+        with self._claims_lock:
+            forms = self._name_forms.get(snapshot.name)
+            if forms is None:
+                analysis = snapshot.keyword.analysis
+                forms = NameForms(analysis.name_variants(), analysis.index_form)
+                self._name_forms = {snapshot.name: forms}  # only the latest generation's
+            return forms
 
     def more_like(self, article_id: str, k: int = SIMILAR_K) -> SimilarResponse:
         """Articles nearest in meaning (archive/search/similar.py), this article excluded."""

@@ -154,7 +154,8 @@ def test_a_story_opens_its_other_versions_without_javascript(server, browser, tm
     versions.locator("li a").first.click()
     page.wait_for_selector("#coverage")
     assert page.locator("article.article h1").inner_text() == title
-    assert page.locator("#coverage li").count() == 4
+    assert page.locator("#coverage li").count() == 5  # the story's timeline: its five versions, this one too
+    assert page.locator("#coverage li.here").count() == 1 and page.locator("#coverage li.here a").count() == 0
     assert page.locator("mark.claim").count() >= 1
     page.locator(".also a").first.click()
     page.wait_for_selector("mark.passage#match")
@@ -223,3 +224,26 @@ def test_coverage_fits_a_phone_and_works_without_javascript(server, browser):
     page.goto(server + "/coverage?q=Putin&q=potash")
     assert axe_violations(page) == []
     checked.close()
+
+
+def test_a_results_page_offers_its_feed_and_an_article_its_story_feed(server, browser):
+    context = browser.new_context(viewport={"width": 1200, "height": 900})
+    page = context.new_page()
+    page.goto(server + "/search?q=Putin+Belarus")
+    alternate = page.locator('head link[rel=alternate][type="application/atom+xml"]')
+    assert alternate.count() == 1
+    feed_url = alternate.get_attribute("href")
+    assert page.locator("p.follow a").get_attribute("href") == feed_url
+    answered = page.request.get(server + feed_url)
+    assert answered.status == 200 and answered.headers["content-type"].startswith("application/atom+xml")
+    assert "<feed" in answered.text() and answered.headers["etag"]
+    page.locator(".hit h2 a").first.click()
+    page.wait_for_selector("#coverage")
+    story_link = page.locator("#coverage p.follow a")
+    assert story_link.inner_text() == "Follow this story"
+    with page.expect_response(lambda response: response.url.endswith(".atom")) as opened:
+        story_link.click()
+    response = opened.value
+    assert response.status == 200 and response.headers["content-type"].startswith("application/atom+xml")
+    assert response.text().count("<entry>") == 5
+    context.close()

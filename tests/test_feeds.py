@@ -194,3 +194,16 @@ def test_indexer_search_writes_a_feed_for_a_cron_job(seed_index):
     since = feedparser.parse(runner.invoke(main, ["search", "Putin", "--index", str(seed_index), "--format", "atom",
                                                   "--from", "2022-12-01"]).output)
     assert [entry.published for entry in since.entries] == ["2022-12-19T00:00:00Z"]  # only what is new since
+
+
+def test_a_fact_reported_with_a_name_in_another_spelling_is_one_claim(client):
+    """Sergei Shoigu "traveled to Belarus on December 3 to sign" and Sergey Shoigu "met Lukashenko
+    on December 3": the same name in two spellings and the same date corroborate the two
+    reports, which are a little less alike in meaning than the threshold (0.78)."""
+    article = client.get("/api/articles/001_6d7df644afd5a1ff").get_json()
+    shoigu = [claim for claim in article["claims"] if "Sergei Shoigu" in claim["text"]]
+    assert shoigu, [claim["text"][:60] for claim in article["claims"]]
+    linked = {link["article_id"]: link for link in shoigu[0]["also"]}
+    assert "Sergey Shoigu" in linked["002_e11880221c40fa9a"]["text"]
+    # The dated report is the first known: this article has no date.
+    assert shoigu[0]["first"] == {"article_id": "002_e11880221c40fa9a", "source": None, "date": "2022-12-19"}

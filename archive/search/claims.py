@@ -23,7 +23,7 @@ other article per sentence. What a cap leaves out, the claims' note says.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -32,11 +32,16 @@ from whoosh.analysis import StemmingAnalyzer
 from whoosh.lang.dmetaphone import double_metaphone
 
 from ..backends.contract import Store
+from ..index.names import NameVariants
 from ..index.stored import StoredPassage
 from ..ingest.articles import Article
 
 CLAIM_SIMILARITY = 0.80
-WORD_OVERLAP = 0.4  # shared content words (stemmed), as a share of the shorter sentence's
+# Two sentences that name the same person (in any spelling) and state the same numbers are
+# already corroborated: a little less likeness in meaning suffices (bench/claims.py).
+CORROBORATED_SIMILARITY = 0.75
+CORROBORATED_OVERLAP = 0.3
+WORD_OVERLAP = 0.4  # shared content words (stemmed; a name in any spelling one word), as a share of the shorter sentence's
 MIN_CLAIM_WORDS = 6  # shorter sentences ("KEY POINTS", datelines) are not claims
 MAX_STORY_ARTICLES = 50  # other articles compared, newest first
 MAX_OWN_SENTENCES = 400  # of the article, in text order
@@ -133,36 +138,100 @@ def name_key(word: str) -> str:
     return primary or word.casefold()
 
 
+class NameForms:
+    """How claims tell names apart: each capitalised word after a sentence's first by its sound
+    (Double Metaphone), and, where the archive knows it as a name, by its group of variant
+    spellings too (archive/index/names.py: Serhiy ≈ Serhii, Zelensky ≈ Zelenskyy). Two
+    spellings of one name agree, and count as one word when sentences are compared."""
+
+    def __init__(self, variants: NameVariants | None = None, index_form: Callable[[str], str] | None = None,
+                 merge_names: bool = True) -> None:
+        """``merge_names`` False: names count as words as written (how claims compared before)."""
+        self.variants, self.index_form, self.merge_names = variants, index_form, merge_names
+        self._keys: dict[str, frozenset[str]] = {}
+        # Per instance (one per generation's names), each sentence's once.
+        self.names: Callable[[str], frozenset[str]] = lru_cache(maxsize=65536)(self._names)
+        self.content_words: Callable[[str], frozenset[str]] = lru_cache(maxsize=65536)(self._content_words)
+
+    def keys(self, word: str) -> frozenset[str]:
+        found = self._keys.get(word)
+        if found is None:
+            keys = {"~" + name_key(word)}
+            if self.variants is not None and self.index_form is not None and self.variants.is_name(word):
+                term = self.index_form(word)
+                keys.add("=" + min([term, *self.variants.of(term)]))
+            found = self._keys[word] = frozenset(keys)
+        return found
+
+    def _names(self, text: str) -> frozenset[str]:
+        """The keys of the capitalised words after the sentence's first (names, places, months)."""
+        words = _WORD.findall(text)
+        return frozenset(key for word in words[1:] if word[:1].isupper() and not word.isupper() and len(word) > 1
+                         for key in self.keys(_POSSESSIVE.sub("", word)))
+
+    def _content_words(self, text: str) -> frozenset[str]:
+        """Stemmed words, numbers left out; a word the archive knows as a name, by its sound (its
+        spellings are one word). Without the archive's names, every word as written."""
+        if not self.merge_names or self.variants is None:
+            return frozenset(token.text for token in _ANALYZER(text) if not token.text.isdigit())
+        found: set[str] = set()
+        for word in _WORD.findall(text):
+            name = _POSSESSIVE.sub("", word)
+            if word[:1].isupper() and not word.isupper() and self.variants.is_name(name):
+                found.add("~" + name_key(name))
+            else:
+                found.update(token.text for token in _ANALYZER(word) if not token.text.isdigit())
+        return frozenset(found)
+
+
+SOUNDS = NameForms()  # without an archive: names by their sound only
+
+
 def names(text: str) -> frozenset[str]:
     """Sound keys of the capitalised words after the sentence's first word (names, places, months)."""
-    words = _WORD.findall(text)
-    return frozenset(name_key(_POSSESSIVE.sub("", word)) for word in words[1:]
-                     if word[:1].isupper() and not word.isupper() and len(word) > 1)
+    return SOUNDS.names(text)
 
 
-def agree(first: str, second: str) -> bool:
+def agree(first: str, second: str, forms: NameForms = SOUNDS) -> bool:
     """Whether two sentences' numbers and names allow them to report the same thing."""
     first_numbers, second_numbers = numbers(first), numbers(second)
     if first_numbers and second_numbers and not (first_numbers <= second_numbers or second_numbers <= first_numbers):
         return False
-    first_names, second_names = names(first), names(second)
+    first_names, second_names = forms.names(first), forms.names(second)
     return not (first_names and second_names and not first_names & second_names)
 
 
-@lru_cache(maxsize=65536)
+def corroborated(first: str, second: str, forms: NameForms = SOUNDS) -> bool:
+    """Both state numbers, the same ones (one's all among the other's), and share a name."""
+    first_numbers, second_numbers = numbers(first), numbers(second)
+    return bool(first_numbers and second_numbers and (first_numbers <= second_numbers
+                                                      or second_numbers <= first_numbers)
+                and forms.names(first) & forms.names(second))
+
+
 def content_words(text: str) -> frozenset[str]:
-    return frozenset(token.text for token in _ANALYZER(text) if not token.text.isdigit())
+    return SOUNDS.content_words(text)
 
 
-def word_overlap(first: str, second: str) -> float:
-    first_words, second_words = content_words(first), content_words(second)
+def word_overlap(first: str, second: str, forms: NameForms = SOUNDS) -> float:
+    first_words, second_words = forms.content_words(first), forms.content_words(second)
     return len(first_words & second_words) / max(1, min(len(first_words), len(second_words)))
 
 
 def same_claim(first: str, second: str, similarity: float, threshold: float = CLAIM_SIMILARITY,
-               overlap: float = WORD_OVERLAP) -> bool:
-    """Whether two sentences, ``similarity`` alike in meaning, report the same claim."""
-    return similarity >= threshold and word_overlap(first, second) >= overlap and agree(first, second)
+               overlap: float = WORD_OVERLAP, forms: NameForms = SOUNDS,
+               corroborated_threshold: float | None = CORROBORATED_SIMILARITY,
+               corroborated_overlap: float = CORROBORATED_OVERLAP) -> bool:
+    """Whether two sentences, ``similarity`` alike in meaning, report the same claim: alike
+    enough and sharing enough words (a little less of both when they already share a name, in
+    any spelling, and their numbers), with names and numbers that agree."""
+    if not agree(first, second, forms):
+        return False
+    shared = word_overlap(first, second, forms)
+    if similarity >= threshold and shared >= overlap:
+        return True
+    return corroborated_threshold is not None and similarity >= corroborated_threshold \
+        and shared >= min(overlap, corroborated_overlap) and corroborated(first, second, forms)
 
 
 def is_claim(text: str) -> bool:
@@ -181,7 +250,8 @@ def article_sentences(article_id: str, text: str, passages) -> list[Sentence]:
 
 
 def match_claims(own: Sequence[Sentence], others: Sequence[Sentence], sources: dict[str, str | None],
-                 threshold: float = CLAIM_SIMILARITY, tries: int = MAX_TRIES, cut: list[int] | None = None) -> list[Claim]:
+                 threshold: float = CLAIM_SIMILARITY, tries: int = MAX_TRIES, cut: list[int] | None = None,
+                 forms: NameForms = SOUNDS) -> list[Claim]:
     """For each of ``own`` sentences: the best agreeing sentence of each other article, if any
     is at least ``threshold`` alike (of its ``tries`` most alike ones: ``cut`` gains one for each
     sentence and article whose further candidates were left unchecked). Claims in text order;
@@ -195,12 +265,13 @@ def match_claims(own: Sequence[Sentence], others: Sequence[Sentence], sources: d
     claims = []
     for row, sentence in enumerate(own):
         best: dict[str, tuple[float, Sentence]] = {}
-        for column in best_per_article(similarities[row], article_of, threshold, tries, cut):
+        for column in best_per_article(similarities[row], article_of, min(threshold, CORROBORATED_SIMILARITY), tries,
+                                       cut):
             other = others[column]
             if other.article_id in best:
                 continue  # (most alike first: the first that agrees is the best)
             score = float(similarities[row, column])
-            if same_claim(sentence.text, other.text, score, threshold):
+            if same_claim(sentence.text, other.text, score, threshold, forms=forms):
                 best[other.article_id] = (score, other)
         if best:
             links = [ClaimLink(other.article_id, sources.get(other.article_id), other.start, other.end, other.text,
@@ -235,7 +306,7 @@ class StoryClaims:
 
 
 def story_claims(store: Store, article: Article, passages: Iterable[StoredPassage], other_ids: list[str],
-                 other_count: int | None = None) -> StoryClaims:
+                 other_count: int | None = None, forms: NameForms = SOUNDS) -> StoryClaims:
     """The article's sentences that other articles of its story (``other_ids``, newest first,
     of ``other_count`` in all) also report, within the caps (the module's docstring)."""
     cut = []
@@ -263,7 +334,7 @@ def story_claims(store: Store, article: Article, passages: Iterable[StoredPassag
         cut.append(f"{len(other_sentences):,} of the other versions' {total:,} sentences")
     unchecked: list[int] = []
     claims = match_claims(own, other_sentences, {other.id: other.source for other in others.values()},
-                          cut=unchecked)
+                          cut=unchecked, forms=forms)
     if unchecked:
         cut.append(f"each sentence with the {MAX_TRIES} most alike sentences of each other version")
     return StoryClaims(claims, f"claims compared {'; '.join(cut)}" if cut else None)
