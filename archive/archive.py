@@ -68,7 +68,19 @@ from .search.distinctive import (
     spread_sample,
 )
 from .search.facets import count_facets
-from .search.feeds import MAX_ENTRIES, Feed, FeedEntry, newest, ordered, plain, timestamp
+from .search.feeds import (
+    MAX_ENTRIES,
+    Feed,
+    FeedEntry,
+    best_passage,
+    newest,
+    newest_articles,
+    ordered,
+    plain,
+    search_feed_id,
+    story_feed_id,
+    timestamp,
+)
 from .search.ordering import sort_by_date
 from .search.request import SIMILAR_K, CoverageRequest, SearchRequest
 from .search.results import (
@@ -574,11 +586,14 @@ class Archive:
         variant spellings (made once per generation, with the search's name variants)."""
         with self._claims_lock:
             forms = self._name_forms.get(snapshot.name)
-            if forms is None:
-                analysis = snapshot.keyword.analysis
-                forms = NameForms(analysis.name_variants(), analysis.index_form)
-                self._name_forms = {snapshot.name: forms}  # only the latest generation's
-            return forms
+        if forms is None:  # made outside the lock: claims of other articles do not wait for it
+            analysis = snapshot.keyword.analysis
+            forms = NameForms(analysis.name_variants(), analysis.index_form)
+            with self._claims_lock:
+                forms = self._name_forms.setdefault(snapshot.name, forms)
+                while len(self._name_forms) > 2:  # the two latest generations (requests on the old one finish)
+                    del self._name_forms[next(iter(self._name_forms))]
+        return forms
 
     def more_like(self, article_id: str, k: int = SIMILAR_K) -> SimilarResponse:
         """Articles nearest in meaning (archive/search/similar.py), this article excluded."""
@@ -602,34 +617,87 @@ class Archive:
         return manifest.generation, manifest.created_at
 
     def search_feed(self, request: SearchRequest | str, /, **options) -> Feed:
-        """A search as a feed: the newest ``MAX_ENTRIES`` of its results (every version unless
-        ``collapse="story"``), newest first by the article's date, undated last."""
+        """A search as a feed: the newest ``MAX_ENTRIES`` articles (every version unless
+        ``collapse="story"``), newest first by the article's date, undated last (the most
+        recently seen first). With words to match (keyword and hybrid modes), they are the
+        newest of every article the words match, not of a ranked pool: a new article is in the
+        feed however it ranks. By meaning alone, they are the newest of the search's pool."""
         if not isinstance(request, SearchRequest):
             options.setdefault("collapse", "none")
             request = SearchRequest(request, **options)
         request = replace(request, sort="date", k=MAX_ENTRIES, page=1)
+        filters = ", ".join(f"{name} {value}" for name, value in (("from", request.date_from), ("to", request.date_to),
+                                                                   ("source", request.source)) if value)
+        title = f"News archive: {request.query}"
+        subtitle = (f"The newest articles for “{request.query}”" + (f" ({filters})" if filters else "")
+                    + f", {request.mode} search" + ("; one per story" if request.collapse == "story" else ""))
+        if request.mode != "semantic":
+            found = self.newest_matching_entries(request)
+            if found is not None:
+                entries, seen, generation, created = found
+                return Feed(search_feed_id(request), title, subtitle, generation, newest(entries, created),
+                            ordered(entries, seen))
         response = self.search(request)
         with self.holding() as searchers:
             snapshot = searchers.snapshot
             ids = [result.id for result in response.results]
             seen = snapshot.store.first_seen(ids)
             created = snapshot.manifest.created_at
-            articles_by_id = snapshot.store.headlines(ids)
+            known = snapshot.store.headlines(ids)
             entries = [FeedEntry(
                 article_id=result.id, title=result.title, date=result.date, source=result.source,
                 published=timestamp(result.date, seen.get(result.id), created),
                 updated=timestamp(result.date, seen.get(result.id), created),
                 summary=plain(result.passages[0].text) if result.passages else "",
                 story_id=result.story.id if result.story else snapshot.catalog.story_of(result.id)[0])
-                for result in response.results if result.id in articles_by_id]
+                for result in response.results if result.id in known]
             generation = snapshot.manifest.generation
-        entries = ordered(entries, seen)
-        filters = ", ".join(f"{name} {value}" for name, value in (("from", request.date_from), ("to", request.date_to),
-                                                                   ("source", request.source)) if value)
-        return Feed(title=f"News archive: {request.query}",
-                    subtitle=f"The newest articles for “{request.query}”" + (f" ({filters})" if filters else "")
-                    + f", {request.mode} search" + ("; one per story" if request.collapse == "story" else ""),
-                    generation=generation, updated=newest(entries, created), entries=entries)
+        return Feed(search_feed_id(request), title, subtitle, generation, newest(entries, created),
+                    ordered(entries, seen), timed_out=response.timed_out)
+
+    def newest_matching_entries(self, request: SearchRequest):
+        """(entries, first-seen times, generation, its creation) of the newest articles the
+        query's words match, each summarised by its passage with most of them; None when the
+        query has no words to match or the budget ran out (the pool stands in then)."""
+        with self.holding() as searchers:
+            snapshot = searchers.snapshot
+            catalog, store = snapshot.catalog, snapshot.store
+            budget = Budget(self.query_budget_ms)
+            try:
+                parsed = snapshot.keyword.parse(request.query)
+                if not understood(parsed):
+                    return None
+                filters = Filters(request.date_from, request.date_to, request.source)
+                matching = self.matching_set(snapshot, parsed, filters, budget).articles
+            except OutOfTime:
+                return None
+            chosen, seen = newest_articles(catalog, matching, request.collapse == "story", MAX_ENTRIES,
+                                           store.first_seen)
+            ids = [catalog.article_ids[ordinal] for ordinal in chosen]
+            articles = store.articles(ids)
+            live = catalog.owners(store.passage_ids_of(ids))
+            spans: dict[str, list[tuple[int, int]]] = {}
+            for passage in store.passages(list(live)).values():
+                if live.get(passage.pid) == passage.article_id:
+                    spans.setdefault(passage.article_id, []).append((passage.start, passage.end))
+            created = snapshot.manifest.created_at
+            entries = []
+            for ordinal, article_id in zip(chosen, ids, strict=True):
+                article = articles.get(article_id)
+                if article is None:
+                    continue
+                best = best_passage(article.text, sorted(spans.get(article_id, [])), parsed.terms,
+                                    snapshot.keyword.analysis.term_spans)
+                when = timestamp(article.date, seen.get(article_id), created)
+                entries.append(FeedEntry(article_id=article_id, title=article.title, date=article.date,
+                                         source=article.source, published=when, updated=when, summary=plain(best),
+                                         story_id=catalog.story_ids[int(catalog.stories[ordinal])], url=article.url))
+            return entries, seen, snapshot.manifest.generation, created
+
+    def check_story(self, story: str) -> None:
+        """Raises ``ArticleNotFoundError`` when no story has this id."""
+        if story not in self.current().snapshot.catalog.story_ordinal:
+            raise ArticleNotFoundError(f"no story with id {story!r}")
 
     def story_feed(self, story: str) -> Feed:
         """A story's versions as a feed, newest first (undated last): the newest ``MAX_ENTRIES``."""
@@ -652,9 +720,9 @@ class Archive:
         entries = ordered(entries, seen)
         size = int(snapshot.catalog.story_sizes[snapshot.catalog.story_ordinal[story]])
         headline = entries[0].title if entries else story
-        return Feed(title=f"News archive story: {headline}",
-                    subtitle=f"Every version of this story ({size} article{'s' if size != 1 else ''}), newest first",
-                    generation=generation, updated=newest(entries, created), entries=entries)
+        return Feed(story_feed_id(story), f"News archive story: {headline}",
+                    f"Every version of this story ({size} article{'s' if size != 1 else ''}), newest first",
+                    generation, newest(entries, created), entries)
 
     def stats(self) -> StatsResponse:
         with self.holding() as searchers:

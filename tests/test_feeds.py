@@ -207,3 +207,48 @@ def test_a_fact_reported_with_a_name_in_another_spelling_is_one_claim(client):
     assert "Sergey Shoigu" in linked["002_e11880221c40fa9a"]["text"]
     # The dated report is the first known: this article has no date.
     assert shoigu[0]["first"] == {"article_id": "002_e11880221c40fa9a", "source": None, "date": "2022-12-19"}
+
+
+def test_a_search_feed_is_the_newest_of_every_match_not_of_a_ranked_pool(tmp_path, seed_index, embedder):
+    from dataclasses import replace
+
+    from conftest import ROOT, warm_directory
+
+    from archive.archive import DEFAULT_FUSION
+    from archive.backends.embedded.rebuild import rebuild
+
+    directory = warm_directory(tmp_path / "coverage", seed_index)
+    rebuild(ROOT / "tests" / "data" / "coverage", directory, DEFAULT_MODEL, embedder=embedder)
+    narrow = Archive.open(directory, embedder=embedder, fusion=replace(DEFAULT_FUSION, depth=1))  # a pool of one
+    try:
+        feed = narrow.search_feed("coffee", mode="keyword")
+        assert [entry.article_id for entry in feed.entries] == ["c11", "c09", "c06", "c05", "c02", "c01", "c12"]
+        assert "coffee" in feed.entries[0].summary.lower()  # the passage with the words
+        stories = narrow.search_feed("coffee", collapse="story").entries
+        assert len({entry.story_id for entry in stories}) == len(stories)  # one a story, its newest
+        assert narrow.search_feed("coffee").id == narrow.search_feed("coffee", k=3, page=2, sort="date").id
+        assert narrow.search_feed("coffee").id != narrow.search_feed("cocoa").id
+    finally:
+        narrow.close()
+
+
+def test_validators_compare_weakly_and_a_missing_story_is_a_404_before_any_304(client):
+    response = client.get("/search.atom?q=Putin")
+    tag = response.headers["ETag"]
+    assert tag.startswith('W/"')  # the same answer, not the same bytes
+    assert client.get("/search.atom?q=Putin", headers={"If-None-Match": tag.removeprefix("W/")}).status_code == 304
+    assert client.get("/stories/no-such-story.atom", headers={"If-None-Match": "*"}).status_code == 404
+
+
+def test_on_equal_dates_this_article_reported_first_and_indexing_time_never_orders_dated_reports():
+    from archive.ingest.articles import Article
+    from archive.search.claims import Claim, ClaimLink, in_time_order
+
+    article = Article("a", "A", "text", date="2022-12-19", source="Here")
+    claim = Claim(0, 4, "text", [ClaimLink("c", "Late", 0, 1, "t", 0.9), ClaimLink("b", "Same day", 0, 1, "t", 0.9),
+                                 ClaimLink("u", "Undated", 0, 1, "t", 0.9)])
+    dates = {"b": "2022-12-19", "c": "2022-12-20", "u": None}
+    seen = {"b": "2022-01-01T00:00:00.000+00:00", "a": "2026-01-01T00:00:00.000+00:00"}  # b was indexed far earlier
+    [ordered] = in_time_order([claim], article, dates, seen)
+    assert [link.article_id for link in ordered.also] == ["b", "c", "u"]
+    assert ordered.first.article_id == "a" and ordered.first.date == "2022-12-19"

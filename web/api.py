@@ -33,7 +33,8 @@ def search():
     if cached is not None:
         return cached
     response = state.archive().search(searched)
-    return feeds.with_validators(jsonify(with_html(response.to_dict())), tag, modified)
+    answer = jsonify(with_html(response.to_dict()))
+    return answer if response.timed_out else feeds.with_validators(answer, tag, modified)  # (cut short: not to keep)
 
 
 @blueprint.get("/api/coverage")

@@ -34,7 +34,7 @@ def validators() -> tuple[str, datetime]:
 def not_modified(tag: str, modified: datetime) -> Response | None:
     """A 304 when the client's copy is current (RFC 9110: If-None-Match wins over If-Modified-Since)."""
     if request.if_none_match:
-        fresh = request.if_none_match.contains(tag)
+        fresh = request.if_none_match.contains_weak(tag)  # (RFC 9110: If-None-Match compares weakly)
     elif request.if_modified_since is not None:
         fresh = modified <= request.if_modified_since
     else:
@@ -46,7 +46,8 @@ def not_modified(tag: str, modified: datetime) -> Response | None:
 
 
 def with_validators(response: Response, tag: str, modified: datetime) -> Response:
-    response.set_etag(tag)
+    """Weak: the same answer, not the same bytes (timings, and addresses under another host)."""
+    response.set_etag(tag, weak=True)
     response.last_modified = modified
     response.headers["Cache-Control"] = f"public, max-age={FEED_MAX_AGE}"
     return response
@@ -81,12 +82,13 @@ def search():
         return cached
     feed = state.archive().search_feed(searched)
     page = url_for("pages.search", _external=True) + "?" + request.query_string.decode("ascii", "replace")
-    document = atom_document(feed, addresses(request.url, page))
-    return with_validators(Response(document, mimetype=ATOM_TYPE), tag, modified)
+    document = Response(atom_document(feed, addresses(request.url, page)), mimetype=ATOM_TYPE)
+    return document if feed.timed_out else with_validators(document, tag, modified)  # (cut short: not to keep)
 
 
 @blueprint.get("/stories/<path:story_id>.atom")
 def story(story_id: str):
+    state.archive().check_story(story_id)  # a 404 before any 304 (RFC 9110: preconditions only for a 2xx)
     tag, modified = validators()
     cached = not_modified(tag, modified)
     if cached is not None:

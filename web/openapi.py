@@ -84,7 +84,8 @@ def search_parameter(spec: Parameter) -> dict:
 
 
 VALIDATOR_HEADERS = {
-    "ETag": {"schema": {"type": "string"}, "description": "From the generation and the request"},
+    "ETag": {"schema": {"type": "string"}, "description": "Weak, from the generation and the request; absent "
+                                                          "when a search was cut short by its time budget"},
     "Last-Modified": {"schema": {"type": "string"}, "description": "When the generation served was created"},
 }
 CONDITIONAL = [

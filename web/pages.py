@@ -225,12 +225,13 @@ def story_timeline(found) -> list[dict]:
     article and the first report marked: the story's small timeline."""
     if not found.story:
         return []
-    dated = sorted((version for version in found.story.articles if version.date), key=lambda version: (version.date,
-                                                                                                          version.id))
+    dated = sorted((version for version in found.story.articles if version.date),
+                   key=lambda version: (version.date, version.id != found.id, version.id))  # (the claims' rule)
     undated = [version for version in found.story.articles if not version.date]
+    whole = found.story.size == len(found.story.articles)  # a capped list cannot say which came first
     return [{"id": version.id, "title": version.title, "source": version.source, "date": version.date,
              "date_kind": version.date_kind, "label": short_date(version.date) if version.date else "undated",
-             "here": version.id == found.id, "first": index == 0 and bool(version.date)}
+             "here": version.id == found.id, "first": whole and index == 0 and bool(version.date)}
             for index, version in enumerate(dated + undated)]
 
 

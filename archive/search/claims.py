@@ -109,7 +109,9 @@ def in_time_order(claims: list[Claim], article: Article, dates: dict[str, str | 
 
     def when(article_id: str) -> tuple:
         date = dates.get(article_id)
-        return (date is None, date or "", first_seen.get(article_id, ""), article_id != article.id, article_id)
+        # (a dated article's indexing time never orders it: only its date, then this article first)
+        return (date is None, date or "", article_id != article.id, first_seen.get(article_id, "") if date is None
+                else "", article_id)
 
     for claim in claims:
         claim.also.sort(key=lambda link: when(link.article_id))

@@ -13,11 +13,17 @@ give the addresses: the site its own, the CLI a ``--base-url``.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 import xml.etree.ElementTree as ElementTree
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import quote
+
+import numpy as np
+
+from ..index.catalog import UNDATED
 
 ATOM = "http://www.w3.org/2005/Atom"
 MAX_ENTRIES = 100
@@ -61,11 +67,69 @@ class FeedEntry:
 
 @dataclass
 class Feed:
+    id: str  # stable: the same search (or story) has the same id wherever it is served
     title: str
     subtitle: str
     generation: str
     updated: str  # RFC 3339
     entries: list[FeedEntry] = field(default_factory=list)
+    timed_out: bool = False  # made from a search cut short: not to be cached as the answer
+
+
+def search_feed_id(request) -> str:
+    """The same for the same search, whatever the host, the parameters' order, or those a
+    feed ignores (k, page, sort)."""
+    asked = [request.query, request.mode, request.alpha, request.date_from, request.date_to, request.source,
+             request.collapse]
+    return "urn:news-archive:search:" + hashlib.sha256(json.dumps(asked).encode()).hexdigest()[:24]
+
+
+def story_feed_id(story: str) -> str:
+    return "urn:news-archive:story:" + quote(story, safe="")
+
+
+def newest_articles(catalog, matching: np.ndarray, one_per_story: bool, limit: int,
+                    first_seen: Callable[[list[str]], dict[str, str]]) -> tuple[list[int], dict[str, str]]:
+    """The newest ``limit`` of the matching articles (ordinals): dated ones by date, newest
+    first; then undated ones, the most recently seen first. ``one_per_story``: a story's
+    newest only. Returns them and the first-seen times read."""
+    order = catalog.date_order  # oldest first, undated last
+    dated_count = int(np.count_nonzero(catalog.day_numbers != UNDATED))
+    dated = order[:dated_count][::-1]
+    chosen: list[int] = []
+    stories: set[int] = set()
+
+    def take(ordinals) -> None:
+        for ordinal in ordinals:
+            if len(chosen) >= limit:
+                return
+            story = int(catalog.stories[ordinal])
+            if one_per_story and story in stories:
+                continue
+            stories.add(story)
+            chosen.append(ordinal)
+
+    take(dated[matching[dated]].tolist())
+    seen: dict[str, str] = {}
+    if len(chosen) < limit:  # the undated, only when the dated leave room
+        undated = order[dated_count:]
+        undated = undated[matching[undated]].tolist()
+        seen = first_seen([catalog.article_ids[ordinal] for ordinal in undated]) if undated else {}
+        take(sorted(undated, key=lambda ordinal: (seen.get(catalog.article_ids[ordinal], ""), ordinal), reverse=True))
+    seen.update(first_seen([catalog.article_ids[ordinal] for ordinal in chosen]))
+    return chosen, seen
+
+
+def best_passage(text: str, spans: list[tuple[int, int]], terms: set[str],
+                 term_spans: Callable[[str, set[str]], list]) -> str:
+    """The passage with most of the query's words (the first of equals); the text's start when
+    none has any."""
+    best, most = "", -1
+    for start, end in spans:
+        count = len(term_spans(text[start:end], terms))
+        if count > most:
+            best, most = text[start:end], count
+    return best or text[:SUMMARY_CHARACTERS * 2]
 
 
 def ordered(entries: list[FeedEntry], first_seen: dict[str, str]) -> list[FeedEntry]:
@@ -115,7 +179,7 @@ def atom_document(feed: Feed, addresses: FeedAddresses) -> str:
             element.text = _NOT_XML.sub("", text)
         return element
 
-    add(root, "id", addresses.self_url)
+    add(root, "id", feed.id)
     add(root, "title", feed.title)
     add(root, "subtitle", feed.subtitle)
     add(root, "updated", feed.updated)

@@ -120,10 +120,14 @@ def earlier_first_seen(milvus: Milvus, prefix: str, live: dict | None, dimension
     these were kept, its creation time for each of its articles."""
     if not live:
         return {}
-    store = MilvusStore(milvus, Collections.of(prefix, live["collections"]), dimension)
-    rows = store.article_rows()
+    try:
+        store = MilvusStore(milvus, Collections.of(prefix, live["collections"]), dimension)
+        rows = store.article_rows()
+        seen = store.first_seen()
+    except Exception:  # a live generation of another layout, or damaged: the rebuild is what replaces it
+        return {}
     created = (live.get("manifest") or {}).get("created_at")
-    return {**(dict.fromkeys((row[0] for row in rows), created) if created else {}), **store.first_seen()}
+    return {**(dict.fromkeys((row[0] for row in rows), created) if created else {}), **seen}
 
 
 def record(kind: str, about: tuple[str, ...], value: object) -> dict:
@@ -286,6 +290,8 @@ def update_milvus(corpus: Path | str, uri: str, work_dir: Path | str, *, prefix:
             write_pointer(milvus, prefix, collections, manifest.to_dict(), next_pid,
                           pending={"first_pid": first_pid, "next_pid": next_pid})
             leaving = list(store.articles(outgoing).values())
+            if not store.records("seen_before"):  # articles stored before first-seen times were kept
+                milvus.insert_rows(collections.records, [record("seen_before", (), manifest.created_at)])
             kept = store.first_seen([article.id for article in changes.changed])  # a changed article is not news
             seen = build.first_seen((article.id for article in incoming),
                                     {**dict.fromkeys((article.id for article in changes.changed),

@@ -45,6 +45,7 @@ class MilvusStore:
         self.milvus, self.collections, self.dimension = milvus, collections, dimension
         self._headlines: dict[str, tuple] = {}  # id -> (title, source, date, date kind): read at open
         self._first_seen: dict[str, str] | None = None  # id -> when first seen: read at open too
+        self.article_rows_cache: list[tuple] = []
 
     def articles(self, article_ids) -> dict[str, Article]:
         rows = self.milvus.rows_of(self.collections.articles, list(article_ids), ARTICLE_FIELDS)
@@ -72,6 +73,7 @@ class MilvusStore:
                 seen[row["article_id"]] = fields["first_seen"]
             rows.append((row["article_id"], date, fields.get("source"), row["story_id"] or None))
         self._first_seen = seen
+        self.article_rows_cache = rows
         return sorted(rows)
 
     def first_seen(self, article_ids=None) -> dict[str, str]:
@@ -79,6 +81,10 @@ class MilvusStore:
         written before these were kept."""
         if self._first_seen is None:
             self.article_rows()
+            before = self.records("seen_before")  # when an update first found articles without times
+            if before:
+                known = {article_id for article_id, *_ in self.article_rows_cache}
+                self._first_seen = {**dict.fromkeys(known, str(before[0])), **(self._first_seen or {})}
         seen = self._first_seen or {}
         if article_ids is None:
             return dict(seen)
