@@ -16,7 +16,7 @@ $(BIN)/python:
 # CPU torch first, from its exact pinned version; anything else would pull CUDA packages.
 $(VENV)/.installed: $(BIN)/python setup.cfg pyproject.toml
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e '.[test,milvus]'
+	$(BIN)/pip install --quiet -e '.[test,milvus,cluster]'
 	touch $@
 
 install: $(VENV)/.installed

@@ -128,3 +128,11 @@ class OutOfTimeError(ArchiveError):
     status = 503
     code = "timed_out"
     exit_code = 8
+
+
+class ClusterError(ArchiveError):
+    """The build's cluster (``--cluster``) cannot be started or reached, or Dask is missing."""
+
+    status = 503
+    code = "cluster_unavailable"
+    exit_code = 9

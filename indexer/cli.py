@@ -117,6 +117,14 @@ def precision_option(function):
     )(function)
 
 
+def cluster_option(function):
+    return click.option(
+        "--cluster", default=None, envvar="ARCHIVE_CLUSTER",
+        help="Embed on a Dask cluster: local:N (N single-threaded worker processes here) or a scheduler's "
+             "address, tcp://host:8786 [env ARCHIVE_CLUSTER]. Needs the cluster extra.",
+    )(function)
+
+
 def json_option(function):
     return click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")(function)
 
@@ -184,6 +192,10 @@ def print_build_summary(summary: dict, as_json: bool, changes: bool = False) -> 
         passed_over = ", ".join(f"{count} {reason}" for reason, count in counts["skipped"].items())
         click.echo(f"{label}: {counts['read']} read, {counts['kept']} kept as articles"
                    + (f"; passed over: {passed_over}" if passed_over else ""))
+    if summary.get("cluster"):
+        cluster = summary["cluster"]
+        click.echo(f"cluster: {cluster['address']}, {cluster['workers']} worker{'s' if cluster['workers'] != 1 else ''}, "
+                   f"{cluster['partitions']} partition{'s' if cluster['partitions'] != 1 else ''} embedded")
     phases = ", ".join(f"{phase} {seconds:.1f}s" for phase, seconds in summary["seconds"].items())
     click.echo(f"time: {phases}")
     if summary["skipped"]:
@@ -203,9 +215,10 @@ def print_build_summary(summary: dict, as_json: bool, changes: bool = False) -> 
 @click.option("--wait", is_flag=True, help="Wait for a running build instead of refusing.")
 @precision_option
 @follow_links_option
+@cluster_option
 @backend_options
 @json_option
-def rebuild(corpus, index_dir, model, fields, strict, wait, precision, follow_links, backend, milvus_uri,
+def rebuild(corpus, index_dir, model, fields, strict, wait, precision, follow_links, cluster, backend, milvus_uri,
             as_json) -> None:
     """Build both indexes from the whole corpus and switch to them atomically."""
     chosen = chosen_backend(backend, index_dir, milvus_uri)
@@ -214,7 +227,7 @@ def rebuild(corpus, index_dir, model, fields, strict, wait, precision, follow_li
         summary = chosen.rebuild(
             corpus or settings.corpus_path(), model or settings.model_name(),
             fields=archive.FieldMapping.parse(fields), strict=strict, wait=wait, progress=report,
-            precision=precision or settings.embed_precision(), follow_links=follow_links,
+            precision=precision or settings.embed_precision(), follow_links=follow_links, cluster=cluster or None,
         )
     finally:
         close()
@@ -229,16 +242,18 @@ def rebuild(corpus, index_dir, model, fields, strict, wait, precision, follow_li
 @click.option("--wait", is_flag=True, help="Wait for a running build instead of refusing.")
 @precision_option
 @follow_links_option
+@cluster_option
 @backend_options
 @json_option
-def update(corpus, index_dir, fields, strict, wait, precision, follow_links, backend, milvus_uri, as_json) -> None:
+def update(corpus, index_dir, fields, strict, wait, precision, follow_links, cluster, backend, milvus_uri,
+           as_json) -> None:
     """Apply corpus changes (new, changed, deleted articles) to the live index."""
     chosen = chosen_backend(backend, index_dir, milvus_uri)
     report, close = progress_reporter(not as_json and sys.stderr.isatty())
     try:
         summary = chosen.update(corpus or settings.corpus_path(), fields=archive.FieldMapping.parse(fields),
                                 strict=strict, wait=wait, progress=report, precision=precision or settings.embed_precision(),
-                                follow_links=follow_links)
+                                follow_links=follow_links, cluster=cluster or None)
     finally:
         close()
     print_build_summary(summary.to_dict(), as_json, changes=True)

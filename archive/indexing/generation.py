@@ -38,6 +38,7 @@ from ..ingest.articles import Article
 from ..ingest.corpus import CorpusReading, FieldMapping, read_corpus
 from ..ingest.passages import split_passages
 from .changes import Changes, RecordedCorpus, compare, unchanged_ids
+from .cluster import Cluster, ClusterReport
 
 EMBED_CHUNK = 256  # passages per encode call; each chunk's results are cached at once
 CRASH_VARIABLE = "ARCHIVE_BUILD_CRASH_AT"  # fault injection for crash-safety tests: a phase name
@@ -89,6 +90,7 @@ class BuildSummary:
     changed: int = 0
     removed: int = 0
     unchanged: int = 0
+    cluster: dict | None = None  # where passages were embedded: {"address", "workers", "partitions"}; None here
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
@@ -220,8 +222,11 @@ class GenerationBuild:
     """One build or update run: the lock, the timer, the new directory, and publishing."""
 
     def __init__(self, index_dir: Path | str, corpus: Path | str, wait: bool = False,
-                 follow_links: bool = False) -> None:
-        """``follow_links``: read file symlinks that leave the corpus folder too."""
+                 follow_links: bool = False, cluster: str | None = None) -> None:
+        """``follow_links``: read file symlinks that leave the corpus folder too. ``cluster``: a
+        Dask cluster to embed on (archive/indexing/cluster.py), or None for this process."""
+        self.cluster = cluster
+        self.cluster_report: ClusterReport | None = None
         self.layout = IndexLayout(index_dir)
         self.follow_links = follow_links
         self.corpus = existing_corpus(corpus)
@@ -313,6 +318,8 @@ class GenerationBuild:
             if row.key not in found:
                 missing.setdefault(row.key, row)
         todo = sorted(missing.values(), key=lambda row: len(row.model_input), reverse=True)
+        if todo and self.cluster:
+            return self.embed_on_cluster(todo, embedder, cache, progress, found, precision), len(todo), reused
         if todo:
             self.load_model(embedder)
         with self.timer.phase("embed"):
@@ -329,6 +336,32 @@ class GenerationBuild:
                 if index == 0:
                     crash_point("embed")
         return found, len(todo), reused
+
+    def embed_on_cluster(self, todo: list[PassageRow], embedder: Embedder, cache: EmbeddingCache,
+                         progress: Progress | None, found: dict[str, PassageEmbedding],
+                         precision: str) -> dict[str, PassageEmbedding]:
+        """The rows the cache lacks, embedded on the cluster's workers partition by partition;
+        each partition cached as it arrives (so a killed driver loses only what was in flight)."""
+        assert self.cluster is not None
+        with self.timer.phase("cluster"):  # starting or joining it
+            cluster = Cluster(self.cluster)
+        try:
+            self.cluster_report = report = ClusterReport(self.cluster, cluster.workers())
+            with self.timer.phase("embed"):
+                if progress:
+                    progress("embed", 0, len(todo))
+                done = 0
+                for pairs in cluster.embed(embedder.name, precision, [(row.model_input, row.offset) for row in todo],
+                                           [row.key for row in todo], report):
+                    cache.put_many(pairs)
+                    found.update(pairs)
+                    done += len(pairs)
+                    if progress:
+                        progress("embed", done, len(todo))
+                    crash_point("embed")
+        finally:
+            cluster.close()
+        return found
 
     def export_query_encoder(self, embedder: Embedder) -> None:
         """Export the model to ONNX for query embedding, once per model and index directory
@@ -390,4 +423,5 @@ class GenerationBuild:
 
     def summary(self, **values) -> BuildSummary:
         return BuildSummary(generation=self.generation, location=str(self.layout.root),
-                            seconds=self.timer.finish(), **values)
+                            seconds=self.timer.finish(), **values,
+                            cluster=self.cluster_report.to_dict() if self.cluster_report else None)

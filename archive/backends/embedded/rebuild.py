@@ -80,10 +80,11 @@ def rebuild(
     progress: Progress | None = None,
     embedder: Embedder | None = None,
     precision: str = "auto",
+    cluster: str | None = None,
 ) -> BuildSummary:
     """``precision``: auto, fp32 or bf16 (see archive/index/precision.py)."""
     check_precision(precision)
-    with GenerationBuild(index_dir, corpus, wait, follow_links) as build:
+    with GenerationBuild(index_dir, corpus, wait, follow_links, cluster) as build:
         reading = build.read(fields, strict, progress)
         articles = reading.articles
         embedder = embedder or Embedder.shared(model_name)  # loads the model only if it must embed

@@ -57,11 +57,12 @@ def update(
     progress: Progress | None = None,
     embedder: Embedder | None = None,
     precision: str = "auto",
+    cluster: str | None = None,
 ) -> BuildSummary:
     """``precision``: an update embeds at the index's own precision (``auto`` keeps it; asking
     for another one is refused, as the index would mix vectors)."""
     check_precision(precision)
-    with GenerationBuild(index_dir, corpus, wait, follow_links) as build:
+    with GenerationBuild(index_dir, corpus, wait, follow_links, cluster) as build:
         live = build.layout.current_directory()
         manifest = read_manifest(live)
         choice = update_precision(precision, manifest)

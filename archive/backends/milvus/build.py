@@ -188,11 +188,11 @@ def rebuild_milvus(corpus: Path | str, uri: str, work_dir: Path | str, model_nam
                    wait: bool = False, follow_links: bool = False, access: MilvusAccess | None = None,
                    progress: Progress | None = None,
                    embedder: Embedder | None = None,
-                   precision: str = "auto") -> BuildSummary:
+                   precision: str = "auto", cluster: str | None = None) -> BuildSummary:
     """A whole new generation in Milvus, then the switch. ``work_dir`` holds the embedding
     cache, the ONNX query encoder and the build lock; nothing of the archive itself."""
     check_precision(precision)
-    with GenerationBuild(work_dir, corpus, wait, follow_links) as build:
+    with GenerationBuild(work_dir, corpus, wait, follow_links, cluster) as build:
         reading = build.read(fields, strict, progress)
         articles = reading.articles
         embedder = embedder or Embedder.shared(model_name)
@@ -238,7 +238,7 @@ def update_milvus(corpus: Path | str, uri: str, work_dir: Path | str, *, prefix:
                   fields: FieldMapping | None = None, strict: bool = False, wait: bool = False,
                   follow_links: bool = False, access: MilvusAccess | None = None,
                   progress: Progress | None = None, embedder: Embedder | None = None,
-                  precision: str = "auto") -> BuildSummary:
+                  precision: str = "auto", cluster: str | None = None) -> BuildSummary:
     """Bring the live Milvus generation in line with the corpus, in place, by article id.
 
     Before it changes anything, an update marks the pointer ``pending`` with the passage ids it
@@ -247,7 +247,7 @@ def update_milvus(corpus: Path | str, uri: str, work_dir: Path | str, *, prefix:
     that is older than its own ids goes), and counts the vocabulary and the manifest afresh."""
     check_precision(precision)
     milvus = connect(uri, access=access)
-    with GenerationBuild(work_dir, corpus, wait, follow_links) as build:
+    with GenerationBuild(work_dir, corpus, wait, follow_links, cluster) as build:
         pointer = read_pointer(milvus, prefix)
         if pointer is None:
             raise IndexNotFoundError(f"no archive in Milvus at {uri}", hint="run `indexer rebuild --backend milvus` first")

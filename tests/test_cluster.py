@@ -1,0 +1,103 @@
+"""Cold builds embedded on a real Dask cluster (issue 27): a local cluster of two worker
+processes builds what one process builds, and a worker killed mid-build costs nothing but time."""
+
+from __future__ import annotations
+
+import numpy as np
+import psutil
+import pytest
+from conftest import SEED_CORPUS
+
+from archive.archive import Archive
+from archive.backends.embedded.rebuild import rebuild
+from archive.index.layout import IndexLayout
+from archive.indexing import cluster as cluster_module
+from archive.settings import DEFAULT_MODEL
+
+pytest.importorskip("distributed", reason="the cluster extra (Dask distributed) is not installed: pip install .[cluster]")
+
+QUERIES = ["potash exports", "Lukashenka", "ground operation", "drones over Kyiv"]
+
+
+@pytest.fixture(scope="module")
+def single(tmp_path_factory, embedder):
+    """The seed corpus built in this process, from a cold embedding cache."""
+    index = tmp_path_factory.mktemp("single") / "index"
+    rebuild(SEED_CORPUS, index, DEFAULT_MODEL, embedder=embedder, precision="fp32")
+    return index
+
+
+def stored(index) -> dict:
+    archive = Archive.open(index)
+    try:
+        snapshot = archive.current().snapshot
+        catalog = snapshot.catalog
+        passages = {}
+        for article_id in catalog.article_ids:
+            pids = snapshot.store.article_passage_ids(article_id)
+            for pid, passage in sorted(snapshot.store.passages(pids).items()):
+                passages[(article_id, passage.ordinal)] = (passage.start, passage.end,
+                                                           snapshot.vectors.reconstruct([pid])[0])
+        stories = {article_id: catalog.story_of(article_id)[0] for article_id in catalog.article_ids}
+        top = {query: [result.id for result in archive.search(query, k=10, collapse="none").results]
+               for query in QUERIES}
+        return {"passages": passages, "stories": stories, "top": top}
+    finally:
+        archive.close()
+
+
+def assert_same_build(first, second) -> None:
+    assert first["passages"].keys() == second["passages"].keys()
+    assert first["stories"] == second["stories"]
+    for key, (start, end, vector) in first["passages"].items():
+        other_start, other_end, other = second["passages"][key]
+        assert (start, end) == (other_start, other_end)
+        cosine = float(np.dot(vector, other) / (np.linalg.norm(vector) * np.linalg.norm(other)))
+        assert cosine >= 0.9999, (key, cosine)
+    assert first["top"] == second["top"]
+
+
+def test_a_local_cluster_of_two_workers_builds_what_one_process_builds(tmp_path, single, monkeypatch, embedder):
+    monkeypatch.setattr(cluster_module, "PARTITION", 4)  # several partitions for each worker
+    index = tmp_path / "index"
+    summary = rebuild(SEED_CORPUS, index, DEFAULT_MODEL, embedder=embedder, precision="fp32", cluster="local:2")
+    assert summary.cluster == {"address": "local:2", "workers": 2, "partitions": 6}
+    assert summary.embedded == 21 and summary.reused == 0
+    assert_same_build(stored(single), stored(index))
+    again = rebuild(SEED_CORPUS, index, DEFAULT_MODEL, embedder=embedder, precision="fp32", cluster="local:2")
+    assert again.embedded == 0 and again.cluster is None  # every embedding cached: no cluster started
+
+
+def test_a_worker_killed_mid_build_has_its_partitions_done_by_another(tmp_path, single, monkeypatch, embedder):
+    monkeypatch.setattr(cluster_module, "PARTITION", 2)
+    killed: list[int] = []
+
+    def kill_a_worker(phase: str, done: int, total: int) -> None:
+        if phase != "embed" or killed or done == 0:
+            return
+        # A local cluster's nannies run here, each worker in a process of its own, spawned.
+        workers = [process for process in psutil.Process().children(recursive=True)
+                   if "spawn_main" in " ".join(process.cmdline())]
+        assert workers, "no worker process found"
+        killed.append(workers[0].pid)
+        workers[0].kill()
+
+    index = tmp_path / "index"
+    summary = rebuild(SEED_CORPUS, index, DEFAULT_MODEL, embedder=embedder, precision="fp32", cluster="local:2",
+                      progress=kill_a_worker)
+    assert killed and summary.embedded == 21
+    assert_same_build(stored(single), stored(index))
+    assert IndexLayout(index).current_name() is not None
+
+
+def test_an_unreachable_cluster_is_a_clear_error(tmp_path, embedder):
+    from click.testing import CliRunner
+
+    from indexer.cli import main
+
+    result = CliRunner().invoke(main, ["rebuild", "--corpus", str(SEED_CORPUS), "--index", str(tmp_path / "index"),
+                                       "--cluster", "tcp://127.0.0.1:1", "--precision", "fp32"])
+    assert result.exit_code == 9, result.output
+    assert "error: cannot reach the cluster at tcp://127.0.0.1:1" in result.output
+    assert "hint: check the scheduler's address, or use --cluster local:N" in result.output
+    assert IndexLayout(tmp_path / "index").current_name() is None  # nothing published
