@@ -61,7 +61,7 @@ def test_a_local_cluster_of_two_workers_builds_what_one_process_builds(tmp_path,
     monkeypatch.setattr(cluster_module, "PARTITION", 4)  # several partitions for each worker
     index = tmp_path / "index"
     summary = rebuild(SEED_CORPUS, index, DEFAULT_MODEL, embedder=embedder, precision="fp32", cluster="local:2")
-    assert summary.cluster == {"address": "local:2", "workers": 2, "partitions": 6}
+    assert summary.cluster == {"address": "local:2", "workers": 2, "partitions": 6}  # 21 passages, 4 a partition
     assert summary.embedded == 21 and summary.reused == 0
     assert_same_build(stored(single), stored(index))
     again = rebuild(SEED_CORPUS, index, DEFAULT_MODEL, embedder=embedder, precision="fp32", cluster="local:2")
