@@ -57,12 +57,22 @@ def assert_same_build(first, second) -> None:
     assert first["top"] == second["top"]
 
 
+@pytest.fixture(autouse=True)
+def small_builds_use_the_cluster(monkeypatch):
+    """The seed corpus is 21 passages: fewer than a real build sends to a cluster."""
+    monkeypatch.setattr(cluster_module, "MIN_PASSAGES", 1)
+
+
 def test_a_local_cluster_of_two_workers_builds_what_one_process_builds(tmp_path, single, monkeypatch, embedder):
+    import os
+
     monkeypatch.setattr(cluster_module, "PARTITION", 4)  # several partitions for each worker
+    before = {name: os.environ.get(name) for name in cluster_module.NANNY_VARIABLES}
     index = tmp_path / "index"
     summary = rebuild(SEED_CORPUS, index, DEFAULT_MODEL, embedder=embedder, precision="fp32", cluster="local:2")
     assert summary.cluster == {"address": "local:2", "workers": 2, "partitions": 6}  # 21 passages, 4 a partition
     assert summary.embedded == 21 and summary.reused == 0
+    assert {name: os.environ.get(name) for name in cluster_module.NANNY_VARIABLES} == before  # Dask's, undone
     assert_same_build(stored(single), stored(index))
     again = rebuild(SEED_CORPUS, index, DEFAULT_MODEL, embedder=embedder, precision="fp32", cluster="local:2")
     assert again.embedded == 0 and again.cluster is None  # every embedding cached: no cluster started
@@ -101,3 +111,23 @@ def test_an_unreachable_cluster_is_a_clear_error(tmp_path, embedder):
     assert "error: cannot reach the cluster at tcp://127.0.0.1:1" in result.output
     assert "hint: check the scheduler's address, or use --cluster local:N" in result.output
     assert IndexLayout(tmp_path / "index").current_name() is None  # nothing published
+
+
+def test_a_cluster_without_workers_is_an_error_not_a_hang(tmp_path, monkeypatch, embedder):
+    from dask.distributed import LocalCluster
+
+    from archive.errors import ClusterError
+
+    monkeypatch.setattr(cluster_module, "WAIT_FOR_WORKERS_SECONDS", 2.0)
+    with LocalCluster(n_workers=0, processes=False, dashboard_address=None) as empty:
+        with pytest.raises(ClusterError, match="cannot reach the cluster"):
+            rebuild(SEED_CORPUS, tmp_path / "index", DEFAULT_MODEL, embedder=embedder, precision="fp32",
+                    cluster=empty.scheduler_address)
+    assert IndexLayout(tmp_path / "index").current_name() is None
+
+
+def test_a_small_build_embeds_here_without_starting_workers(tmp_path, monkeypatch, embedder):
+    monkeypatch.setattr(cluster_module, "MIN_PASSAGES", 1000)
+    summary = rebuild(SEED_CORPUS, tmp_path / "index", DEFAULT_MODEL, embedder=embedder, precision="fp32",
+                      cluster="local:2")
+    assert summary.embedded == 21 and summary.cluster is None

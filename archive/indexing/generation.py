@@ -37,8 +37,8 @@ from ..index.stories import Stories, StoryArticle, article_vector, text_signatur
 from ..ingest.articles import Article
 from ..ingest.corpus import CorpusReading, FieldMapping, read_corpus
 from ..ingest.passages import split_passages
+from . import cluster as cluster_embedding
 from .changes import Changes, RecordedCorpus, compare, unchanged_ids
-from .cluster import Cluster, ClusterReport
 
 EMBED_CHUNK = 256  # passages per encode call; each chunk's results are cached at once
 CRASH_VARIABLE = "ARCHIVE_BUILD_CRASH_AT"  # fault injection for crash-safety tests: a phase name
@@ -226,7 +226,7 @@ class GenerationBuild:
         """``follow_links``: read file symlinks that leave the corpus folder too. ``cluster``: a
         Dask cluster to embed on (archive/indexing/cluster.py), or None for this process."""
         self.cluster = cluster
-        self.cluster_report: ClusterReport | None = None
+        self.cluster_report: cluster_embedding.ClusterReport | None = None
         self.layout = IndexLayout(index_dir)
         self.follow_links = follow_links
         self.corpus = existing_corpus(corpus)
@@ -303,7 +303,10 @@ class GenerationBuild:
                 embedder.load()
 
     def choose_precision(self, setting: str, embedder: Embedder, articles: list[Article]) -> PrecisionChoice:
-        """fp32 or bf16 for this build (``auto`` may load the model and probe, once per machine)."""
+        """fp32 or bf16 for this build (``auto`` may load the model and probe, once per machine;
+        on a remote cluster, whose workers' CPUs this machine cannot probe, fp32)."""
+        if setting == "auto" and self.cluster and not cluster_embedding.is_local(self.cluster):
+            return PrecisionChoice("fp32", "auto: fp32 on a remote cluster (its workers' CPUs were not probed)")
         with self.timer.phase("precision"):
             return choose_precision(setting, embedder, self.layout.root, probe_sample(articles))
 
@@ -318,7 +321,7 @@ class GenerationBuild:
             if row.key not in found:
                 missing.setdefault(row.key, row)
         todo = sorted(missing.values(), key=lambda row: len(row.model_input), reverse=True)
-        if todo and self.cluster:
+        if self.cluster and len(todo) >= cluster_embedding.MIN_PASSAGES:
             return self.embed_on_cluster(todo, embedder, cache, progress, found, precision), len(todo), reused
         if todo:
             self.load_model(embedder)
@@ -344,9 +347,9 @@ class GenerationBuild:
         each partition cached as it arrives (so a killed driver loses only what was in flight)."""
         assert self.cluster is not None
         with self.timer.phase("cluster"):  # starting or joining it
-            cluster = Cluster(self.cluster)
+            cluster = cluster_embedding.Cluster(self.cluster)
         try:
-            self.cluster_report = report = ClusterReport(self.cluster, cluster.workers())
+            self.cluster_report = report = cluster_embedding.ClusterReport(self.cluster, cluster.workers())
             with self.timer.phase("embed"):
                 if progress:
                     progress("embed", 0, len(todo))
