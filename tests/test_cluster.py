@@ -15,6 +15,7 @@ from archive.indexing import cluster as cluster_module
 from archive.settings import DEFAULT_MODEL
 
 pytest.importorskip("distributed", reason="the cluster extra (Dask distributed) is not installed: pip install .[cluster]")
+pytestmark = pytest.mark.slow  # worker processes that load the model, and one killed: `make test-fast` leaves them out
 
 QUERIES = ["potash exports", "Lukashenka", "ground operation", "drones over Kyiv"]
 
