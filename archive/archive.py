@@ -76,10 +76,8 @@ from .search.feeds import (
     newest,
     newest_articles,
     ordered,
-    plain,
     search_feed_id,
     story_feed_id,
-    timestamp,
 )
 from .search.ordering import sort_by_date
 from .search.request import SIMILAR_K, CoverageRequest, SearchRequest
@@ -644,13 +642,11 @@ class Archive:
             seen = snapshot.store.first_seen(ids)
             created = snapshot.manifest.created_at
             known = snapshot.store.headlines(ids)
-            entries = [FeedEntry(
-                article_id=result.id, title=result.title, date=result.date, source=result.source,
-                published=timestamp(result.date, seen.get(result.id), created),
-                updated=timestamp(result.date, seen.get(result.id), created),
-                summary=plain(result.passages[0].text) if result.passages else "",
-                story_id=result.story.id if result.story else snapshot.catalog.story_of(result.id)[0])
-                for result in response.results if result.id in known]
+            entries = [FeedEntry.of(
+                result.id, result.title, result.date, result.source,
+                result.passages[0].text if result.passages else "",
+                result.story.id if result.story else snapshot.catalog.story_of(result.id)[0], seen.get(result.id),
+                created) for result in response.results if result.id in known]
             generation = snapshot.manifest.generation
         return Feed(search_feed_id(request), title, subtitle, generation, newest(entries, created),
                     ordered(entries, seen), timed_out=response.timed_out)
@@ -688,10 +684,9 @@ class Archive:
                     continue
                 best = best_passage(article.text, sorted(spans.get(article_id, [])), parsed.terms,
                                     snapshot.keyword.analysis.term_spans)
-                when = timestamp(article.date, seen.get(article_id), created)
-                entries.append(FeedEntry(article_id=article_id, title=article.title, date=article.date,
-                                         source=article.source, published=when, updated=when, summary=plain(best),
-                                         story_id=catalog.story_ids[int(catalog.stories[ordinal])], url=article.url))
+                entries.append(FeedEntry.of(article_id, article.title, article.date, article.source, best,
+                                            catalog.story_ids[int(catalog.stories[ordinal])], seen.get(article_id),
+                                            created, article.url))
             return entries, seen, snapshot.manifest.generation, created
 
     def check_story(self, story: str) -> None:
@@ -710,12 +705,9 @@ class Archive:
             articles = snapshot.store.articles(ids)
             seen = snapshot.store.first_seen(ids)
             created = snapshot.manifest.created_at
-            entries = [FeedEntry(
-                article_id=article_id, title=title, date=date, source=source,
-                published=timestamp(date, seen.get(article_id), created),
-                updated=timestamp(date, seen.get(article_id), created),
-                summary=plain(articles[article_id].text), story_id=story, url=articles[article_id].url)
-                for article_id, title, source, date, _ in versions if article_id in articles]
+            entries = [FeedEntry.of(article_id, title, date, source, articles[article_id].text, story,
+                                    seen.get(article_id), created, articles[article_id].url)
+                       for article_id, title, source, date, _ in versions if article_id in articles]
             generation = snapshot.manifest.generation
         entries = ordered(entries, seen)
         size = int(snapshot.catalog.story_sizes[snapshot.catalog.story_ordinal[story]])

@@ -37,7 +37,16 @@ def sample(count: int, target: Path) -> Path:
     return target
 
 
-def contents(index: Path, queries: list[str]) -> dict:
+def cosines(first: dict, second: dict) -> list[float]:
+    """The cosine of each passage's vector in ``first`` with the same passage's in ``second``."""
+    return [float(np.dot(vector, second["passages"][key][2])
+                  / (np.linalg.norm(vector) * np.linalg.norm(second["passages"][key][2])))
+            for key, (_, _, vector) in first["passages"].items() if key in second["passages"]]
+
+
+def contents(index, queries: list[str]) -> dict:
+    """What two builds must share: each passage's offsets and vector, each article's story, and
+    the top 10 (every version) of ``queries``. Used by tests/test_cluster.py too."""
     archive = Archive.open(index)
     try:
         snapshot = archive.current().snapshot
@@ -74,9 +83,7 @@ def main() -> None:
     queries = make_queries(50)
     (single_index, single, single_wall), (cluster_index, cluster, cluster_wall) = runs.values()
     first, second = contents(single_index, queries), contents(cluster_index, queries)
-    cosines = [float(np.dot(vector, second["passages"][key][2])
-                     / (np.linalg.norm(vector) * np.linalg.norm(second["passages"][key][2])))
-               for key, (_, _, vector) in first["passages"].items() if key in second["passages"]]
+    alike = cosines(first, second)
     same_passages = first["passages"].keys() == second["passages"].keys() and all(
         first["passages"][key][:2] == second["passages"][key][:2] for key in first["passages"])
     embed_rate = {name: summary["embedded"] / summary["seconds"]["embed"] for name, (_, summary, _) in runs.items()}
@@ -97,7 +104,7 @@ def main() -> None:
               f"The same build: articles {'yes' if first['stories'].keys() == second['stories'].keys() else 'NO'}, "
               f"passages {'yes' if same_passages else 'NO'}, stories "
               f"{'yes' if first['stories'] == second['stories'] else 'NO'}, vectors cosine ≥ "
-              f"{min(cosines):.6f} (median {float(np.median(cosines)):.6f}), top 10 of {len(queries)} queries "
+              f"{min(alike):.6f} (median {float(np.median(alike)):.6f}), top 10 of {len(queries)} queries "
               f"{'the same' if first['top'] == second['top'] else 'DIFFERENT'}."]
     text = "\n".join(lines)
     write_section("cluster", "## Cold builds on a local Dask cluster\n\n" + text)

@@ -543,6 +543,14 @@ def print_coverage(response: archive.CoverageResponse, share: bool, chart: bool)
         click.echo(f"{'undated':<{width}}  {undated['all']:>8,}" + "".join(f"  {cell:>14}" for cell in cells))
 
 
+def writable(path: Path):
+    """``path`` opened for writing; a file that cannot be is the user's to fix, said as such."""
+    try:
+        return open(path, "w", encoding="utf-8", newline="")
+    except OSError as problem:
+        raise click.FileError(str(path), hint=problem.strerror or str(problem)) from None
+
+
 def shorten(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
@@ -624,8 +632,7 @@ def export(index_dir, backend, milvus_uri, query, words, date_from, date_to, sou
     request = CoverageRequest((query,), words=words, date_from=date_from, date_to=date_to, source=source)
     chosen = chosen_backend(backend, index_dir, milvus_uri)
     found = archive.Archive.open(chosen, query_budget_ms=settings.query_budget_ms()).export(request)
-    with found, (open(output, "w", encoding="utf-8", newline="") if output else contextlib.nullcontext(
-            sys.stdout)) as target:
+    with found, (writable(output) if output else contextlib.nullcontext(sys.stdout)) as target:
         for line in archive.export_lines(iter(found), format):
             target.write(line)
     if output:

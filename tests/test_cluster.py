@@ -3,16 +3,15 @@ processes builds what one process builds, and a worker killed mid-build costs no
 
 from __future__ import annotations
 
-import numpy as np
 import psutil
 import pytest
 from conftest import SEED_CORPUS
 
-from archive.archive import Archive
 from archive.backends.embedded.rebuild import rebuild
 from archive.index.layout import IndexLayout
 from archive.indexing import cluster as cluster_module
 from archive.settings import DEFAULT_MODEL
+from bench.cluster import contents, cosines
 
 pytest.importorskip("distributed", reason="the cluster extra (Dask distributed) is not installed: pip install .[cluster]")
 pytestmark = pytest.mark.slow  # worker processes that load the model, and one killed: `make test-fast` leaves them out
@@ -29,32 +28,16 @@ def single(tmp_path_factory, embedder):
 
 
 def stored(index) -> dict:
-    archive = Archive.open(index)
-    try:
-        snapshot = archive.current().snapshot
-        catalog = snapshot.catalog
-        passages = {}
-        for article_id in catalog.article_ids:
-            pids = snapshot.store.article_passage_ids(article_id)
-            for pid, passage in sorted(snapshot.store.passages(pids).items()):
-                passages[(article_id, passage.ordinal)] = (passage.start, passage.end,
-                                                           snapshot.vectors.reconstruct([pid])[0])
-        stories = {article_id: catalog.story_of(article_id)[0] for article_id in catalog.article_ids}
-        top = {query: [result.id for result in archive.search(query, k=10, collapse="none").results]
-               for query in QUERIES}
-        return {"passages": passages, "stories": stories, "top": top}
-    finally:
-        archive.close()
+    return contents(index, QUERIES)
 
 
 def assert_same_build(first, second) -> None:
     assert first["passages"].keys() == second["passages"].keys()
     assert first["stories"] == second["stories"]
-    for key, (start, end, vector) in first["passages"].items():
-        other_start, other_end, other = second["passages"][key]
-        assert (start, end) == (other_start, other_end)
-        cosine = float(np.dot(vector, other) / (np.linalg.norm(vector) * np.linalg.norm(other)))
-        assert cosine >= 0.9999, (key, cosine)
+    for key, (start, end, _) in first["passages"].items():
+        assert (start, end) == second["passages"][key][:2], key
+    alike = cosines(first, second)
+    assert len(alike) == len(first["passages"]) > 0 and min(alike) >= 0.9999, min(alike)
     assert first["top"] == second["top"]
 
 

@@ -257,8 +257,8 @@ def test_indexer_coverage_prints_a_table_and_the_csv_and_json(cli, coverage_inde
     shares = cli.invoke(main, ["coverage", "coffee", "--index", str(coverage_index), "--interval", "month", "--share"])
     assert re.search(r"\n2023-02\s+4\s+50%\n", shares.output)
     table = cli.invoke(main, ["coverage", "coffee", "--index", str(coverage_index), "--interval", "month", "--csv"])
-    assert table.output.splitlines()[1] == "2023-01,2023-01-01,2023-01-31,2,2,4,0.5" or \
-        table.output.splitlines()[1].startswith("2023-01,2023-01-01,2023-01-31,2,")
+    january = Archive.open(coverage_index).coverage("coffee", interval="month").queries[0].over_time[0]
+    assert table.output.splitlines()[1] == f"2023-01,2023-01-01,2023-01-31,2,{january['stories']},4,0.5"
     data = json.loads(cli.invoke(main, ["coverage", "coffee", "--index", str(coverage_index), "--json"]).output)
     assert data["queries"][0]["articles"] == 7
     refused = cli.invoke(main, ["coverage", "a", "b", "c", "d", "e", "f", "--index", str(coverage_index)])
@@ -274,6 +274,10 @@ def test_indexer_export_writes_every_match(cli, coverage_index, tmp_path):
                                "--output", str(target)])
     assert result.exit_code == 0 and "wrote 7 articles to" in result.output
     assert [json.loads(line)["id"] for line in target.read_text().splitlines()][-1] == "c12"
+    nowhere = cli.invoke(main, ["export", "coffee", "--index", str(coverage_index), "--output",
+                                str(tmp_path / "no such folder" / "coffee.csv")])
+    assert nowhere.exit_code == 1 and "Could not open file" in nowhere.output and "No such file or directory" in \
+        nowhere.output and "Traceback" not in nowhere.output
     refused = cli.invoke(main, ["export", "the", "--index", str(coverage_index)])
     assert refused.exit_code == 2 and "no words to match" in refused.output
 

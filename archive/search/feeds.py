@@ -60,6 +60,14 @@ class FeedEntry:
     url: str | None = None  # the article's own address, if it has one
     date: str | None = None
 
+    @classmethod
+    def of(cls, article_id: str, title: str, date: str | None, source: str | None, summary: str, story_id: str,
+           first_seen: str | None, created: str, url: str | None = None) -> FeedEntry:
+        """An entry dated by its article (published and updated alike), or, undated, by when
+        the archive first saw it (``created``, the generation's creation, when that is unknown)."""
+        when = timestamp(date, first_seen, created)
+        return cls(article_id, title, when, when, source, plain(summary), story_id, url, date)
+
     def to_dict(self) -> dict:
         return {"id": self.article_id, "title": self.title, "published": self.published, "updated": self.updated,
                 "source": self.source, "summary": self.summary, "story_id": self.story_id, "url": self.url}

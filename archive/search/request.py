@@ -254,9 +254,6 @@ def request_parameters(request: type) -> tuple[Parameter, ...]:
     return found
 
 
-def search_parameters() -> tuple[Parameter, ...]:
-    return request_parameters(SearchRequest)
-
 
 def parameter_kind(annotation: object) -> type:
     text = str(annotation)
