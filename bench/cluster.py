@@ -1,6 +1,7 @@
 """A cold build on a local Dask cluster against the single-process build, side by side.
 
     python bench/cluster.py [--articles 2000] [--workers 2]
+    python bench/cluster.py --reading [--files 8] [--workers 2]
 
 The first ``--articles`` articles of Reuters-21578, built twice from a cold embedding cache
 (each build its own), at fp32, each in a child process (``indexer rebuild``): once in one
@@ -8,6 +9,10 @@ process (torch on every core), once with ``--cluster local:N`` (N single-threade
 Reports embedding throughput (passages per second of the embed phase, and of the whole
 build), the cluster's overhead, and whether the two builds are the same: articles, passages,
 stories, vectors (cosine), and the top 10 of the bench queries.
+
+``--reading``: reading, cleaning and splitting alone, on a corpus of several files (the varied
+Reuters copies that bench/ceiling.py writes, about 21,600 articles each): in one process, and
+on the local cluster (its start timed apart), each reading compared with the other.
 """
 
 from __future__ import annotations
@@ -66,11 +71,57 @@ def contents(index, queries: list[str]) -> dict:
         archive.close()
 
 
+def measure_reading(files: int, workers: int) -> None:
+    import time
+
+    from archive.indexing.cluster import Cluster, ClusterReport
+    from archive.indexing.generation import passage_rows
+    from archive.ingest.corpus import FieldMapping, read_corpus
+    from bench.ceiling import write_copies
+
+    folder = WORK / "cluster" / "reading-corpus"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    for path in write_copies(files):
+        (folder / path.name).symlink_to(path.resolve())
+    size = sum(path.stat().st_size for path in folder.iterdir()) / 1e6
+    started = time.perf_counter()
+    here = read_corpus(folder)
+    here_rows = passage_rows(here.articles, "model")
+    here_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    with Cluster(f"local:{workers}") as cluster:
+        start_seconds = time.perf_counter() - started
+        report = ClusterReport(f"local:{workers}", cluster.workers())
+        started = time.perf_counter()
+        there = read_corpus(folder, read_elsewhere=lambda paths: cluster.read(paths, FieldMapping(), report))
+        there_rows = passage_rows(there.articles, "model", spans=there.passage_spans)
+        there_seconds = time.perf_counter() - started
+    same = there.articles == here.articles and there.skipped == here.skipped and there_rows == here_rows
+    lines = [header(command_line()),
+             f"{files} files of varied Reuters copies ({size:.0f} MB gzipped, {len(here.articles):,} articles, "
+             f"{len(here_rows):,} passages): read, cleaned and split, then the passages' rows made (texts and cache keys).\n",
+             "| where | seconds | articles/s |", "|---|---|---|",
+             f"| one process | {here_seconds:.1f} | {len(here.articles) / here_seconds:,.0f} |",
+             f"| local:{workers} ({report.read_partitions} partitions; the cluster's start, {start_seconds:.1f} s, apart) | "
+             f"{there_seconds:.1f} | {len(there.articles) / there_seconds:,.0f} |",
+             "", f"Cluster against one process: **{here_seconds / there_seconds:.2f}×** the speed. The same reading "
+                 f"(articles, skips and passages): {'yes' if same else 'NO'}."]
+    text = "\n".join(lines)
+    write_section("cluster-reading", "## Reading, cleaning and splitting on a local Dask cluster\n\n" + text)
+    print(text)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--articles", type=int, default=2000)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--reading", action="store_true", help="measure reading, cleaning and splitting alone")
+    parser.add_argument("--files", type=int, default=8)
     arguments = parser.parse_args()
+    if arguments.reading:
+        measure_reading(arguments.files, arguments.workers)
+        return
     work = WORK / "cluster"
     shutil.rmtree(work, ignore_errors=True)
     corpus = sample(arguments.articles, work / "corpus" / "reuters-sample.jsonl.gz")

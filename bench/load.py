@@ -57,10 +57,11 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def start_server(index: Path, port: int, *options: str) -> subprocess.Popen:
-    """``indexer serve`` on ``index`` (with more ``options``, such as a backend), once it answers."""
+def start_server(index: Path, port: int, *options: str, root: Path = ROOT) -> subprocess.Popen:
+    """``indexer serve`` on ``index`` (with more ``options``, such as a backend), once it answers;
+    ``root``: the checkout whose code serves (another one, to compare with an earlier commit)."""
     process = subprocess.Popen([sys.executable, "-m", "indexer", "serve", "--index", str(index), "--port", str(port),
-                                "--threads", "8", *options], cwd=ROOT, env=dict(os.environ),
+                                "--threads", "8", *options], cwd=root, env=dict(os.environ),
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:

@@ -194,8 +194,10 @@ def print_build_summary(summary: dict, as_json: bool, changes: bool = False) -> 
                    + (f"; passed over: {passed_over}" if passed_over else ""))
     if summary.get("cluster"):
         cluster = summary["cluster"]
-        click.echo(f"cluster: {cluster['address']}, {cluster['workers']} worker{'s' if cluster['workers'] != 1 else ''}, "
-                   f"{cluster['partitions']} partition{'s' if cluster['partitions'] != 1 else ''} embedded")
+        click.echo(f"cluster: {cluster['address']}, {cluster['workers']} worker{'s' if cluster['workers'] != 1 else ''}; "
+                   f"{cluster['read_partitions']} partition{'s' if cluster['read_partitions'] != 1 else ''} of files read, "
+                   f"{cluster['partitions']} of passages embedded"
+                   + (f"; {cluster['read_here']} files the workers could not see read here" if cluster['read_here'] else ""))
     phases = ", ".join(f"{phase} {seconds:.1f}s" for phase, seconds in summary["seconds"].items())
     click.echo(f"time: {phases}")
     if summary["skipped"]:

@@ -24,7 +24,8 @@ def test_rebuild_writes_a_complete_generation_with_manifest(seed_index):
     assert manifest["articles"] == 5 and manifest["passages"] > 5
     assert manifest["vector_index"] == "flat16"
     assert len(manifest["corpus_fingerprint"]) == 32
-    assert {path.name for path in directory.iterdir()} == {"manifest.json", "keyword", "impacts.npz", "vectors.faiss", "store.sqlite"}
+    assert {path.name for path in directory.iterdir()} == {"manifest.json", "keyword", "impacts.npz", "catalog.npz",
+                                                      "vectors.faiss", "store.sqlite"}
 
 
 def test_second_rebuild_reuses_every_embedding(corpus_copy, fresh_index, embedder):

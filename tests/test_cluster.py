@@ -3,6 +3,8 @@ processes builds what one process builds, and a worker killed mid-build costs no
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import psutil
 import pytest
 from conftest import SEED_CORPUS
@@ -43,8 +45,12 @@ def assert_same_build(first, second) -> None:
 
 @pytest.fixture(autouse=True)
 def small_builds_use_the_cluster(monkeypatch):
-    """The seed corpus is 21 passages: fewer than a real build sends to a cluster."""
+    """The seed corpus is 5 files and 21 passages: less than a real build sends to a cluster.
+    Here every build reads, cleans and splits its files there, two files a partition."""
     monkeypatch.setattr(cluster_module, "MIN_PASSAGES", 1)
+    monkeypatch.setattr(cluster_module, "MIN_READ_BYTES", 0)
+    sizes = sorted(path.stat().st_size for path in SEED_CORPUS.iterdir())
+    monkeypatch.setattr(cluster_module, "READ_PARTITION_BYTES", sizes[-1] + sizes[-2])
 
 
 def test_a_local_cluster_of_two_workers_builds_what_one_process_builds(tmp_path, single, monkeypatch, embedder):
@@ -54,12 +60,17 @@ def test_a_local_cluster_of_two_workers_builds_what_one_process_builds(tmp_path,
     before = {name: os.environ.get(name) for name in cluster_module.NANNY_VARIABLES}
     index = tmp_path / "index"
     summary = rebuild(SEED_CORPUS, index, DEFAULT_MODEL, embedder=embedder, precision="fp32", cluster="local:2")
-    assert summary.cluster == {"address": "local:2", "workers": 2, "partitions": 6}  # 21 passages, 4 a partition
+    # 21 passages, 4 a partition; 5 files, read in partitions of at most two
+    assert summary.cluster == {"address": "local:2", "workers": 2, "partitions": 6, "read_partitions": 3, "read_here": 0}
     assert summary.embedded == 21 and summary.reused == 0
     assert {name: os.environ.get(name) for name in cluster_module.NANNY_VARIABLES} == before  # Dask's, undone
     assert_same_build(stored(single), stored(index))
     again = rebuild(SEED_CORPUS, index, DEFAULT_MODEL, embedder=embedder, precision="fp32", cluster="local:2")
-    assert again.embedded == 0 and again.cluster is None  # every embedding cached: no cluster started
+    assert again.embedded == 0 and again.cluster["partitions"] == 0  # every embedding cached: nothing embedded there
+    assert_same_build(stored(single), stored(index))
+    monkeypatch.setattr(cluster_module, "MIN_READ_BYTES", 10**9)
+    small = rebuild(SEED_CORPUS, index, DEFAULT_MODEL, embedder=embedder, precision="fp32", cluster="local:2")
+    assert small.embedded == 0 and small.cluster is None  # little to read, nothing to embed: no cluster started
 
 
 def test_a_worker_killed_mid_build_has_its_partitions_done_by_another(tmp_path, single, monkeypatch, embedder):
@@ -112,6 +123,24 @@ def test_a_cluster_without_workers_is_an_error_not_a_hang(tmp_path, monkeypatch,
 
 def test_a_small_build_embeds_here_without_starting_workers(tmp_path, monkeypatch, embedder):
     monkeypatch.setattr(cluster_module, "MIN_PASSAGES", 1000)
+    monkeypatch.setattr(cluster_module, "MIN_READ_BYTES", 10**9)
     summary = rebuild(SEED_CORPUS, tmp_path / "index", DEFAULT_MODEL, embedder=embedder, precision="fp32",
                       cluster="local:2")
     assert summary.embedded == 21 and summary.cluster is None
+
+
+def test_files_the_workers_cannot_see_are_read_here(tmp_path, single, monkeypatch, embedder):
+    """A remote worker without the corpus's volume: its files come back unread, and the driver reads them."""
+    seen_by_workers = {SEED_CORPUS / name for name in sorted(path.name for path in SEED_CORPUS.iterdir())[:2]}
+    original = cluster_module.read_partition
+
+    def workers_see_two_files(files, fields):
+        hidden = [(path, relative) if Path(path) in seen_by_workers else ("/nonexistent/" + relative, relative)
+                  for path, relative in files]
+        return original(hidden, fields)
+
+    monkeypatch.setattr(cluster_module, "read_partition", workers_see_two_files)
+    summary = rebuild(SEED_CORPUS, tmp_path / "index", DEFAULT_MODEL, embedder=embedder, precision="fp32",
+                      cluster="local:2")
+    assert summary.cluster["read_here"] == 3 and not summary.skipped
+    assert_same_build(stored(single), stored(tmp_path / "index"))

@@ -109,3 +109,43 @@ def test_reuters_file_reads_as_it_is(tmp_path):
     assert "\n    " not in first.text and not first.text.rstrip().endswith("Reuter")
     assert len(reading.articles) + len(reading.skipped) == 300
     assert all(article.title for article in reading.articles)
+
+
+def test_reading_elsewhere_gives_the_same_reading_in_corpus_order(tmp_path):
+    """What a cluster's workers do (read, clean and split plain files, in partitions), done here:
+    the same articles, skips and copies as one process reads, with each article's passage spans;
+    feeds are read here, in their place among the files."""
+    from archive.ingest.corpus import read_and_split
+    from archive.ingest.passages import passage_spans
+
+    (tmp_path / "a.txt").write_text(ARTICLE)
+    (tmp_path / "b.jsonl").write_text("\n".join(json.dumps({"id": f"r{n}", "title": f"Record {n}", "body": ARTICLE * n})
+                                                for n in range(1, 4)) + "\n{broken\n")
+    (tmp_path / "c.jsonl").write_text(json.dumps({"id": "r2", "title": "Same id again", "body": "Another body."}) + "\n")
+    (tmp_path / "d.rss").write_text(
+        "<?xml version='1.0'?><rss version='2.0'><channel><title>Wire</title><item><title>Feed story</title>"
+        "<link>https://example.com/feed-story</link><description>A feed story about potash exports and Belarus."
+        "</description><pubDate>Mon, 19 Dec 2022 10:00:00 GMT</pubDate></item></channel></rss>")
+    (tmp_path / "e.json").write_text("{not json")
+    (tmp_path / "f.txt").write_text("")
+    asked: list[list[str]] = []
+
+    def read_elsewhere(files):
+        asked.append([relative for _, relative in files])
+        return iter([read_and_split(path, relative, FieldMapping()) for path, relative in files])
+
+    here, there = read_corpus(tmp_path), read_corpus(tmp_path, read_elsewhere=read_elsewhere)
+    assert asked == [["a.txt", "b.jsonl", "c.jsonl", "e.json", "f.txt"]]  # the feed is not among them
+    assert there.articles == here.articles and there.skipped == here.skipped
+    assert there.article_files == here.article_files and there.files == here.files
+    assert any("duplicate id 'r2'" in item.reason for item in there.skipped)
+    assert [article.id for article in there.articles if article.id not in there.passage_spans] == \
+        [article.id for article in there.articles if article.url == "https://example.com/feed-story"]
+    for article in there.articles:
+        if article.id in there.passage_spans:
+            assert there.passage_spans[article.id] == passage_spans(article.text)
+    assert there.passage_spans["r3"] != [] and there.articles[[a.id for a in there.articles].index("r2")].title == "Record 2"
+    assert read_corpus(tmp_path, read_elsewhere=lambda files: None).articles == here.articles  # None: read here
+    from archive.indexing.generation import passage_rows
+
+    assert passage_rows(there.articles, "model", spans=there.passage_spans) == passage_rows(here.articles, "model")

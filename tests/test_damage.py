@@ -31,7 +31,7 @@ from archive.settings import DEFAULT_MODEL
 from indexer.cli import main
 
 # Every kind of file a generation holds (Whoosh names its segment files at random).
-FILES = ["store.sqlite", "impacts.npz", "vectors.faiss", "keyword/*.seg", "keyword/*.toc"]
+FILES = ["store.sqlite", "impacts.npz", "catalog.npz", "vectors.faiss", "keyword/*.seg", "keyword/*.toc"]
 
 
 def damage(directory: Path, pattern: str, how: str) -> str:

@@ -22,7 +22,7 @@ from archive.backends.embedded import keyword
 from archive.backends.embedded.impacts import ImpactIndex
 from archive.backends.embedded.keyword import KeywordIndex, impact_leaves
 from archive.backends.embedded.rebuild import keyword_documents
-from archive.index.catalog import Catalog, Restriction, source_key
+from archive.index.catalog import Catalog, Restriction
 from archive.indexing.generation import passage_rows
 from archive.ingest.corpus import read_corpus
 
@@ -33,15 +33,9 @@ SEED_QUERIES = ["Putin Belarus", "potash exports", "Lukashenko", "Minsk talks", 
 
 
 def catalog_of(rows) -> Catalog:
-    articles = list(dict.fromkeys(row.article for row in rows))
-    ordinal = {article.id: index for index, article in enumerate(articles)}
-    passage_article = np.full(max(row.pid for row in rows) + 1, -1, dtype=np.int32)
-    for row in rows:
-        passage_article[row.pid] = ordinal[row.article.id]
-    return Catalog(article_ids=[article.id for article in articles],
-                   dates=np.array([article.date or "" for article in articles], dtype="<U10"),
-                   source_keys=np.array([source_key(article.source) for article in articles], dtype=object),
-                   passage_article=passage_article, ordinal=ordinal)
+    articles = sorted(dict.fromkeys(row.article for row in rows), key=lambda article: article.id)
+    return Catalog.from_rows([(article.id, article.date, article.source, None) for article in articles],
+                             [(row.pid, row.article.id) for row in rows])
 
 
 def build_keyword_generation(directory, rows, processes):

@@ -1,20 +1,28 @@
-"""Embedding a cold build on a cluster: Dask distributed (the ``cluster`` extra).
+"""A cold build on a cluster: Dask distributed (the ``cluster`` extra).
 
-Embedding is nearly all of a cold build (docs/scale.md), so that is what a cluster does: the
-build's passages that the embedding cache lacks go to the cluster's workers in partitions,
-each worker loads the model once and embeds its partitions, and the driver puts each
-partition's embeddings in the cache (the same keys: model, precision, text hash) as it
-arrives. A re-run, or a move between backends, re-embeds nothing the cache holds, and a
-driver killed mid-build leaves every finished partition cached. Reading, cleaning and
-splitting stay on the driver: they find copies across the whole corpus and take a few
-percent of a build (docs/design.md, "Distributed cold builds").
+Two steps of a build go to the cluster's workers, in partitions:
+
+* **reading, cleaning and splitting**: the corpus's files (those with no crawl or feed in
+  them) in partitions of consecutive files; each worker reads its files, cleans the
+  articles and splits them into passages, and sends back the articles and their passage
+  spans. The driver takes them in corpus order and finds copies across files (a duplicate
+  id, the same page twice) as a single process does, so the reading is the same. Crawls and
+  feeds are read on the driver: which copy of a page is kept depends on the files before.
+  Workers read the corpus at the driver's path (a volume every machine mounts); a file a
+  worker cannot see is read on the driver instead.
+* **embedding**, nearly all of a cold build (docs/scale.md): the passages the embedding cache
+  lacks; each worker loads the model once and embeds its partitions, and the driver puts
+  each partition's embeddings in the cache (the same keys: model, precision, text hash) as
+  it arrives. A re-run, or a move between backends, re-embeds nothing the cache holds, and a
+  driver killed mid-build leaves every finished partition cached.
 
     --cluster local:2              a local cluster of two single-threaded worker processes
     --cluster tcp://host:8786      a running Dask scheduler (Kubernetes, a batch scheduler, …)
 
 A worker that dies mid-build has its partitions given to another by the scheduler (up to its
 ``allowed-failures``, 3 by default); the build completes with the workers left. A build of
-fewer than ``MIN_PASSAGES`` passages to embed (a small update) embeds them here instead.
+fewer than ``MIN_PASSAGES`` passages to embed (a small update) embeds them here instead, and
+one with less than ``MIN_READ_BYTES`` of files to read reads them here.
 """
 
 from __future__ import annotations
@@ -22,14 +30,18 @@ from __future__ import annotations
 import os
 import re
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from ..errors import ArchiveError, ClusterError, ModelError
 from ..index.embeddings import PassageEmbedding
+from ..ingest.corpus import FieldMapping, FileRead, read_and_split, read_one
 
 PARTITION = 128  # passages per task: small enough to spread and to lose little with a worker, big enough to pad little
 MIN_PASSAGES = 2 * PARTITION  # fewer are embedded here: starting workers and their models would cost more
+READ_PARTITION_BYTES = 8 * 1024 * 1024  # files read by one task: a few seconds of reading and cleaning
+MIN_READ_BYTES = 2 * READ_PARTITION_BYTES  # less is read here: one worker's start-up would cost more
 MAX_LOCAL_WORKERS = 64
 IN_FLIGHT_PER_WORKER = 4  # partitions submitted ahead per worker: the scheduler never holds the whole corpus
 WAIT_FOR_WORKERS_SECONDS = 120.0  # for the first worker to join
@@ -50,10 +62,46 @@ _worker_lock = threading.Lock()
 class ClusterReport:
     address: str
     workers: int
-    partitions: int = 0
+    partitions: int = 0  # of passages embedded there
+    read_partitions: int = 0  # of files read, cleaned and split there
+    read_here: int = 0  # files the workers could not see, read on the driver
 
     def to_dict(self) -> dict:
-        return {"address": self.address, "workers": self.workers, "partitions": self.partitions}
+        return {"address": self.address, "workers": self.workers, "partitions": self.partitions,
+                "read_partitions": self.read_partitions, "read_here": self.read_here}
+
+
+def read_partition(files: Sequence[tuple[str, str]], fields: FieldMapping) -> list[FileRead | None]:
+    """On a worker: each file read, cleaned and split; None for a file this machine cannot see
+    (the driver reads it)."""
+    return [read_and_split(Path(path), relative, fields) if Path(path).is_file() else None for path, relative in files]
+
+
+def file_partitions(files: Sequence[tuple[Path, str]], limit: int) -> list[list[tuple[Path, str]]]:
+    """Consecutive files, about ``limit`` bytes a partition (a bigger file is one on its own)."""
+    partitions: list[list[tuple[Path, str]]] = []
+    size = limit
+    for file_path, relative in files:
+        try:
+            length = file_path.stat().st_size
+        except OSError:
+            length = 0
+        if size + length > limit and (not partitions or partitions[-1]):
+            partitions.append([])
+            size = 0
+        partitions[-1].append((file_path, relative))
+        size += length
+    return partitions
+
+
+def read_bytes(files: Sequence[tuple[Path, str]]) -> int:
+    total = 0
+    for file_path, _ in files:
+        try:
+            total += file_path.stat().st_size
+        except OSError:
+            continue
+    return total
 
 
 def is_local(address: str) -> bool:
@@ -130,12 +178,12 @@ class Cluster:
         assert self.client is not None
         return len(self.client.scheduler_info().get("workers", {}))
 
-    def embed(self, model_name: str, precision: str, inputs: Sequence[tuple[str, int]],
-              keys: Sequence[str], report: ClusterReport) -> Iterator[list[tuple[str, PassageEmbedding]]]:
-        """Each partition's (key, embedding) pairs as it is done, in any order. A few partitions
-        a worker are in flight at a time; a partition whose workers keep dying (the scheduler's
-        ``allowed-failures``, 3 by default), or a cluster left without workers, is a
-        ``ClusterError``; a partition that fails on a worker (no model there) a ``ModelError``."""
+    def in_flight(self, function: Callable, arguments: list[tuple], ordered: bool = False) -> Iterator[tuple[int, object]]:
+        """(position, result) of ``function(*arguments[position])`` on the workers, as each is
+        done (``ordered``: in positions' order). A few tasks a worker are in flight at a time,
+        so the scheduler never holds the whole corpus; a task whose workers keep dying (the
+        scheduler's ``allowed-failures``, 3 by default), or a cluster left without workers, is a
+        ``ClusterError``."""
         from concurrent.futures import CancelledError
 
         from dask.distributed import wait
@@ -144,17 +192,16 @@ class Cluster:
 
         client = self.client
         assert client is not None
-        starts = list(range(0, len(inputs), PARTITION))
-        report.partitions += len(starts)
+        todo = list(range(len(arguments)))
         pending: dict = {}
+        arrived: dict[int, object] = {}
+        next_position = 0
         window = max(2, IN_FLIGHT_PER_WORKER * max(1, self.workers()))
 
         def submit() -> None:
-            while starts and len(pending) < window:
-                start = starts.pop(0)
-                future = client.submit(embed_partition, model_name, precision, self.threads,
-                                            list(inputs[start : start + PARTITION]), pure=False)
-                pending[future] = start
+            while todo and len(pending) + len(arrived) < window:
+                position = todo.pop(0)
+                pending[client.submit(function, *arguments[position], pure=False)] = position
 
         try:
             submit()
@@ -167,23 +214,55 @@ class Cluster:
                                            hint="start workers, or use --cluster local:N")
                     continue
                 for future in done:
-                    start = pending.pop(future)
+                    position = pending.pop(future)
                     try:
-                        computed = future.result()
+                        arrived[position] = future.result()
                     except (KilledWorker, CancelledError, CommClosedError, OSError) as problem:
                         raise ClusterError(f"the cluster lost the work: {type(problem).__name__}: {problem}",
                                            hint="check the workers' memory and the scheduler; the next run "
                                                 "embeds only what the cache lacks") from None
-                    except Exception as problem:
-                        raise ModelError(f"a cluster worker could not embed passages: {problem}",
-                                         hint="check that every worker has the package and the model installed") \
-                            from None
                     future.release()
-                    yield list(zip(keys[start : start + PARTITION], computed, strict=True))
+                if ordered:
+                    while next_position in arrived:
+                        yield next_position, arrived.pop(next_position)
+                        next_position += 1
+                else:
+                    for position in sorted(arrived):
+                        yield position, arrived.pop(position)
                 submit()
         finally:
             if pending:
                 client.cancel(list(pending))
+
+    def read(self, files: Sequence[tuple[Path, str]], fields: FieldMapping, report: ClusterReport) -> Iterator[FileRead]:
+        """Each file read, cleaned and split on the workers, in the order given (a file the
+        workers cannot see is read here)."""
+        partitions = file_partitions(files, READ_PARTITION_BYTES)
+        report.read_partitions += len(partitions)
+        arguments = [([(str(file_path), relative) for file_path, relative in partition], fields) for partition in partitions]
+        for position, results in self.in_flight(read_partition, arguments, ordered=True):
+            for (file_path, relative), done in zip(partitions[position], results, strict=True):  # type: ignore[call-overload]
+                if done is None:
+                    report.read_here += 1
+                    done = read_one(file_path, relative, fields)
+                yield done
+
+    def embed(self, model_name: str, precision: str, inputs: Sequence[tuple[str, int]],
+              keys: Sequence[str], report: ClusterReport) -> Iterator[list[tuple[str, PassageEmbedding]]]:
+        """Each partition's (key, embedding) pairs as it is done, in any order; a partition that
+        fails on a worker (no model there) is a ``ModelError``."""
+        starts = list(range(0, len(inputs), PARTITION))
+        report.partitions += len(starts)
+        arguments = [(model_name, precision, self.threads, list(inputs[start : start + PARTITION])) for start in starts]
+        try:
+            for position, computed in self.in_flight(embed_partition, arguments):
+                start = starts[position]
+                yield list(zip(keys[start : start + PARTITION], computed, strict=True))  # type: ignore[call-overload]
+        except ArchiveError:
+            raise
+        except Exception as problem:
+            raise ModelError(f"a cluster worker could not embed passages: {problem}",
+                             hint="check that every worker has the package and the model installed") from None
 
     def close(self) -> None:
         try:

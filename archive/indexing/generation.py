@@ -17,7 +17,7 @@ import hashlib
 import os
 import signal
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,8 +35,8 @@ from ..index.query_encoder import encoder_directory, export_query_encoder
 from ..index.stored import PassageRecord
 from ..index.stories import Stories, StoryArticle, article_vector, text_signatures
 from ..ingest.articles import Article
-from ..ingest.corpus import CorpusReading, FieldMapping, read_corpus
-from ..ingest.passages import split_passages
+from ..ingest.corpus import CorpusReading, FieldMapping, ReadElsewhere, read_corpus
+from ..ingest.passages import Passage, split_passages
 from . import cluster as cluster_embedding
 from .changes import Changes, RecordedCorpus, compare, unchanged_ids
 
@@ -127,12 +127,17 @@ def corpus_fingerprint(fingerprints: dict[str, str]) -> str:
     return digest.hexdigest()[:32]
 
 
-def passage_rows(articles: list[Article], model_name: str, first_pid: int = 0,
-                 precision: str = "fp32") -> list[PassageRow]:
+def passage_rows(articles: list[Article], model_name: str, first_pid: int = 0, precision: str = "fp32",
+                 spans: Mapping[str, list[tuple[int, int]]] | None = None) -> list[PassageRow]:
+    """Every article's passages, with their embedding cache keys; ``spans``: articles already
+    split where they were read (``CorpusReading.passage_spans``), split the same way."""
     rows = []
     pid = first_pid
     for article in articles:
-        for passage in split_passages(article.id, article.text):
+        split = spans.get(article.id) if spans else None
+        passages = split_passages(article.id, article.text) if split is None else [
+            Passage(article.id, ordinal, start, end, article.text[start:end]) for ordinal, (start, end) in enumerate(split)]
+        for passage in passages:
             model_input, offset = embedding_input(article.title, passage.text)
             rows.append(PassageRow(pid, article, passage.ordinal, passage.start, passage.end,
                                    cache_key(model_name, model_input, precision), model_input, offset))
@@ -204,8 +209,9 @@ class CorpusChanges:
 
 
 def read_checked(corpus: Path, fields: FieldMapping | None, strict: bool, known=None,
-                 progress: Progress | None = None, follow_links: bool = False) -> CorpusReading:
-    reading = read_corpus(corpus, fields, known, progress, follow_links)
+                 progress: Progress | None = None, follow_links: bool = False,
+                 read_elsewhere: ReadElsewhere | None = None) -> CorpusReading:
+    reading = read_corpus(corpus, fields, known, progress, follow_links, read_elsewhere)
     if strict and reading.skipped:
         first = reading.skipped[0]
         raise CorpusError(
@@ -227,6 +233,7 @@ class GenerationBuild:
         Dask cluster to embed on (archive/indexing/cluster.py), or None for this process."""
         self.cluster = cluster
         self.cluster_report: cluster_embedding.ClusterReport | None = None
+        self._cluster: cluster_embedding.Cluster | None = None  # started or joined on first use, for the whole build
         self.layout = IndexLayout(index_dir)
         self.follow_links = follow_links
         self.corpus = existing_corpus(corpus)
@@ -249,8 +256,40 @@ class GenerationBuild:
         return self
 
     def __exit__(self, *exception) -> None:
-        if self._lock is not None:
-            self._lock.__exit__(*exception)
+        try:
+            self.close_cluster()
+        finally:
+            if self._lock is not None:
+                self._lock.__exit__(*exception)
+
+    def cluster_session(self) -> tuple[cluster_embedding.Cluster, cluster_embedding.ClusterReport]:
+        """The build's cluster (started or joined once, kept until the build ends) and its report."""
+        assert self.cluster is not None
+        if self._cluster is None:
+            with self.timer.phase("cluster"):  # starting or joining it
+                self._cluster = cluster_embedding.Cluster(self.cluster)
+            self.cluster_report = cluster_embedding.ClusterReport(self.cluster, self._cluster.workers())
+        assert self.cluster_report is not None
+        return self._cluster, self.cluster_report
+
+    def close_cluster(self) -> None:
+        if self._cluster is not None:
+            cluster, self._cluster = self._cluster, None
+            cluster.close()
+
+    def read_on_cluster(self, fields: FieldMapping | None) -> ReadElsewhere | None:
+        """Reading, cleaning and splitting on the cluster, for a build given one: files worth
+        reading there (``MIN_READ_BYTES``) go to its workers."""
+        if not self.cluster:
+            return None
+
+        def read_elsewhere(files: list[tuple[Path, str]]):
+            if cluster_embedding.read_bytes(files) < cluster_embedding.MIN_READ_BYTES:
+                return None
+            cluster, report = self.cluster_session()
+            return cluster.read(files, fields or FieldMapping(), report)
+
+        return read_elsewhere
 
     def new_generation(self) -> str:
         """A generation that lives elsewhere (in Milvus): its id, and no directory."""
@@ -267,7 +306,8 @@ class GenerationBuild:
     def read(self, fields: FieldMapping | None, strict: bool, progress: Progress | None) -> CorpusReading:
         """The whole corpus (a rebuild's ingest phase)."""
         with self.timer.phase("ingest"):
-            reading = read_checked(self.corpus, fields, strict, progress=progress, follow_links=self.follow_links)
+            reading = read_checked(self.corpus, fields, strict, progress=progress, follow_links=self.follow_links,
+                                   read_elsewhere=self.read_on_cluster(fields))
             crash_point("ingest")
         return reading
 
@@ -322,7 +362,11 @@ class GenerationBuild:
                 missing.setdefault(row.key, row)
         todo = sorted(missing.values(), key=lambda row: len(row.model_input), reverse=True)
         if self.cluster and len(todo) >= cluster_embedding.MIN_PASSAGES:
-            return self.embed_on_cluster(todo, embedder, cache, progress, found, precision), len(todo), reused
+            try:
+                return self.embed_on_cluster(todo, embedder, cache, progress, found, precision), len(todo), reused
+            finally:
+                self.close_cluster()  # its last use: the workers' memory is let go before the indexes are written
+        self.close_cluster()
         if todo:
             self.load_model(embedder)
         with self.timer.phase("embed"):
@@ -345,25 +389,19 @@ class GenerationBuild:
                          precision: str) -> dict[str, PassageEmbedding]:
         """The rows the cache lacks, embedded on the cluster's workers partition by partition;
         each partition cached as it arrives (so a killed driver loses only what was in flight)."""
-        assert self.cluster is not None
-        with self.timer.phase("cluster"):  # starting or joining it
-            cluster = cluster_embedding.Cluster(self.cluster)
-        try:
-            self.cluster_report = report = cluster_embedding.ClusterReport(self.cluster, cluster.workers())
-            with self.timer.phase("embed"):
+        cluster, report = self.cluster_session()
+        with self.timer.phase("embed"):
+            if progress:
+                progress("embed", 0, len(todo))
+            done = 0
+            for pairs in cluster.embed(embedder.name, precision, [(row.model_input, row.offset) for row in todo],
+                                       [row.key for row in todo], report):
+                cache.put_many(pairs)
+                found.update(pairs)
+                done += len(pairs)
                 if progress:
-                    progress("embed", 0, len(todo))
-                done = 0
-                for pairs in cluster.embed(embedder.name, precision, [(row.model_input, row.offset) for row in todo],
-                                           [row.key for row in todo], report):
-                    cache.put_many(pairs)
-                    found.update(pairs)
-                    done += len(pairs)
-                    if progress:
-                        progress("embed", done, len(todo))
-                    crash_point("embed")
-        finally:
-            cluster.close()
+                    progress("embed", done, len(todo))
+                crash_point("embed")
         return found
 
     def export_query_encoder(self, embedder: Embedder) -> None:
@@ -383,7 +421,7 @@ class GenerationBuild:
         with self.timer.phase("ingest"):
             known, indexed = store.known_files(), store.fingerprints()
             reading = read_checked(self.corpus, fields, strict, None if crashed is not None else known, progress,
-                                   self.follow_links)
+                                   self.follow_links, self.read_on_cluster(fields))
             if crashed:
                 indexed = {article_id: "" if article_id in crashed else fingerprint
                            for article_id, fingerprint in indexed.items()}

@@ -89,6 +89,9 @@ class CorpusReading:
     records: dict[str, RecordCounts] = field(default_factory=dict)  # "crawl", "feed": what they held
     copies: dict[str, set[str]] = field(default_factory=dict)  # file -> articles it holds a second copy of
     payloads: PayloadsSeen = field(default_factory=PayloadsSeen)  # crawled pages' payload digests
+    # article id -> its passages' (start, end), for articles whose files were read and split
+    # elsewhere (cluster workers); the others are split when their passages are made
+    passage_spans: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
 
     def counts(self, kind: str) -> RecordCounts:
         return self.records.setdefault(kind, RecordCounts())
@@ -106,6 +109,7 @@ def read_corpus(
     known: dict[str, tuple[Signature, list[str], list[str]]] | None = None,
     progress: Progress | None = None,
     follow_links: bool = False,
+    read_elsewhere: ReadElsewhere | None = None,
 ) -> CorpusReading:
     """Read every supported file. ``known`` maps a file to its signature, the ids of its
     articles and the ids of the articles it holds a second copy of (crawls and feeds), as at
@@ -113,7 +117,11 @@ def read_corpus(
     as unchanged), which keeps ``indexer update`` fast on large corpora; but one that shares an
     article with a file that changed or went is read again, so that the article comes out as a
     rebuild would make it. ``progress`` hears ("crawl", bytes read, bytes of crawls to read).
-    ``follow_links``: also read file symlinks to files outside the corpus folder."""
+    ``follow_links``: also read file symlinks to files outside the corpus folder.
+    ``read_elsewhere``: given the files that hold no crawl or feed (whose reading depends on the
+    files read before them), reads them elsewhere (on a cluster's workers) and gives each one's
+    ``FileRead`` in the same order; or returns None, and they are read here. Copies across files
+    are found here either way, in corpus order, so the reading is the same."""
     root = Path(path)
     if not root.exists():
         raise CorpusNotFoundError(f"corpus not found: {root}")
@@ -142,30 +150,18 @@ def read_corpus(
     to_read = [(file_path, relative) for file_path, relative in files if relative not in unchanged]
     web_copies = WebCopies(reading, unchanged)
     crawl_progress = CrawlProgress(to_read, progress)
+    plain = [(file_path, relative) for file_path, relative in to_read if web_kind(file_path) is None]
+    read_there = read_elsewhere(plain) if read_elsewhere is not None and plain else None
     for file_path, relative in to_read:
         kind = web_kind(file_path)
         counts = reading.counts(kind) if kind else None
-        try:
-            articles, skipped = read_file(file_path, relative, fields, counts, crawl_progress.for_file(file_path),
-                                          reading.payloads)
-        except BadArticleError as problem:
-            reading.skipped.append(Skipped(relative, problem.message))
-            continue
-        except OSError as problem:
-            reading.skipped.append(Skipped(relative, f"unreadable: {problem.strerror or problem}"))
-            continue
-        except RecursionError:
-            reading.skipped.append(Skipped(relative, "nested too deeply to read"))
-            continue
-        except Exception as problem:  # a parser's failure (or ours) on this file alone: skip it, go on
-            log.debug("reading %s failed", relative, exc_info=True)
-            reason = f"could not be read: {type(problem).__name__}: {problem}"
-            reading.skipped.append(Skipped(relative, reason[:MAX_REASON_CHARACTERS]))
-            continue
-        finally:
+        if read_there is not None and kind is None:
+            done = next(read_there)
+        else:
+            done = read_one(file_path, relative, fields, counts, crawl_progress.for_file(file_path), reading.payloads)
             crawl_progress.done_with(file_path)
-        reading.skipped.extend(skipped)
-        for article in map(storable, articles):
+        reading.skipped.extend(done.skipped)
+        for article in map(storable, done.articles):
             where = article.path or relative
             if article.id in seen:
                 if kind and counts is not None and web_copies.merge(article, relative, counts):
@@ -180,9 +176,53 @@ def read_corpus(
                 web_copies.add(article)
             reading.articles.append(article)
             reading.article_files[article.id] = relative
+            if done.spans is not None:
+                reading.passage_spans[article.id] = done.spans[article.id]
     for relative, article_ids in reading.payloads.copies.items():
         reading.copies.setdefault(relative, set()).update(article_ids)
     return reading
+
+
+@dataclass
+class FileRead:
+    """One file's good articles and skipped items (the file itself, when it could not be read);
+    ``spans``: each article's passage spans, when it was split where it was read."""
+
+    articles: list[Article] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+    spans: dict[str, list[tuple[int, int]]] | None = None
+
+
+ReadElsewhere = Callable[[list[tuple[Path, str]]], Iterator[FileRead] | None]
+
+
+def read_one(file_path: Path, relative: str, fields: FieldMapping, counts: RecordCounts | None = None,
+             progress: Callable[[int], None] | None = None, payloads: PayloadsSeen | None = None) -> FileRead:
+    """``read_file``, with a file that cannot be read as the reason it was skipped."""
+    try:
+        articles, skipped = read_file(file_path, relative, fields, counts, progress, payloads)
+    except BadArticleError as problem:
+        return FileRead(skipped=[Skipped(relative, problem.message)])
+    except OSError as problem:
+        return FileRead(skipped=[Skipped(relative, f"unreadable: {problem.strerror or problem}")])
+    except RecursionError:
+        return FileRead(skipped=[Skipped(relative, "nested too deeply to read")])
+    except Exception as problem:  # a parser's failure (or ours) on this file alone: skip it, go on
+        log.debug("reading %s failed", relative, exc_info=True)
+        reason = f"could not be read: {type(problem).__name__}: {problem}"
+        return FileRead(skipped=[Skipped(relative, reason[:MAX_REASON_CHARACTERS])])
+    return FileRead(articles, skipped)
+
+
+def read_and_split(file_path: Path, relative: str, fields: FieldMapping) -> FileRead:
+    """A file with no crawl or feed in it, read, cleaned and each article split into passages:
+    what a cluster worker does with its files."""
+    from .passages import passage_spans
+
+    done = read_one(file_path, relative, fields)
+    done.articles = [storable(article) for article in done.articles]
+    done.spans = {article.id: passage_spans(article.text) for article in done.articles}
+    return done
 
 
 def storable(article: Article) -> Article:

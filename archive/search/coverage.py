@@ -289,7 +289,7 @@ def export_rows(catalog: Catalog, load_articles, matching: np.ndarray) -> Iterat
                 article = articles.get(article_id)
                 if article is None:  # (removed by an update since the catalog was read: not in this generation)
                     continue
-                yield {"id": article_id, "date": str(catalog.dates[ordinal]) or None,
+                yield {"id": article_id, "date": catalog.date_at(ordinal) or None,
                        "source": article.source, "title": article.title, "url": article.url,
                        "story_id": catalog.story_ids[int(catalog.stories[ordinal])]}
 

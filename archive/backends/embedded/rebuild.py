@@ -26,6 +26,7 @@ from ...indexing.generation import (
 )
 from ...ingest.corpus import CorpusReading, FieldMapping
 from . import keyword, vectors
+from .catalog import CATALOG_NAME, write_catalog
 from .store import STORE_NAME, Store
 
 
@@ -89,7 +90,7 @@ def rebuild(
         articles = reading.articles
         embedder = embedder or Embedder.shared(model_name)  # loads the model only if it must embed
         choice = build.choose_precision(precision, embedder, articles)
-        rows = passage_rows(articles, embedder.name, precision=choice.precision)
+        rows = passage_rows(articles, embedder.name, precision=choice.precision, spans=reading.passage_spans)
 
         directory = build.new_directory()
         keyword_directory = directory / keyword.KEYWORD_DIRECTORY
@@ -118,6 +119,12 @@ def rebuild(
         with build.timer.phase("store"):
             seen = build.first_seen((article.id for article in articles), earlier_first_seen(build.layout))
             write_store(directory / STORE_NAME, reading, rows, embeddings, dimension, stories, seen)
+        with build.timer.phase("catalog"):
+            store = Store(directory / STORE_NAME, dimension=dimension)
+            try:
+                write_catalog(store, directory / CATALOG_NAME)
+            finally:
+                store.close()
         build.export_query_encoder(embedder)
 
         build.publish(build.manifest(

@@ -12,11 +12,12 @@ from pathlib import Path
 import numpy as np
 
 from ...errors import ArchiveError, IndexCorruptError
-from ...index.catalog import Catalog, Filters
+from ...index.catalog import Filters
 from ...index.integrity import check_files
 from ...index.layout import IndexLayout, reader_lock, release_reader_lock
 from ...index.manifest import Manifest, read_manifest
 from ..holding import HeldSnapshot
+from .catalog import open_catalog
 from .keyword import KEYWORD_DIRECTORY, KeywordIndex
 from .store import STORE_NAME, Store
 from .vectors import VECTORS_NAME, VectorIndex
@@ -42,7 +43,7 @@ class EmbeddedSnapshot(HeldSnapshot):
                 more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
                 raise IndexCorruptError(f"index generation {directory.name} is damaged: {problems[0]}{more}")
             self.store = store = Store(directory / STORE_NAME, dimension=self.manifest.dimension)
-            self.catalog = Catalog.from_rows(self.store.article_rows(), self.store.live_passage_rows())
+            self.catalog = open_catalog(directory, self.store)
             self.keyword = KeywordIndex(directory / KEYWORD_DIRECTORY, self.catalog, self.store.name_evidence)
             # HNSW keeps removed passages (tombstones): the live ones are searched for
             live = self.catalog.passage_mask(None) if self.manifest.tombstones else None
@@ -77,6 +78,11 @@ class EmbeddedSnapshot(HeldSnapshot):
             problems.append(f"store has {passages} passages, manifest says {self.manifest.passages}")
         if self.vectors.size != expected:
             problems.append(f"vector index has {self.vectors.size} vectors, manifest says {expected}")
+        if self.catalog.article_count != articles:
+            problems.append(f"catalog has {self.catalog.article_count} articles, the store {articles}")
+        live = int(np.count_nonzero(self.catalog.passage_article >= 0))
+        if live != self.manifest.passages:
+            problems.append(f"catalog has {live} live passages, manifest says {self.manifest.passages}")
         if self.keyword.document_count() != self.manifest.passages:
             problems.append(
                 f"keyword index has {self.keyword.document_count()} passages, manifest says {self.manifest.passages}"

@@ -43,6 +43,7 @@ from ...indexing.generation import (
 )
 from ...ingest.corpus import FieldMapping
 from . import keyword, vectors
+from .catalog import CATALOG_NAME, write_catalog
 from .store import STORE_NAME, Store
 
 
@@ -92,7 +93,8 @@ def update(
 
         store = Store(directory / STORE_NAME, mode="write", dimension=manifest.dimension)
         try:
-            rows = passage_rows(incoming, embedder.name, first_pid=store.max_pid() + 1, precision=choice.precision)
+            rows = passage_rows(incoming, embedder.name, first_pid=store.max_pid() + 1, precision=choice.precision,
+                                spans=found.reading.passage_spans)
             embeddings, embedded, reused = build.embed_cached(rows, embedder, progress, choice.precision,
                                                               manifest.dimension)
 
@@ -125,6 +127,8 @@ def update(
                 story_count = stories.story_count()
                 store.commit()
             crash_point("stories")
+            with build.timer.phase("catalog"):
+                write_catalog(store, directory / CATALOG_NAME)
 
             with build.timer.phase("keyword"):
                 keyword_directory = directory / keyword.KEYWORD_DIRECTORY

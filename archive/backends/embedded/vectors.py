@@ -72,7 +72,10 @@ class VectorIndex:
         if not path.exists():
             raise IndexCorruptError(f"vector index {path.name} is missing from {path.parent}")
         try:
-            self.index = faiss.read_index(str(path))
+            # Memory-mapped, read-only: the vectors stay in the page cache, one copy for every
+            # worker process on the machine, instead of a private copy in each (benchmarks.md,
+            # "The embedded backend's ceiling"). A generation's files never change once written.
+            self.index = faiss.read_index(str(path), faiss.IO_FLAG_MMAP_IFC | faiss.IO_FLAG_READ_ONLY)
         except RuntimeError as problem:
             raise IndexCorruptError(f"vector index {path} is unreadable: {str(problem).splitlines()[0]}") from None
         if self.index.d != dimension:

@@ -198,7 +198,7 @@ def rebuild_milvus(corpus: Path | str, uri: str, work_dir: Path | str, model_nam
         embedder = embedder or Embedder.shared(model_name)
         milvus = connect(uri, create=True, access=access)  # fails early when Milvus is not there
         choice = build.choose_precision(precision, embedder, articles)
-        rows = passage_rows(articles, embedder.name, precision=choice.precision)
+        rows = passage_rows(articles, embedder.name, precision=choice.precision, spans=reading.passage_spans)
         embeddings, embedded, reused = build.embed_cached(rows, embedder, progress, choice.precision)
         dimension = int(embeddings[rows[0].key].vector.shape[0])
         stories = build.group_stories(articles, rows, embeddings, dimension)
@@ -271,7 +271,8 @@ def update_milvus(corpus: Path | str, uri: str, work_dir: Path | str, *, prefix:
         if incoming:
             check_same_model(embedder, manifest)
         first_pid = max(int(pointer.get("next_pid", 0)), int((pending or {}).get("next_pid", 0)))
-        rows = passage_rows(incoming, embedder.name, first_pid=first_pid, precision=choice.precision)
+        rows = passage_rows(incoming, embedder.name, first_pid=first_pid, precision=choice.precision,
+                            spans=found.reading.passage_spans)
         embeddings, embedded, reused = build.embed_cached(rows, embedder, progress, choice.precision, manifest.dimension)
         with build.timer.phase("stories"):
             stories = store.stories()

@@ -172,7 +172,7 @@ class MilvusKeywordIndex:
                 return []
             ordinals = np.flatnonzero(matching)
             if len(ordinals) <= MAX_FILTER_ARTICLES:
-                keys = sorted({article_key(self.catalog.article_ids[ordinal]) for ordinal in ordinals})
+                keys = sorted({article_key(self.catalog.article_ids[int(ordinal)]) for ordinal in ordinals})
                 expression = both(expression, f"article_key in {literal(keys)}")
             else:  # ("x OR (NOT y AND NOT z)" matches most articles: never sent to Milvus as a list of them all)
                 kept = matching
