@@ -38,7 +38,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from archive import Archive  # noqa: E402
 from archive.index.embedding_cache import EmbeddingCache  # noqa: E402
-from archive.index.embeddings import PassageEmbedding  # noqa: E402
+from archive.index.embeddings import Embedder, PassageEmbedding  # noqa: E402
+from archive.index.query_encoder import current_export, encoder_directory, export_query_encoder  # noqa: E402
 from archive.indexing.generation import passage_rows  # noqa: E402
 from archive.ingest.corpus import read_corpus  # noqa: E402
 from archive.ingest.sentences import split_sentences  # noqa: E402
@@ -236,7 +237,7 @@ def serving_memory(index: Path, workers: int, queries: list[str], root: Path = R
                 urllib.request.urlopen(f"http://127.0.0.1:{port}/api/search?"
                                        + urllib.parse.urlencode({"q": query, "mode": mode}), timeout=60).read()
         children = [int(child) for child in Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()]
-        return [private_memory(child) for child in children]
+        return [private_memory(child) for child in children] or [private_memory(server.pid)]  # (one worker: no fork)
     finally:
         server.terminate()
         server.wait(timeout=60)
@@ -294,6 +295,8 @@ def main() -> None:
             built.write_text(json.dumps([summary, wall, peak]))
         live = index / "generations" / (index / "CURRENT").read_text().strip()
         print("built", times, summary["passages"], wall, flush=True)
+        if not current_export(encoder_directory(index, model)):  # (generations built by an earlier commit)
+            export_query_encoder(Embedder.shared(model), index)
         opened = open_seconds(index)
         archive = Archive.open(index)
         timings = in_process_latency(archive, queries)

@@ -86,7 +86,8 @@ def measure_reading(files: int, workers: int) -> None:
         (folder / path.name).symlink_to(path.resolve())
     size = sum(path.stat().st_size for path in folder.iterdir()) / 1e6
     started = time.perf_counter()
-    here = read_corpus(folder)
+    here = read_corpus(folder, follow_links=True)  # (the files are links to bench/.work/reuters-varied)
+    assert here.articles, "nothing read"
     here_rows = passage_rows(here.articles, "model")
     here_seconds = time.perf_counter() - started
     started = time.perf_counter()
@@ -94,7 +95,9 @@ def measure_reading(files: int, workers: int) -> None:
         start_seconds = time.perf_counter() - started
         report = ClusterReport(f"local:{workers}", cluster.workers())
         started = time.perf_counter()
-        there = read_corpus(folder, read_elsewhere=lambda paths: cluster.read(paths, FieldMapping(), report))
+        there = read_corpus(folder, follow_links=True,
+                            read_elsewhere=lambda paths: cluster.read(paths, FieldMapping(), report))
+        assert report.read_partitions, "nothing read on the cluster"
         there_rows = passage_rows(there.articles, "model", spans=there.passage_spans)
         there_seconds = time.perf_counter() - started
     same = there.articles == here.articles and there.skipped == here.skipped and there_rows == here_rows

@@ -84,9 +84,32 @@ def test_the_arrays_saved_and_mapped_are_the_same_catalog(tmp_path):
     with pytest.raises(IndexCorruptError, match="arrays disagree"):
         Catalog.from_arrays(arrays)
     with pytest.raises(IndexCorruptError, match="format 9"):
-        Catalog.from_arrays({**catalog.to_arrays(), "format": np.array([9, 0, 0])})
+        Catalog.from_arrays({**catalog.to_arrays(), "format": np.array([9])})
     with pytest.raises(IndexCorruptError, match="lacks 'dates'"):
         Catalog.from_arrays({name: value for name, value in catalog.to_arrays().items() if name != "dates"})
+
+
+def test_sources_and_ids_of_any_characters_survive_the_stored_arrays(tmp_path):
+    rows = [("a\nb", "2022-12-19", "Reuters\nWire", "s\n1"), ("c", None, "\n", None), ("d", None, "", None)]
+    catalog = Catalog.from_rows(rows, [(0, "a\nb"), (1, "c")])
+    path = tmp_path / "catalog.npz"
+    with open(path, "wb") as stream:
+        np.savez(stream, **catalog.to_arrays())
+    mapped = Catalog.from_arrays(mapped_npz(path))
+    assert [mapped.source_of(article) for article in ("a\nb", "c", "d")] == ["Reuters\nWire", "\n", ""]
+    assert mapped.story_of("a\nb") == ("s\n1", 1) and mapped.owners([0, 1]) == {0: "a\nb", 1: "c"}
+
+
+def test_a_flipped_index_in_the_stored_arrays_is_refused():
+    arrays = dict(Catalog.from_rows(ROWS, PASSAGES).to_arrays())
+    arrays["stories"] = arrays["stories"].copy()
+    arrays["stories"][0] = 1000
+    with pytest.raises(IndexCorruptError, match="stories points past"):
+        Catalog.from_arrays(arrays)
+    arrays = dict(Catalog.from_rows(ROWS, PASSAGES).to_arrays())
+    arrays["article_ids.offsets"] = arrays["article_ids.offsets"][:-1]
+    with pytest.raises(IndexCorruptError, match="article_ids disagree with their offsets"):
+        Catalog.from_arrays(arrays)
 
 
 def test_an_embedded_generation_maps_its_catalog_and_reads_no_rows_to_open(built_index, embedder, monkeypatch):

@@ -121,7 +121,9 @@ def test_reading_elsewhere_gives_the_same_reading_in_corpus_order(tmp_path):
     (tmp_path / "a.txt").write_text(ARTICLE)
     (tmp_path / "b.jsonl").write_text("\n".join(json.dumps({"id": f"r{n}", "title": f"Record {n}", "body": ARTICLE * n})
                                                 for n in range(1, 4)) + "\n{broken\n")
-    (tmp_path / "c.jsonl").write_text(json.dumps({"id": "r2", "title": "Same id again", "body": "Another body."}) + "\n")
+    (tmp_path / "c.jsonl").write_text(json.dumps({"id": "r2", "title": "Same id again", "body": "Another body."}) + "\n"
+                                      + json.dumps({"id": "c1", "title": "Short", "body": "A short one."}) + "\n"
+                                      + json.dumps({"id": "c1", "title": "Long", "body": ARTICLE * 40}) + "\n")
     (tmp_path / "d.rss").write_text(
         "<?xml version='1.0'?><rss version='2.0'><channel><title>Wire</title><item><title>Feed story</title>"
         "<link>https://example.com/feed-story</link><description>A feed story about potash exports and Belarus."
@@ -139,6 +141,9 @@ def test_reading_elsewhere_gives_the_same_reading_in_corpus_order(tmp_path):
     assert there.articles == here.articles and there.skipped == here.skipped
     assert there.article_files == here.article_files and there.files == here.files
     assert any("duplicate id 'r2'" in item.reason for item in there.skipped)
+    assert any("duplicate id 'c1'" in item.reason for item in there.skipped)  # in one file: the first is kept
+    kept = there.articles[[article.id for article in there.articles].index("c1")]
+    assert kept.title == "Short" and there.passage_spans["c1"] == passage_spans(kept.text)
     assert [article.id for article in there.articles if article.id not in there.passage_spans] == \
         [article.id for article in there.articles if article.url == "https://example.com/feed-story"]
     for article in there.articles:

@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,12 +21,15 @@ from indexer.cli import main
 
 def test_a_build_exports_the_model_and_queries_use_it(seed_index, embedder):
     directory = encoder_directory(seed_index, embedder.name)
-    assert {path.name for path in directory.iterdir()} == {"model.onnx", "probe.npz", "tokenizer.json", "export.json"}
+    assert {path.name for path in directory.iterdir()} == {"model.onnx", "model.onnx.data", "probe.npz", "tokenizer.json",
+                                                        "export.json"}
     encoder, status = open_query_encoder(seed_index, embedder.name)
     assert encoder is not None and status.backend == "onnx"
     queries = ["potash exports", "Will Belarus join the war?", "Naiev", "x" * 3000]  # the last one is truncated
     ours, torch_vectors = encoder.encode_queries(queries), embedder.encode_queries(queries)
     assert np.min(np.sum(ours * torch_vectors, axis=1)) >= 0.99999
+    maps = Path("/proc/self/maps").read_text()
+    assert str(directory / "model.onnx.data") in maps  # the weights memory-mapped, shared between processes
     opened = Archive.open(seed_index, embedder=embedder)
     opened.prepare()  # what the first search by meaning does
     assert opened.current().semantic.onnx is not None
@@ -42,12 +46,18 @@ def test_the_export_is_made_once_per_index_directory(corpus_copy, fresh_index, e
     second = rebuild(corpus_copy, fresh_index, DEFAULT_MODEL, embedder=embedder)
     assert second.seconds["query_encoder"] > 0
     assert (encoder_directory(fresh_index, DEFAULT_MODEL) / "export.json").exists()
+    # An export from before the weights had a file of their own is made again by the next build.
+    export = encoder_directory(fresh_index, DEFAULT_MODEL) / "export.json"
+    export.write_text(json.dumps({key: value for key, value in json.loads(export.read_text()).items() if key != "layout"}))
+    third = rebuild(corpus_copy, fresh_index, DEFAULT_MODEL, embedder=embedder)
+    assert third.seconds["query_encoder"] > 0 and json.loads(export.read_text())["layout"] == 2
 
 
 @pytest.mark.parametrize("damage,reason", [
     ("remove", "no ONNX export of this model yet"),
     ("disagree", "the ONNX export disagrees with torch"),
     ("corrupt", "the ONNX export cannot be used"),
+    ("weights", "the ONNX export cannot be used"),
 ])
 def test_a_missing_or_wrong_export_falls_back_to_torch_and_says_why(seed_index, tmp_path, embedder, damage, reason):
     index = tmp_path / "index"
@@ -58,6 +68,8 @@ def test_a_missing_or_wrong_export_falls_back_to_torch_and_says_why(seed_index, 
     elif damage == "disagree":  # as if torch had given other vectors at export time
         vectors = np.load(directory / "probe.npz")["vectors"]
         np.savez(directory / "probe.npz", vectors=np.roll(vectors, 1, axis=0))
+    elif damage == "weights":
+        (directory / "model.onnx.data").unlink()
     else:
         (directory / "model.onnx").write_bytes(b"not a model")
     encoder, status = open_query_encoder(index, embedder.name)

@@ -1,6 +1,7 @@
 import json
 import re
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 from conftest import BACKENDS
@@ -142,6 +143,25 @@ def test_update_json_summary_and_status(store, corpus_copy, embedder):
     assert after["up_to_date"] is True
 
 
+def assert_the_stored_catalog_is_the_stores(index) -> None:
+    """The catalog an update wrote into its generation equals one read from its store."""
+    from archive.backends.embedded.catalog import CATALOG_NAME
+    from archive.backends.embedded.impacts import mapped_npz
+    from archive.backends.embedded.store import STORE_NAME, Store
+    from archive.index.catalog import Catalog
+
+    directory = IndexLayout(index).current_directory()
+    store = Store(directory / STORE_NAME)
+    try:
+        expected = Catalog.from_rows(store.article_rows(), store.live_passage_rows()).to_arrays()
+    finally:
+        store.close()
+    stored = Catalog.from_arrays(mapped_npz(directory / CATALOG_NAME)).to_arrays()
+    assert stored.keys() == expected.keys()
+    for name, values in expected.items():
+        assert np.array_equal(stored[name], values), name
+
+
 def test_hnsw_updates_tombstone_removed_passages_and_compact(corpus_copy, fresh_index, embedder, monkeypatch):
     from archive.backends.embedded import vectors
 
@@ -156,6 +176,7 @@ def test_hnsw_updates_tombstone_removed_passages_and_compact(corpus_copy, fresh_
     summary = update(corpus_copy, fresh_index, embedder=embedder)
     manifest = json.loads((IndexLayout(fresh_index).current_directory() / "manifest.json").read_text())
     assert summary.removed == 1 and manifest["vector_index"] == "hnsw" and manifest["tombstones"] == removed_passages
+    assert_the_stored_catalog_is_the_stores(fresh_index)
     archive = Archive.open(fresh_index, embedder=embedder)
     found = {result.id for mode in ("semantic", "hybrid") for result in archive.search("Lukashenka", mode=mode, k=10, collapse="none").results}
     assert "003_5efb497116866064" not in found and len(found) == 4
@@ -165,6 +186,7 @@ def test_hnsw_updates_tombstone_removed_passages_and_compact(corpus_copy, fresh_
     update(corpus_copy, fresh_index, embedder=embedder)
     manifest = json.loads((IndexLayout(fresh_index).current_directory() / "manifest.json").read_text())
     assert manifest["tombstones"] == 0 and manifest["articles"] == 3
+    assert_the_stored_catalog_is_the_stores(fresh_index)
     reopened = Archive.open(fresh_index, embedder=embedder)
     assert {r.id for r in reopened.search("Lukashenka", mode="semantic", k=10, collapse="none").results} == {
         "000_a579cd71521fd787", "001_6d7df644afd5a1ff", "004_223d587e292dbf6e"}
@@ -179,6 +201,7 @@ def test_an_add_only_update_links_the_live_keyword_segments_without_touching_the
     (corpus_copy / "added.txt").write_text("Zebra crossings\n\nMinsk votes on zebra crossings next spring.\n")
     summary = update(corpus_copy, fresh_index, embedder=embedder)
     assert (summary.added, summary.changed, summary.removed, summary.embedded) == (1, 0, 0, 1)
+    assert_the_stored_catalog_is_the_stores(fresh_index)
     after = {path.name: path.read_bytes() for path in (live / "keyword").iterdir()} | {
         "store": (live / "store.sqlite").read_bytes(), "vectors": (live / "vectors.faiss").read_bytes()}
     assert after == before  # the previous generation is intact for readers still using it

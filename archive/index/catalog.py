@@ -4,9 +4,9 @@ One per generation (a generation never changes), so that filters become array ma
 both search legs share, and grouping passages by article needs no database round trip.
 
 It is made of flat arrays only: ids as one UTF-8 blob with offsets, found through sorted
-64-bit hashes; dates as 10-byte strings; sources and stories as small integers. About 40
-bytes an article, where Python lists and dicts took about 270 (measured: 281 MB for 1.07M
-articles, now 45 MB). The embedded backend writes them into the generation at build time
+64-bit hashes; dates as 10-byte strings; sources and stories as small integers. About 100
+bytes an article (with the story ids), where Python lists and dicts took about 270 (281 MB
+for 1.07M articles, and 4.4 s to make). The embedded backend writes them into the generation at build time
 (``to_arrays``) and memory-maps them on open (``from_arrays``), so that opening costs the
 same at any size and every worker process of a machine shares one copy in the page cache.
 
@@ -30,7 +30,7 @@ import numpy as np
 from ..errors import IndexCorruptError
 
 UNDATED = np.iinfo(np.int64).min  # the day number of an article without a date
-CATALOG_FORMAT = 1  # of the arrays a generation stores
+CATALOG_FORMAT = 2  # of the arrays a generation stores
 
 
 def source_key(source: str | None) -> str:
@@ -54,7 +54,7 @@ class Strings(Sequence[str]):
         offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
         np.cumsum([len(value) for value in encoded], out=offsets[1:])
         hashes = np.fromiter((string_hash(value) for value in encoded), dtype=np.uint64, count=len(encoded))
-        order = np.argsort(hashes, kind="stable").astype(np.int64)
+        order = np.argsort(hashes, kind="stable").astype(np.int32 if len(encoded) < 2**31 else np.int64)
         return cls(np.frombuffer(b"".join(encoded), dtype=np.uint8), offsets, hashes[order], order)
 
     def __len__(self) -> int:
@@ -195,7 +195,7 @@ class Catalog:
         it, as the generation recorded, or they are refused (one pid of 2**34 would make every
         process allocate 64 GiB). A story id of None makes the article a story of its own."""
         article_ids = Strings.of([article_id for article_id, *_ in rows])
-        ordinal = Positions(article_ids)
+        ordinal = {article_id: index for index, (article_id, *_) in enumerate(rows)}  # (only while it is made)
         pids = np.fromiter((pid for pid, _ in passages), dtype=np.int64, count=len(passages))
         if len(pids) and (pids.min() < 0 or (pid_limit is not None and pids.max() >= pid_limit)):
             wrong = int(pids.min()) if pids.min() < 0 else int(pids.max())
@@ -221,37 +221,35 @@ class Catalog:
     # Stored in a generation (the embedded backend): flat arrays, memory-mapped on open.
 
     def to_arrays(self) -> dict[str, np.ndarray]:
-        def text(values: list[str]) -> np.ndarray:
-            return np.frombuffer("\n".join(values).encode("utf-8", errors="surrogatepass"), dtype=np.uint8)
-
-        return {"format": np.array([CATALOG_FORMAT, len(self.source_names), len(self.written_names)], dtype=np.int64),
+        return {"format": np.array([CATALOG_FORMAT], dtype=np.int64),
                 **self.article_ids.arrays("article_ids"), **self.story_ids.arrays("story_ids"),
+                **Strings.of(self.source_names).arrays("source_names"),
+                **Strings.of(self.source_shown).arrays("source_shown"),
+                **Strings.of(self.written_names).arrays("written_names"),
                 "dates": self.dates, "day_numbers": self.day_numbers, "source_group": self.source_group,
-                "source_names": text(self.source_names), "source_shown": text(self.source_shown),
-                "written": self.written, "written_names": text(self.written_names),
-                "passage_article": self.passage_article, "stories": self.stories, "story_sizes": self.story_sizes}
+                "written": self.written, "passage_article": self.passage_article, "stories": self.stories,
+                "story_sizes": self.story_sizes}
 
     @classmethod
     def from_arrays(cls, arrays: Mapping[str, np.ndarray]) -> Catalog:
-        """A catalog of the arrays ``to_arrays`` gave (memory-mapped, say); a wrong format or
-        arrays that disagree in length raise ``IndexCorruptError``."""
+        """A catalog of the arrays ``to_arrays`` gave (memory-mapped, say). A wrong format, or
+        arrays that disagree (in length, or an index past what it indexes), raise
+        ``IndexCorruptError``: a generation too large to checksum on open is checked this much."""
         try:
-            catalog_format, sources, written = (int(value) for value in arrays["format"])
+            catalog_format = int(arrays["format"][0])
             if catalog_format != CATALOG_FORMAT:
                 raise IndexCorruptError(f"the catalog is in format {catalog_format}, not {CATALOG_FORMAT}")
-
-            def text(name: str, count: int) -> list[str]:
-                values = bytes(arrays[name]).decode("utf-8", errors="surrogatepass").split("\n") if count else []
-                if len(values) != count:
-                    raise IndexCorruptError(f"the catalog's {name} holds {len(values)} values, not {count}")
-                return values
-
-            catalog = cls(article_ids=Strings.from_arrays(arrays, "article_ids"), dates=arrays["dates"],
-                          day_numbers=arrays["day_numbers"], source_group=arrays["source_group"],
-                          source_names=text("source_names", sources), source_shown=text("source_shown", sources),
-                          written=arrays["written"], written_names=text("written_names", written),
-                          passage_article=arrays["passage_article"], stories=arrays["stories"],
-                          story_ids=Strings.from_arrays(arrays, "story_ids"), story_sizes=arrays["story_sizes"])
+            strings = {name: Strings.from_arrays(arrays, name)
+                       for name in ("article_ids", "story_ids", "source_names", "source_shown", "written_names")}
+            for name, column in strings.items():
+                if not (len(column.hashes) == len(column.order) == len(column) and len(column.offsets)
+                        and int(column.offsets[-1]) == len(column.blob)):
+                    raise IndexCorruptError(f"the catalog's {name} disagree with their offsets")
+            catalog = cls(article_ids=strings["article_ids"], dates=arrays["dates"], day_numbers=arrays["day_numbers"],
+                          source_group=arrays["source_group"], source_names=list(strings["source_names"]),
+                          source_shown=list(strings["source_shown"]), written=arrays["written"],
+                          written_names=list(strings["written_names"]), passage_article=arrays["passage_article"],
+                          stories=arrays["stories"], story_ids=strings["story_ids"], story_sizes=arrays["story_sizes"])
         except KeyError as problem:
             raise IndexCorruptError(f"the catalog lacks {problem}") from None
         count = catalog.article_count
@@ -259,8 +257,14 @@ class Catalog:
                    "source_group": len(catalog.source_group), "written": len(catalog.written),
                    "stories": len(catalog.stories)}
         wrong = {name: length for name, length in lengths.items() if length != count}
-        if wrong or len(catalog.story_sizes) != len(catalog.story_ids):
-            raise IndexCorruptError(f"the catalog's arrays disagree: {count} articles, but {wrong or 'story sizes'}")
+        if wrong or len(catalog.story_sizes) != len(catalog.story_ids) or len(catalog.source_shown) != len(catalog.source_names):
+            raise IndexCorruptError(f"the catalog's arrays disagree: {count} articles, but {wrong or 'stories or sources'}")
+        bounds = {"passage_article": (catalog.passage_article, count), "stories": (catalog.stories, len(catalog.story_ids)),
+                  "source_group": (catalog.source_group, len(catalog.source_names)),
+                  "written": (catalog.written, len(catalog.written_names))}
+        for name, (values, limit) in bounds.items():
+            if len(values) and (int(values.max()) >= limit or int(values.min()) < (-1 if name == "passage_article" else 0)):
+                raise IndexCorruptError(f"the catalog's {name} points past the {limit:,} it indexes")
         return catalog
 
     # Made on first use (coverage and export), once per generation: a catalog never changes.

@@ -6,9 +6,11 @@ exported (``torch.onnx.export``, fp32) by a build, once per model, into the inde
 directory next to the embedding cache:
 
     var/index/query-encoder/<model>/
-      model.onnx       the transformer: token ids -> contextual token vectors
+      model.onnx       the transformer's graph: token ids -> contextual token vectors
+      model.onnx.data  its weights, beside the graph, so that onnxruntime memory-maps them: the
+                       worker processes of a machine share one copy (74 MB less in each, measured)
       probe.npz        probe texts and the vectors torch gave them at export
-      export.json      model, maximum length, torch and opset versions
+      export.json      model, maximum length, torch and opset versions, the layout
 
 At open, the ONNX encoder embeds the probe texts and must agree with torch's vectors to a
 cosine of at least 0.99999; if it does not, or onnxruntime is missing, queries are embedded
@@ -34,6 +36,7 @@ from .embeddings import Embedder, resolve_model_path
 DIRECTORY = "query-encoder"
 MINIMUM_COSINE = 0.99999
 OPSET = 17
+LAYOUT = 2  # of an export: 2 has its weights in model.onnx.data; an export of layout 1 is made again
 PROBES = [
     "potash exports",
     "Putin visit to Minsk",
@@ -71,7 +74,7 @@ def export_query_encoder(embedder: Embedder, index_root: Path) -> bool:
     an export exists afterwards (a model that is not a plain mean-pooled, normalised
     transformer is not exported: its queries go through torch)."""
     target = encoder_directory(index_root, embedder.name)
-    if (target / "export.json").exists():
+    if current_export(target):
         return True
     model = embedder.model
     if [type(module).__name__ for module in model] != ["Transformer", "Pooling", "Normalize"] \
@@ -109,15 +112,26 @@ def export_query_encoder(embedder: Embedder, index_root: Path) -> bool:
     import onnx
 
     onnx.checker.check_model(str(staging / "model.onnx"))  # a well-formed graph, before anything relies on it
+    graph = onnx.load(str(staging / "model.onnx"))
+    onnx.save_model(graph, str(staging / "model.onnx"), save_as_external_data=True, all_tensors_to_one_file=True,
+                    location="model.onnx.data", size_threshold=1024)
     np.savez(staging / "probe.npz", vectors=embedder.encode_queries(PROBES))
     shutil.copy(tokenizer_file, staging / "tokenizer.json")
     (staging / "export.json").write_text(json.dumps({
         "model": embedder.name, "max_tokens": embedder.max_tokens, "torch": torch.__version__, "opset": OPSET,
-        "probes": PROBES}, indent=2, ensure_ascii=False))
+        "layout": LAYOUT, "probes": PROBES}, indent=2, ensure_ascii=False))
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.rmtree(target, ignore_errors=True)
     os.replace(staging, target)
     return True
+
+
+def current_export(target: Path) -> bool:
+    """Whether an export of this layout is there (an older one still serves until a build makes it again)."""
+    try:
+        return json.loads((target / "export.json").read_text()).get("layout") == LAYOUT
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def mean_pooling(module) -> bool:

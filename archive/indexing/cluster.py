@@ -72,9 +72,16 @@ class ClusterReport:
 
 
 def read_partition(files: Sequence[tuple[str, str]], fields: FieldMapping) -> list[FileRead | None]:
-    """On a worker: each file read, cleaned and split; None for a file this machine cannot see
-    (the driver reads it)."""
-    return [read_and_split(Path(path), relative, fields) if Path(path).is_file() else None for path, relative in files]
+    """On a worker: each file read, cleaned and split; None for a file this machine cannot see,
+    or that failed here in a way reading it does not report (the driver reads it, as one
+    process would)."""
+    results: list[FileRead | None] = []
+    for path, relative in files:
+        try:
+            results.append(read_and_split(Path(path), relative, fields) if Path(path).is_file() else None)
+        except Exception:  # (``read_one`` reports what a file itself causes; this is the machine's)
+            results.append(None)
+    return results
 
 
 def file_partitions(files: Sequence[tuple[Path, str]], limit: int) -> list[list[tuple[Path, str]]]:
@@ -178,7 +185,8 @@ class Cluster:
         assert self.client is not None
         return len(self.client.scheduler_info().get("workers", {}))
 
-    def in_flight(self, function: Callable, arguments: list[tuple], ordered: bool = False) -> Iterator[tuple[int, object]]:
+    def in_flight(self, function: Callable, arguments: list[tuple], ordered: bool = False,
+                  reading: bool = False) -> Iterator[tuple[int, object]]:
         """(position, result) of ``function(*arguments[position])`` on the workers, as each is
         done (``ordered``: in positions' order). A few tasks a worker are in flight at a time,
         so the scheduler never holds the whole corpus; a task whose workers keep dying (the
@@ -219,8 +227,9 @@ class Cluster:
                         arrived[position] = future.result()
                     except (KilledWorker, CancelledError, CommClosedError, OSError) as problem:
                         raise ClusterError(f"the cluster lost the work: {type(problem).__name__}: {problem}",
-                                           hint="check the workers' memory and the scheduler; the next run "
-                                                "embeds only what the cache lacks") from None
+                                           hint="check the workers' memory and the scheduler"
+                                                + ("" if reading else "; the next run embeds only what the cache lacks")) \
+                            from None
                     future.release()
                 if ordered:
                     while next_position in arrived:
@@ -239,13 +248,20 @@ class Cluster:
         workers cannot see is read here)."""
         partitions = file_partitions(files, READ_PARTITION_BYTES)
         report.read_partitions += len(partitions)
-        arguments = [([(str(file_path), relative) for file_path, relative in partition], fields) for partition in partitions]
-        for position, results in self.in_flight(read_partition, arguments, ordered=True):
-            for (file_path, relative), done in zip(partitions[position], results, strict=True):  # type: ignore[call-overload]
-                if done is None:
-                    report.read_here += 1
-                    done = read_one(file_path, relative, fields)
-                yield done
+        arguments = [([(str(file_path.absolute()), relative) for file_path, relative in partition], fields)
+                     for partition in partitions]
+        try:
+            for position, results in self.in_flight(read_partition, arguments, ordered=True, reading=True):
+                for (file_path, relative), done in zip(partitions[position], results, strict=True):  # type: ignore[call-overload]
+                    if done is None:
+                        report.read_here += 1
+                        done = read_one(file_path, relative, fields)
+                    yield done
+        except ArchiveError:
+            raise
+        except Exception as problem:  # (a worker without the package: ModuleNotFoundError, …)
+            raise ClusterError(f"a cluster worker could not read the corpus: {type(problem).__name__}: {problem}",
+                               hint="install the same version of the package on every worker") from None
 
     def embed(self, model_name: str, precision: str, inputs: Sequence[tuple[str, int]],
               keys: Sequence[str], report: ClusterReport) -> Iterator[list[tuple[str, PassageEmbedding]]]:

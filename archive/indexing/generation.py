@@ -31,7 +31,7 @@ from ..index.integrity import record_files
 from ..index.layout import IndexLayout, build_lock, new_generation_id
 from ..index.manifest import Manifest, write_manifest
 from ..index.precision import PROBE_TEXTS, PrecisionChoice, choose_precision
-from ..index.query_encoder import encoder_directory, export_query_encoder
+from ..index.query_encoder import current_export, encoder_directory, export_query_encoder
 from ..index.stored import PassageRecord
 from ..index.stories import Stories, StoryArticle, article_vector, text_signatures
 from ..ingest.articles import Article
@@ -47,19 +47,25 @@ Progress = Callable[[str, int, int], None]  # (phase, done, total)
 
 
 class PhaseTimer:
-    """Seconds per named phase (repeated phases add up), and the total since creation."""
+    """Seconds per named phase (repeated phases add up), and the total since creation. A phase
+    inside another (the cluster started while reading) counts in its own, not in both."""
 
     def __init__(self) -> None:
         self.started = time.perf_counter()
         self.seconds: dict[str, float] = {}
+        self._nested: list[float] = []  # per open phase: the seconds of the phases inside it
 
     @contextlib.contextmanager
     def phase(self, name: str) -> Iterator[None]:
         started = time.perf_counter()
+        self._nested.append(0.0)
         try:
             yield
         finally:
-            self.add(name, time.perf_counter() - started)
+            seconds = time.perf_counter() - started
+            self.add(name, seconds - self._nested.pop())
+            if self._nested:
+                self._nested[-1] += seconds
 
     def add(self, name: str, seconds: float) -> None:
         self.seconds[name] = round(self.seconds.get(name, 0.0) + seconds, 3)
@@ -407,7 +413,7 @@ class GenerationBuild:
     def export_query_encoder(self, embedder: Embedder) -> None:
         """Export the model to ONNX for query embedding, once per model and index directory
         (it loads the model if nothing else did)."""
-        if not (encoder_directory(self.layout.root, embedder.name) / "export.json").exists():
+        if not current_export(encoder_directory(self.layout.root, embedder.name)):
             self.load_model(embedder)
             with self.timer.phase("query_encoder"):
                 export_query_encoder(embedder, self.layout.root)

@@ -161,7 +161,7 @@ def read_corpus(
             done = read_one(file_path, relative, fields, counts, crawl_progress.for_file(file_path), reading.payloads)
             crawl_progress.done_with(file_path)
         reading.skipped.extend(done.skipped)
-        for article in map(storable, done.articles):
+        for position, article in enumerate(map(storable, done.articles)):
             where = article.path or relative
             if article.id in seen:
                 if kind and counts is not None and web_copies.merge(article, relative, counts):
@@ -177,7 +177,7 @@ def read_corpus(
             reading.articles.append(article)
             reading.article_files[article.id] = relative
             if done.spans is not None:
-                reading.passage_spans[article.id] = done.spans[article.id]
+                reading.passage_spans[article.id] = done.spans[position]
     for relative, article_ids in reading.payloads.copies.items():
         reading.copies.setdefault(relative, set()).update(article_ids)
     return reading
@@ -190,7 +190,7 @@ class FileRead:
 
     articles: list[Article] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
-    spans: dict[str, list[tuple[int, int]]] | None = None
+    spans: list[list[tuple[int, int]]] | None = None  # by position in ``articles`` (one file may repeat an id)
 
 
 ReadElsewhere = Callable[[list[tuple[Path, str]]], Iterator[FileRead] | None]
@@ -221,7 +221,7 @@ def read_and_split(file_path: Path, relative: str, fields: FieldMapping) -> File
 
     done = read_one(file_path, relative, fields)
     done.articles = [storable(article) for article in done.articles]
-    done.spans = {article.id: passage_spans(article.text) for article in done.articles}
+    done.spans = [passage_spans(article.text) for article in done.articles]
     return done
 
 

@@ -75,7 +75,9 @@ class VectorIndex:
             # Memory-mapped, read-only: the vectors stay in the page cache, one copy for every
             # worker process on the machine, instead of a private copy in each (benchmarks.md,
             # "The embedded backend's ceiling"). A generation's files never change once written.
-            self.index = faiss.read_index(str(path), faiss.IO_FLAG_MMAP_IFC | faiss.IO_FLAG_READ_ONLY)
+            # (FAISS before 1.11 has no such flags: read into memory there)
+            mapped = getattr(faiss, "IO_FLAG_MMAP_IFC", 0) | getattr(faiss, "IO_FLAG_READ_ONLY", 0)
+            self.index = faiss.read_index(str(path), mapped)
         except RuntimeError as problem:
             raise IndexCorruptError(f"vector index {path} is unreadable: {str(problem).splitlines()[0]}") from None
         if self.index.d != dimension:
