@@ -675,4 +675,6 @@ def serve(index_dir, host, port, threads, workers, backend, milvus_uri) -> None:
 
     create_app()  # a wrong ARCHIVE_* setting is reported here, once, not by every worker it would stop
     refuse_damaged_index(index, in_child=workers > 1)
+    if workers > 1:
+        state.preload()  # the libraries every worker loads, loaded once: forked workers share their pages
     server.serve(create_app, state.warm_up, host, port, threads, workers, announce)

@@ -422,3 +422,18 @@ def test_the_coverage_page_links_each_count_to_the_search_of_the_same_articles(c
     every = client.get("/coverage?q=Minsk+potash&words=all").get_data(as_text=True)
     assert "Searched as: <code>Minsk AND potash</code>" in every
     assert ">search</a>" not in every  # a search would count any of the words: no link to it
+
+
+def test_the_server_preloads_what_its_workers_load_and_freezes_it_before_forking():
+    """What `indexer serve` does before forking workers (they share these pages, measured in
+    docs/benchmarks.md); it opens nothing."""
+    import gc
+    import sys
+
+    from web import state
+
+    try:
+        state.preload()
+        assert {"onnxruntime", "tokenizers", "waitress"} <= set(sys.modules) and gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
