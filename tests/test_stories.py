@@ -323,3 +323,24 @@ def test_cli_lists_other_versions_and_collapse_none(seed_index):
     assert "other version" not in result.output
     result = runner.invoke(main, ["search", "--index", str(seed_index), "--collapse", "stories", "Putin"])
     assert result.exit_code == 2 and "'stories' is not one of 'story', 'none'" in result.output
+
+
+def test_many_articles_find_their_neighbours_through_ivf_as_exact_search_does(monkeypatch):
+    """Past EXACT_NEIGHBOUR_PAIRS the neighbours come from an IVF index: the close ones (those
+    that can join a story) are the ones exact search finds."""
+    from archive.index import stories as stories_module
+
+    generator = np.random.default_rng(3)
+    centres = generator.normal(size=(400, 64)).astype(np.float32)
+    vectors = centres[generator.integers(0, 400, 6000)] + generator.normal(scale=0.35, size=(6000, 64)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    placed = Stories(64, vectors=vectors, ids=[f"a{index}" for index in range(6000)],
+                     story_of={f"a{index}": "s" for index in range(6000)})
+    exact = placed.vector_neighbours(0)
+    monkeypatch.setattr(stories_module, "EXACT_NEIGHBOUR_PAIRS", 1000)
+    assert not isinstance(stories_module.neighbour_index(vectors, 6000), stories_module.faiss.IndexFlatIP)
+    approximate = placed.vector_neighbours(0)
+    close = {(own, other) for own, found in exact.items() for other, similarity in found
+             if similarity >= stories_module.SAME_EVENT_SIMILARITY}
+    found = {(own, other) for own, pairs in approximate.items() for other, _ in pairs}
+    assert len(close) > 5000 and len(close & found) / len(close) >= 0.97

@@ -39,6 +39,12 @@ class EmbeddingCache:
                          list(dict.fromkeys(keys)))
         return {key: self.decode(vector, spans, sentences) for key, vector, spans, sentences in rows}
 
+    def get_vectors(self, keys: Iterable[str]) -> dict[str, np.ndarray]:
+        """The passage vectors alone (a tenth of what ``get_many`` reads)."""
+        rows = select_in(self.connection, "SELECT key, vector FROM embeddings WHERE key IN ({placeholders})",
+                         list(dict.fromkeys(keys)))
+        return {key: np.frombuffer(vector, dtype=np.float32) for key, vector in rows}
+
     @staticmethod
     def decode(vector: bytes, spans: bytes, sentences: bytes) -> PassageEmbedding:
         unit = np.frombuffer(vector, dtype=np.float32)

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Container, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -37,6 +37,11 @@ DATE_WINDOW_DAYS = 2
 STORY_SPAN_DAYS = 7
 EXACT_COPY_CHARACTERS = 200  # a copy of a text this long joins whatever the dates; shorter ones are templates
 NEIGHBOURS = 16  # vector neighbours considered per article
+# Past this many article pairs to compare (new articles × all), neighbours are found with an IVF
+# index instead of exactly: exact search is quadratic, minutes at 200k articles and hours at a
+# million (docs/benchmarks.md, "The embedded backend's ceiling"). Updates stay exact.
+EXACT_NEIGHBOUR_PAIRS = 20_000_000_000
+NEIGHBOUR_PROBES = 32  # IVF lists searched per article, of 4·√N
 LSH_BANDS = (16, 4)
 LSH_FROM = 200  # placing this many articles at once finds near-duplicates with LSH; fewer, by direct comparison
 SIGNATURE_SEED = 1
@@ -72,7 +77,7 @@ def article_vector(passage_vectors: Iterable[np.ndarray]) -> np.ndarray:
     return mean / max(float(np.linalg.norm(mean)), 1e-12)
 
 
-def story_id(founder: str, taken: set[str]) -> str:
+def story_id(founder: str, taken: Container[str]) -> str:
     base = hashlib.blake2b(founder.encode(), digest_size=6).hexdigest()
     name, suffix = base, 2
     while name in taken:
@@ -87,6 +92,23 @@ def day_number(value: str | None) -> int | None:
         return date.fromisoformat(value).toordinal()
     except ValueError:
         return None
+
+
+def neighbour_index(vectors: np.ndarray, queries: int) -> faiss.Index:
+    """Exact inner product over ``vectors``, or IVF (4·√N lists, ``NEIGHBOUR_PROBES`` searched,
+    trained on a fixed sample) when ``queries`` × N passes ``EXACT_NEIGHBOUR_PAIRS``."""
+    dimension = vectors.shape[1]
+    if queries * len(vectors) <= EXACT_NEIGHBOUR_PAIRS:
+        exact = faiss.IndexFlatIP(dimension)
+        exact.add(vectors)
+        return exact
+    lists = int(4 * np.sqrt(len(vectors)))
+    index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dimension), dimension, lists, faiss.METRIC_INNER_PRODUCT)
+    sample = np.random.default_rng(0).choice(len(vectors), min(len(vectors), 40 * lists), replace=False)
+    index.train(vectors[np.sort(sample)])
+    index.add(vectors)
+    index.nprobe = NEIGHBOUR_PROBES
+    return index
 
 
 @dataclass
@@ -188,7 +210,7 @@ class Stories:
         else:
             story = self.copied_story(index, placed) or self.closest_story(index, neighbours)  # type: ignore[assignment]
         if story is None:
-            story = story_id(article_id, set(self.members))
+            story = story_id(article_id, self.members)  # (a set of every story per new one made a rebuild quadratic)
             self.members[story] = []
         self.story_of[article_id] = story
         self.members[story].append(article_id)
@@ -272,10 +294,11 @@ class Stories:
         return found
 
     def vector_neighbours(self, first_new: int) -> dict[int, list[tuple[int, float]]]:
-        """For each new article: its nearest articles by vector (placed or new), with cosines."""
-        index = faiss.IndexFlatIP(self.dimension)
-        index.add(np.ascontiguousarray(self.vectors, dtype=np.float32))
+        """For each new article: its nearest articles by vector (placed or new), with cosines:
+        exact, or through an IVF index when there are too many pairs to compare."""
+        vectors = np.ascontiguousarray(self.vectors, dtype=np.float32)
         queries = np.ascontiguousarray(self.vectors[first_new:], dtype=np.float32)
+        index = neighbour_index(vectors, len(queries))
         similarities, positions = index.search(queries, min(NEIGHBOURS + 1, len(self.ids)))
         found = {}
         for offset, (row_similarities, row_positions) in enumerate(zip(similarities, positions, strict=True)):

@@ -17,14 +17,14 @@ import hashlib
 import os
 import signal
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import CorpusError, CorpusNotFoundError, InvalidParameterError, ModelError
+from ..errors import CorpusError, CorpusNotFoundError, IndexCorruptError, InvalidParameterError, ModelError
 from ..index.embedding_cache import EmbeddingCache
 from ..index.embeddings import Embedder, PassageEmbedding, cache_key, embedding_input
 from ..index.integrity import record_files
@@ -151,14 +151,49 @@ def passage_rows(articles: list[Article], model_name: str, first_pid: int = 0, p
     return rows
 
 
-def story_articles(articles: list[Article], rows: list[PassageRow],
-                   embeddings: dict[str, PassageEmbedding]) -> list[StoryArticle]:
+WRITE_BATCH = 2048  # passages whose sentence data a build reads back from the cache at a time
+
+
+class BuildEmbeddings:
+    """A build's passage embeddings: every passage's vector in memory, and its sentences' spans
+    and vectors (most of the bytes) read back from the embedding cache a batch at a time as they
+    are written. Held whole, they took about 13 KB a passage: 6.4 GB for Reuters × 10, and more
+    than this machine's memory at × 50 (docs/benchmarks.md, "The embedded backend's ceiling")."""
+
+    def __init__(self, cache_path: Path, vectors: dict[str, np.ndarray]) -> None:
+        self.cache_path, self.vectors = cache_path, vectors
+
+    def vector(self, key: str) -> np.ndarray:
+        return self.vectors[key]
+
+    @property
+    def dimension(self) -> int:
+        return len(next(iter(self.vectors.values()))) if self.vectors else 0
+
+    def with_sentences(self, rows: Sequence[PassageRow]) -> Iterator[tuple[PassageRow, PassageEmbedding]]:
+        """Each row with its whole embedding, read from the cache ``WRITE_BATCH`` rows at a time."""
+        cache = EmbeddingCache(self.cache_path)
+        try:
+            for start in range(0, len(rows), WRITE_BATCH):
+                batch = rows[start : start + WRITE_BATCH]
+                found = cache.get_many(row.key for row in batch)
+                missing = [row.key for row in batch if row.key not in found]
+                if missing:
+                    raise IndexCorruptError(f"{len(missing)} passage embeddings left the embedding cache during the build",
+                                            hint="run the build again")
+                for row in batch:
+                    yield row, found[row.key]
+        finally:
+            cache.close()
+
+
+def story_articles(articles: list[Article], rows: list[PassageRow], embeddings: BuildEmbeddings) -> list[StoryArticle]:
     """What story grouping needs of each article: its vector (from its passages') and its text's signature."""
     passage_vectors: dict[str, list] = {}
     for row in rows:
-        passage_vectors.setdefault(row.article.id, []).append(embeddings[row.key].vector)
+        passage_vectors.setdefault(row.article.id, []).append(embeddings.vector(row.key))
     signatures = text_signatures([article.text if article.text.strip() else article.title for article in articles])
-    dimension = len(next(iter(embeddings.values())).vector) if embeddings else 0
+    dimension = embeddings.dimension
     return [StoryArticle(article.id, article.date,
                          article_vector(passage_vectors[article.id]) if article.id in passage_vectors
                          else np.zeros(dimension, dtype=np.float32), signature, len(article.text))
@@ -318,22 +353,22 @@ class GenerationBuild:
         return reading
 
     def embed_cached(self, rows: list[PassageRow], embedder: Embedder, progress: Progress | None, precision: str,
-                     dimension: int | None = None) -> tuple[dict[str, PassageEmbedding], int, int]:
-        """Embeddings for every row, from the cache where it has them (see ``embed``). ``dimension``:
-        the index's, which an update's new vectors must have."""
+                     dimension: int | None = None) -> tuple[BuildEmbeddings, int, int]:
+        """Embeddings for every row, from the cache where it has them (see ``embed``); every one
+        is in the cache afterwards. ``dimension``: the index's, which an update's new vectors must have."""
         cache = self.cache()
         try:
             with self.timer.phase("embed"):
-                found = cache.get_many(row.key for row in rows)
-            embeddings, embedded, reused = self.embed(rows, embedder, cache, progress, found, precision)
+                found = cache.get_vectors(row.key for row in rows)
+            vectors, embedded, reused = self.embed(rows, embedder, cache, progress, found, precision)
         finally:
             cache.close()
-        if dimension is not None and any(embedding.vector.shape[0] != dimension for embedding in embeddings.values()):
+        if dimension is not None and any(vector.shape[0] != dimension for vector in vectors.values()):
             raise ModelError(f"{embedder.name} does not give {dimension}-dimensional vectors",
                              hint="run `indexer rebuild` to rebuild with this model")
-        return embeddings, embedded, reused
+        return BuildEmbeddings(self.layout.cache_path, vectors), embedded, reused
 
-    def group_stories(self, articles: list[Article], rows: list[PassageRow], embeddings: dict[str, PassageEmbedding],
+    def group_stories(self, articles: list[Article], rows: list[PassageRow], embeddings: BuildEmbeddings,
                       dimension: int) -> Stories:
         """A rebuild's stories: every article placed, in corpus order."""
         with self.timer.phase("stories"):
@@ -357,9 +392,10 @@ class GenerationBuild:
             return choose_precision(setting, embedder, self.layout.root, probe_sample(articles))
 
     def embed(self, rows: list[PassageRow], embedder: Embedder, cache: EmbeddingCache, progress: Progress | None,
-              found: dict[str, PassageEmbedding], precision: str = "fp32") -> tuple[dict[str, PassageEmbedding], int, int]:
-        """Embeddings for every row: ``found`` in the cache, the rest computed (longest first,
-        so batches pad little) and cached chunk by chunk. Returns (by key, computed, reused)."""
+              found: dict[str, np.ndarray], precision: str = "fp32") -> tuple[dict[str, np.ndarray], int, int]:
+        """Vectors for every row: ``found`` in the cache, the rest computed (longest first, so
+        batches pad little) and cached chunk by chunk, sentences and all. Returns (vectors by
+        key, computed, reused)."""
         found = dict(found)
         reused = sum(1 for row in rows if row.key in found)
         missing: dict[str, PassageRow] = {}
@@ -383,7 +419,7 @@ class GenerationBuild:
                 computed = embedder.encode_passages([(row.model_input, row.offset) for row in chunk], precision)
                 pairs = list(zip((row.key for row in chunk), computed, strict=True))
                 cache.put_many(pairs)
-                found.update(pairs)
+                found.update((key, embedding.vector) for key, embedding in pairs)
                 if progress:
                     progress("embed", min(index + EMBED_CHUNK, len(todo)), len(todo))
                 if index == 0:
@@ -391,8 +427,8 @@ class GenerationBuild:
         return found, len(todo), reused
 
     def embed_on_cluster(self, todo: list[PassageRow], embedder: Embedder, cache: EmbeddingCache,
-                         progress: Progress | None, found: dict[str, PassageEmbedding],
-                         precision: str) -> dict[str, PassageEmbedding]:
+                         progress: Progress | None, found: dict[str, np.ndarray],
+                         precision: str) -> dict[str, np.ndarray]:
         """The rows the cache lacks, embedded on the cluster's workers partition by partition;
         each partition cached as it arrives (so a killed driver loses only what was in flight)."""
         cluster, report = self.cluster_session()
@@ -403,7 +439,7 @@ class GenerationBuild:
             for pairs in cluster.embed(embedder.name, precision, [(row.model_input, row.offset) for row in todo],
                                        [row.key for row in todo], report):
                 cache.put_many(pairs)
-                found.update(pairs)
+                found.update((key, embedding.vector) for key, embedding in pairs)
                 done += len(pairs)
                 if progress:
                     progress("embed", done, len(todo))

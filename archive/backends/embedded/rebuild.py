@@ -9,13 +9,14 @@ from pathlib import Path
 import numpy as np
 
 from ...errors import ArchiveError
-from ...index.embeddings import Embedder, PassageEmbedding
+from ...index.embeddings import Embedder
 from ...index.manifest import read_manifest
 from ...index.names import count_name_evidence
 from ...index.precision import check_precision
 from ...index.stories import Stories
 from ...index.vocabulary import count_words
 from ...indexing.generation import (
+    BuildEmbeddings,
     BuildSummary,
     GenerationBuild,
     PassageRow,
@@ -36,7 +37,7 @@ def keyword_documents(rows: list[PassageRow]):
 
 
 def write_store(path: Path, reading: CorpusReading, rows: list[PassageRow],
-                embeddings: dict[str, PassageEmbedding], dimension: int, stories: Stories,
+                embeddings: BuildEmbeddings, dimension: int, stories: Stories,
                 first_seen: dict[str, str]) -> None:
     store = Store(path, mode="create", dimension=dimension)
     try:
@@ -45,7 +46,7 @@ def write_store(path: Path, reading: CorpusReading, rows: list[PassageRow],
         store.set_files(reading.files, reading.article_files, reading.copies)
         store.set_vocabulary(count_words(reading.articles))
         store.set_name_evidence(count_name_evidence(reading.articles))
-        store.add_passages(row.record(embeddings[row.key]) for row in rows)
+        store.add_passages(row.record(embedding) for row, embedding in embeddings.with_sentences(rows))
         store.save_stories(stories)
         store.commit()
     finally:
@@ -107,9 +108,9 @@ def rebuild(
         crash_point("keyword")
 
         with build.timer.phase("vectors"):
-            dimension = int(embeddings[rows[0].key].vector.shape[0])
+            dimension = embeddings.dimension
             kind = vectors.choose_index_type(len(rows))
-            matrix = np.stack([embeddings[row.key].vector for row in rows])
+            matrix = np.stack([embeddings.vector(row.key) for row in rows])
             index = vectors.build_vector_index(matrix, np.array([row.pid for row in rows]), kind, dimension)
             vectors.write_vector_index(index, directory / vectors.VECTORS_NAME)
         crash_point("vectors")

@@ -182,11 +182,11 @@ class Store:
         self.connection.executemany(
             'INSERT INTO passages (pid, article_id, ordinal, start, "end", cache_key, sentence_spans,'
             " sentence_vectors) VALUES (?,?,?,?,?,?,?,?)",
-            [
+            (  # streamed: a list would hold a second copy of every passage's sentence vectors
                 (record.pid, record.article_id, record.ordinal, record.start, record.end, record.cache_key,
                  record.sentence_spans.astype(np.int32).tobytes(), record.sentence_vectors.astype(np.float16).tobytes())
                 for record in records
-            ],
+            ),
         )
 
     def remove_articles(self, article_ids: Sequence[str], tombstone: bool) -> list[int]:

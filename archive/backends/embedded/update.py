@@ -117,7 +117,7 @@ def update(
                 store.forget_first_seen(changes.removed)
                 store.set_first_seen(build.first_seen((article.id for article in changes.added), {}), keep=True)
                 store.set_files(reading.files, reading.article_files, reading.copies)
-                store.add_passages(row.record(embeddings[row.key]) for row in rows)
+                store.add_passages(row.record(embedding) for row, embedding in embeddings.with_sentences(rows))
             with build.timer.phase("stories"):
                 # Changed articles leave and are placed again: most rejoin the story they were in.
                 stories = store.stories()
@@ -164,7 +164,7 @@ def update(
                     if removed_pids and not tombstoning:
                         index.remove_ids(np.array(removed_pids, dtype=np.int64))  # type: ignore[arg-type]  # (SWIG converts)
                     if rows:
-                        index.add_with_ids(np.stack([embeddings[row.key].vector for row in rows]).astype(np.float32),
+                        index.add_with_ids(np.stack([embeddings.vector(row.key) for row in rows]).astype(np.float32),
                                            np.array([row.pid for row in rows], dtype=np.int64))
                 vectors.write_vector_index(index, directory / vectors.VECTORS_NAME)
             crash_point("vectors")

@@ -200,7 +200,7 @@ def rebuild_milvus(corpus: Path | str, uri: str, work_dir: Path | str, model_nam
         choice = build.choose_precision(precision, embedder, articles)
         rows = passage_rows(articles, embedder.name, precision=choice.precision, spans=reading.passage_spans)
         embeddings, embedded, reused = build.embed_cached(rows, embedder, progress, choice.precision)
-        dimension = int(embeddings[rows[0].key].vector.shape[0])
+        dimension = embeddings.dimension
         stories = build.group_stories(articles, rows, embeddings, dimension)
 
         collections = Collections.of(prefix, build.new_generation())
@@ -208,8 +208,8 @@ def rebuild_milvus(corpus: Path | str, uri: str, work_dir: Path | str, model_nam
         with build.timer.phase("milvus"):
             drop_generations(milvus, prefix, keep={live["collections"]} if live else set())  # crashed builds' too
             create_generation(milvus, collections, dimension)
-            milvus.insert_rows(collections.passages, (passage_row(row, embeddings[row.key], stories.story_of[row.article.id])
-                                                      for row in rows))
+            milvus.insert_rows(collections.passages, (passage_row(row, embedding, stories.story_of[row.article.id])
+                                                      for row, embedding in embeddings.with_sentences(rows)))
             crash_point("milvus")
             earlier = earlier_first_seen(milvus, prefix, live, dimension)
             seen = build.first_seen((article.id for article in articles), earlier)
@@ -300,8 +300,8 @@ def update_milvus(corpus: Path | str, uri: str, work_dir: Path | str, *, prefix:
             # New passages first, under fresh ids; then every older passage of the articles written or removed.
             for start in range(0, len(rows), INSERT_BATCH):
                 milvus.upsert(collections.passages, [
-                    passage_row(row, embeddings[row.key], stories.story_of[row.article.id])
-                    for row in rows[start : start + INSERT_BATCH]])
+                    passage_row(row, embedding, stories.story_of[row.article.id])
+                    for row, embedding in embeddings.with_sentences(rows[start : start + INSERT_BATCH])])
             crash_point("milvus")
             milvus.delete_articles(collections.passages, touched, extra=f"pid < {first_pid}")
             milvus.delete_articles(collections.articles, touched)
