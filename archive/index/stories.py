@@ -58,13 +58,18 @@ def shingles(text: str) -> set[bytes]:
     return {" ".join(words[start : start + SHINGLE_WORDS]).encode() for start in range(len(words) - SHINGLE_WORDS + 1)}
 
 
+SIGNATURE_BATCH = 1000  # texts shingled at a time: every text's shingles at once took GBs at 200k articles
+
+
 def text_signatures(texts: Sequence[str]) -> np.ndarray:
     """MinHash signatures, one row per text (uint64)."""
-    if not texts:
-        return np.zeros((0, SIGNATURE_PERMUTATIONS), dtype=np.uint64)
-    hashes = MinHash.bulk([shingles(text) for text in texts], num_perm=SIGNATURE_PERMUTATIONS,
-                          seed=SIGNATURE_SEED, permutations=_PERMUTATIONS, scheme=SIGNATURE_SCHEME)
-    return np.stack([minhash.hashvalues for minhash in hashes]).astype(np.uint64)
+    signatures = np.zeros((len(texts), SIGNATURE_PERMUTATIONS), dtype=np.uint64)
+    for start in range(0, len(texts), SIGNATURE_BATCH):
+        hashes = MinHash.bulk([shingles(text) for text in texts[start : start + SIGNATURE_BATCH]],
+                              num_perm=SIGNATURE_PERMUTATIONS, seed=SIGNATURE_SEED, permutations=_PERMUTATIONS,
+                              scheme=SIGNATURE_SCHEME)
+        signatures[start : start + len(hashes)] = np.stack([minhash.hashvalues for minhash in hashes])
+    return signatures
 
 
 def signature_sketch(signature: np.ndarray) -> MinHash:
