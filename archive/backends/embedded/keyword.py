@@ -28,7 +28,6 @@ from pathlib import Path
 import numpy as np
 from whoosh import index as whoosh_index
 from whoosh import query, scoring
-from whoosh.filedb.filestore import FileStorage
 
 from ...errors import IndexCorruptError
 from ...index.budget import UNLIMITED, Budget, OutOfTime
@@ -151,10 +150,7 @@ class KeywordIndex:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ResourceWarning)
             try:
-                # Files read through the page cache, not memory-mapped: Whoosh copies each segment
-                # of a mapped index into every reader's memory (350 MB a reader at Reuters × 10,
-                # in every worker process; docs/benchmarks.md, "The embedded backend's ceiling").
-                self.index = FileStorage(str(directory), supports_mmap=False, readonly=True).open_index(INDEX_NAME)
+                self.index = whoosh_index.open_dir(str(directory), indexname=INDEX_NAME)
                 first = self.open_searcher()
             except Exception as problem:  # Whoosh raises bare OSError/EmptyIndexError/struct errors
                 failure = f"keyword index in {directory} cannot be opened: {problem}"
@@ -174,7 +170,7 @@ class KeywordIndex:
                                     f"the keyword index holds {first.doc_count_all()}")
         self._document_count = first.doc_count()
         # Whoosh searchers, lent to one search at a time: its readers are not safe to share,
-        # so there are at most WHOOSH_SEARCHERS, opened as needed.
+        # and each holds about 45 MB, so there are at most WHOOSH_SEARCHERS, opened as needed.
         self._searchers = [first]
         self._idle: queue.LifoQueue = queue.LifoQueue()
         self._idle.put(first)

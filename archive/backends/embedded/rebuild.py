@@ -113,6 +113,7 @@ def rebuild(
             matrix = np.stack([embeddings.vector(row.key) for row in rows])
             index = vectors.build_vector_index(matrix, np.array([row.pid for row in rows]), kind, dimension)
             vectors.write_vector_index(index, directory / vectors.VECTORS_NAME)
+            del index, matrix  # written: 5 GB at 1.5M passages that stories and the store need more
         crash_point("vectors")
 
         stories = build.group_stories(articles, rows, embeddings, dimension)
