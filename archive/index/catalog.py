@@ -100,20 +100,39 @@ class Strings(Sequence[str]):
         return cls(arrays[f"{name}.blob"], arrays[f"{name}.offsets"], arrays[f"{name}.hashes"], arrays[f"{name}.order"])
 
 
+KNOWN_POSITIONS = 32_768  # lookups remembered (a search asks for the same few hundred ids several times)
+
+
 class Positions(Mapping[str, int]):
-    """String -> its position in ``Strings``: a dict's reading interface, without the dict."""
+    """String -> its position in ``Strings``: a dict's reading interface, without a dict of
+    every string; the latest lookups are remembered (a hash lookup costs a few microseconds,
+    and a search's facets, collapsing and results ask for each of its articles several times)."""
 
     def __init__(self, strings: Strings) -> None:
         self.strings = strings
+        self._known: dict[str, int] = {}
 
     def __getitem__(self, key: str) -> int:
+        try:
+            return self._known[key]
+        except KeyError:
+            pass
         position = self.strings.index_of(key) if isinstance(key, str) else None
         if position is None:
             raise KeyError(key)
+        if len(self._known) >= KNOWN_POSITIONS:
+            self._known = {}  # (a new dict, not clear(): another thread may be reading the old one)
+        self._known[key] = position
         return position
 
     def __contains__(self, key: object) -> bool:
-        return isinstance(key, str) and self.strings.index_of(key) is not None
+        if not isinstance(key, str):
+            return False
+        try:
+            self[key]
+        except KeyError:
+            return False
+        return True
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.strings)
