@@ -354,7 +354,8 @@ def write_report(rows: list, query_count: int, before: Path | None) -> None:
                                    for query, count in row[8].items())
         for row in rows) + ".",
         f"\nBuild phases at {largest[0]}× (s): " + ", ".join(f"{name} {seconds:.0f}" for name, seconds in largest[1]["seconds"].items()) + "."]
-    write_section("ceiling", "## The embedded backend's ceiling (Reuters-21578 × 1, 10, 50, varied)\n\n" + "\n".join(lines))
+    write_section("ceiling", "## The embedded backend's ceiling\n\n"
+                  f"Reuters-21578 × {', '.join(str(row[0]) for row in rows)}, varied.\n\n" + "\n".join(lines))
     print("\n".join(lines))
 
 
