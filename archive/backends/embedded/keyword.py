@@ -21,6 +21,7 @@ import os
 import queue
 import threading
 import warnings
+import weakref
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +29,7 @@ from pathlib import Path
 import numpy as np
 from whoosh import index as whoosh_index
 from whoosh import query, scoring
+from whoosh.filedb.filestore import FileStorage
 
 from ...errors import IndexCorruptError
 from ...index.budget import UNLIMITED, Budget, OutOfTime
@@ -135,6 +137,12 @@ def add_document(writer, document: KeywordDocument) -> None:
     )
 
 
+def close_searchers(searchers: list) -> None:
+    for searcher in searchers:
+        if not searcher.is_closed:
+            searcher.close()
+
+
 class KeywordIndex:
     """An open keyword index. Plain term queries (and wildcards, fuzzy terms and ranges,
     rewritten into plain terms) are scored on the impact arrays; phrases go through Whoosh,
@@ -150,7 +158,10 @@ class KeywordIndex:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ResourceWarning)
             try:
-                self.index = whoosh_index.open_dir(str(directory), indexname=INDEX_NAME)
+                # Files read through the page cache, not memory-mapped: Whoosh copies each segment
+                # of a mapped index into every reader's memory (350 MB a reader at Reuters × 10,
+                # up to four a worker; docs/scale.md, "Where the embedded backend stops").
+                self.index = FileStorage(str(directory), supports_mmap=False, readonly=True).open_index(INDEX_NAME)
                 first = self.open_searcher()
             except Exception as problem:  # Whoosh raises bare OSError/EmptyIndexError/struct errors
                 failure = f"keyword index in {directory} cannot be opened: {problem}"
@@ -164,6 +175,9 @@ class KeywordIndex:
             first.close()
             raise IndexCorruptError(f"keyword impact arrays {IMPACTS_NAME} in {directory.parent} "
                                     f"cannot be read: {problem}") from None
+        except BaseException:  # (whatever else a damaged file raises: the snapshot names it)
+            first.close()
+            raise
         if self.impacts.doc_count_all != first.doc_count_all():
             first.close()
             raise IndexCorruptError(f"{IMPACTS_NAME} covers {self.impacts.doc_count_all} passages, "
@@ -172,6 +186,8 @@ class KeywordIndex:
         # Whoosh searchers, lent to one search at a time: its readers are not safe to share,
         # and each holds about 45 MB, so there are at most WHOOSH_SEARCHERS, opened as needed.
         self._searchers = [first]
+        # An archive nobody closed still lets its files go when it is collected.
+        weakref.finalize(self, close_searchers, self._searchers)
         self._idle: queue.LifoQueue = queue.LifoQueue()
         self._idle.put(first)
         self._searchers_lock = threading.Lock()
