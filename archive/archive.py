@@ -51,7 +51,6 @@ from .search.coverage import (
     Timeline,
     count_over_time,
     count_sources,
-    distinct_stories,
     export_rows,
     once,
     share,
@@ -356,6 +355,12 @@ class Archive:
                 self._matchings.popitem(last=False)
         return found
 
+    def forget_matches(self) -> None:
+        """Forget the matching sets kept for the latest queries (a benchmark times each query
+        as if it were new)."""
+        with self._matchings_lock:
+            self._matchings.clear()
+
     def count_matching(self, snapshot: Snapshot, query: PreparedQuery, filters: Filters,
                        budget: Budget) -> MatchCount | None:
         """How many articles the words match, and their stories; None for a query with no words
@@ -373,11 +378,13 @@ class Archive:
             if budget.spent():
                 raise OutOfTime
             found = self.matching_set(snapshot, parsed, filters, budget)
+            stories = found.stories if found.stories is not None else snapshot.catalog.count_stories(found.articles,
+                                                                                                     budget)
         except OutOfTime:
             budget.timed_out = ranked_in_time
             budget.notes.append(COUNT_TIMED_OUT_NOTE)
             return None
-        return MatchCount(int(np.count_nonzero(found.articles)), distinct_stories(snapshot.catalog, found.articles))
+        return MatchCount(int(np.count_nonzero(found.articles)), stories)
 
     def coverage(self, request: CoverageRequest | str | list[str] | tuple[str, ...] | None = None, /,
                  **options) -> CoverageResponse:
@@ -396,8 +403,8 @@ class Archive:
             catalog = snapshot.catalog
             filters = Filters(request.date_from, request.date_to, request.source)
             restriction = snapshot.restriction(filters)
-            allowed = restriction.articles if restriction is not None else np.ones(catalog.article_count, dtype=bool)
-            timeline = Timeline.of(catalog, allowed, request.interval)
+            allowed = restriction.articles if restriction is not None else catalog.every_article()
+            timeline = Timeline.of(catalog.whole(), allowed, request.interval)
             reader, background = self.background_of(snapshot)  # once per generation, not a query's time
             total = int(np.count_nonzero(allowed))
             queries = [self.query_coverage(searchers, text, request.words == "all", filters, restriction, allowed,
@@ -421,23 +428,24 @@ class Archive:
             found.note = "; ".join(filter(None, [parsed.note, NO_WORDS_NOTE]))
             return found
         try:
-            matching = self.matching_set(snapshot, parsed, filters, budget, restriction).articles
+            matched = self.matching_set(snapshot, parsed, filters, budget, restriction)
+            matching = matched.articles
+            found.stories = matched.stories if matched.stories is not None else catalog.count_stories(matching, budget)
         except OutOfTime:
             found.timed_out = True
             found.note = "; ".join(filter(None, [parsed.note, "the time budget ran out before the count was made"]))
             return found
         found.articles = int(np.count_nonzero(matching))
-        found.stories = distinct_stories(catalog, matching)
         found.share = share(found.articles, int(np.count_nonzero(allowed)))
-        found.over_time, found.undated = count_over_time(catalog, timeline, matching)
-        found.sources = count_sources(catalog, allowed, matching)
+        found.over_time, found.undated = count_over_time(catalog.whole(), timeline, matching)
+        found.sources = count_sources(catalog.whole(), allowed, matching)
         notes = [parsed.note] if parsed.note else []
         try:
             found.sample = self.sample_stories(searchers, text, filters, matching, budget)
             sample = spread_sample(np.flatnonzero(matching), FOREGROUND_SAMPLE)
             counts = ArticleCounts()
-            read_articles(snapshot.store.articles, [catalog.article_ids[ordinal] for ordinal in sample.tolist()],
-                          reader, counts, frozenset(parsed.terms | set(parsed.variants)), budget)
+            read_articles(snapshot.store.articles, catalog.ids_of(sample.tolist()), reader, counts,
+                          frozenset(parsed.terms | set(parsed.variants)), budget)
             found.read = counts.read
             found.names = distinctive_names(counts, background)
             found.terms = distinctive_terms(counts, background)
@@ -461,16 +469,18 @@ class Archive:
         ranked = searchers.hybrid.search(searchers.hybrid.prepare(text), None, filters, mode=mode, budget=budget,
                                          depth=self.fusion.depth)
         budget.check()
-        ranked = [hit for hit in ranked if matching[catalog.ordinal[hit.article_id]]]
+        ordinals = {hit.article_id: catalog.ordinal_of(hit.article_id) for hit in ranked}
+        ranked = [hit for hit in ranked if ordinals[hit.article_id] is not None and matching[ordinals[hit.article_id]]]
         ranked, others = collapse_stories(ranked, catalog)
         ranked = ranked[:SAMPLE_STORIES]
         headlines = searchers.snapshot.store.headlines([hit.article_id for hit in ranked])
+        stories = catalog.stories_of([hit.article_id for hit in ranked if hit.article_id in headlines])
         sample = []
         for hit in ranked:
             if hit.article_id not in headlines:
                 continue
             title, source, date, date_kind = headlines[hit.article_id]
-            story, size = catalog.story_of(hit.article_id)
+            story, size = stories[hit.article_id]
             sample.append({"id": hit.article_id, "title": title, "date": date, "date_kind": date_kind, "source": source,
                            "story": {"id": story, "size": size, "matched": 1 + len(others.get(hit.article_id, []))}})
         return sample
@@ -487,10 +497,9 @@ class Archive:
         analysis = snapshot.keyword.analysis
         reader = Reader(analysis.index_form, analysis.name_variants())
         catalog = snapshot.catalog
-        sample = spread_sample(np.arange(catalog.article_count), BACKGROUND_SAMPLE)
+        sample = spread_sample(np.flatnonzero(catalog.every_article()), BACKGROUND_SAMPLE)
         counts = ArticleCounts()
-        read_articles(snapshot.store.articles, [catalog.article_ids[ordinal] for ordinal in sample.tolist()],
-                      reader, counts)
+        read_articles(snapshot.store.articles, catalog.ids_of(sample.tolist()), reader, counts)
         with self._backgrounds_lock:
             self._backgrounds[snapshot.name] = (reader, counts)
             while len(self._backgrounds) > 2:
@@ -525,7 +534,7 @@ class Archive:
             searchers.snapshot.release()
             raise
         return Export(request.queries[0], shown, int(np.count_nonzero(matching)),
-                      export_rows(snapshot.catalog, snapshot.store.articles, matching), once(snapshot.release))
+                      export_rows(snapshot.catalog.whole(), snapshot.store.articles, matching), once(snapshot.release))
 
     def better_query(self, searchers: Searchers, request: SearchRequest, filters: Filters, found: int,
                      budget: Budget) -> str | None:
@@ -545,7 +554,7 @@ class Archive:
         with self.holding() as searchers:
             store = searchers.snapshot.store
             article = store.article(article_id)
-            if article is None or article_id not in searchers.snapshot.catalog.ordinal:  # (not yet: an update under way)
+            if article is None or searchers.snapshot.catalog.ordinal_of(article_id) is None:  # (an update under way)
                 raise ArticleNotFoundError(f"no article with id {article_id!r}")
             # (Only the passages this generation knows: on Milvus an update may be writing new ones.)
             live = searchers.snapshot.catalog.owners(store.article_passage_ids(article_id))
@@ -645,7 +654,7 @@ class Archive:
             entries = [FeedEntry.of(
                 result.id, result.title, result.date, result.source,
                 result.passages[0].text if result.passages else "",
-                result.story.id if result.story else snapshot.catalog.story_of(result.id)[0], seen.get(result.id),
+                result.story.id if result.story else snapshot.catalog.story_id(result.id), seen.get(result.id),
                 created) for result in response.results if result.id in known]
             generation = snapshot.manifest.generation
         return Feed(search_feed_id(request), title, subtitle, generation, newest(entries, created),
@@ -667,9 +676,10 @@ class Archive:
                 matching = self.matching_set(snapshot, parsed, filters, budget).articles
             except OutOfTime:
                 return None
-            chosen, seen = newest_articles(catalog, matching, request.collapse == "story", MAX_ENTRIES,
+            whole = catalog.whole()
+            chosen, seen = newest_articles(whole, matching, request.collapse == "story", MAX_ENTRIES,
                                            store.first_seen)
-            ids = [catalog.article_ids[ordinal] for ordinal in chosen]
+            ids = whole.ids_of(chosen)
             articles = store.articles(ids)
             live = catalog.owners(store.passage_ids_of(ids))
             spans: dict[str, list[tuple[int, int]]] = {}
@@ -685,20 +695,21 @@ class Archive:
                 best = best_passage(article.text, sorted(spans.get(article_id, [])), parsed.terms,
                                     snapshot.keyword.analysis.term_spans)
                 entries.append(FeedEntry.of(article_id, article.title, article.date, article.source, best,
-                                            catalog.story_ids[int(catalog.stories[ordinal])], seen.get(article_id),
+                                            whole.story_ids[int(whole.stories[ordinal])], seen.get(article_id),
                                             created, article.url))
             return entries, seen, snapshot.manifest.generation, created
 
     def check_story(self, story: str) -> None:
         """Raises ``ArticleNotFoundError`` when no story has this id."""
-        if story not in self.current().snapshot.catalog.story_ordinal:
+        if not self.current().snapshot.catalog.story_size(story):
             raise ArticleNotFoundError(f"no story with id {story!r}")
 
     def story_feed(self, story: str) -> Feed:
         """A story's versions as a feed, newest first (undated last): the newest ``MAX_ENTRIES``."""
         with self.holding() as searchers:
             snapshot = searchers.snapshot
-            if story not in snapshot.catalog.story_ordinal:
+            size = snapshot.catalog.story_size(story)
+            if not size:
                 raise ArticleNotFoundError(f"no story with id {story!r}")
             versions = snapshot.store.story_headlines(story, MAX_ENTRIES)
             ids = [version[0] for version in versions]
@@ -710,7 +721,6 @@ class Archive:
                        for article_id, title, source, date, _ in versions if article_id in articles]
             generation = snapshot.manifest.generation
         entries = ordered(entries, seen)
-        size = int(snapshot.catalog.story_sizes[snapshot.catalog.story_ordinal[story]])
         headline = entries[0].title if entries else story
         return Feed(story_feed_id(story), f"News archive story: {headline}",
                     f"Every version of this story ({size} article{'s' if size != 1 else ''}), newest first",

@@ -66,7 +66,7 @@ def expected_count(terms: dict[str, set[str]], archive: Archive, query: str, pre
 
 def fresh(archive: Archive) -> None:
     forget_queries(archive)
-    archive._matchings.clear()
+    archive.forget_matches()
 
 
 def timed(archive: Archive, call) -> float:

@@ -217,6 +217,10 @@ def test_an_update_killed_mid_way_is_finished_by_the_next(phase, corpus_copy, fr
     assert killed.returncode == -9, killed.stderr
     assert store.live_name() == built.generation  # readers were not switched to a half-made update
     assert found(store, embedder) == before  # (new passages under ids no article owns yet are not found)
+    reader = Archive.open(store, embedder=embedder)  # opened while the update is unfinished
+    assert reader.search("project", mode="keyword").matching.articles == 0  # only in the changed text
+    assert reader.search("Hajun", mode="keyword").matching.articles == 1  # the text the generation holds
+    reader.close()
     finished = store.update(corpus_copy, embedder=embedder)
     assert finished.added + finished.changed + finished.removed >= 1
     full = MilvusBackend(str(tmp_path / "full.db"), fresh_index)
@@ -271,21 +275,73 @@ def test_the_seed_corpus_served_from_milvus_has_the_same_pages_and_api(tmp_path,
 # Issue 24: what is read back is checked, access is the caller's own, and no filter lists the archive.
 
 
-def test_passage_ids_read_back_are_checked_against_what_the_generation_recorded(milvus_seed, embedder):
+def test_a_stray_passage_id_or_article_number_is_left_out_and_verify_names_it(milvus_seed, embedder):
     from archive.backends.milvus.client import Collections, connect, read_pointer, write_pointer
     from archive.errors import IndexCorruptError
 
     milvus = connect(milvus_seed.uri)
     pointer = read_pointer(milvus, milvus_seed.prefix)
     collections = Collections.of(milvus_seed.prefix, pointer["collections"])
-    write_pointer(milvus, milvus_seed.prefix, collections, pointer["manifest"], 1)  # as if a row held a stray pid
+    every = Archive.open(milvus_seed, embedder=embedder).search("Putin", collapse="none").results
+    whole = {result.id for result in every}
+    write_pointer(milvus, milvus_seed.prefix, collections, pointer["manifest"], 1, 5)  # as if rows held stray pids
     try:
-        with pytest.raises(IndexCorruptError, match=r"^passage id [\d,]+ is outside the ids the generation "
-                                                    r"recorded \(0 to 0\)$"):
+        passages = Archive.open(milvus_seed, embedder=embedder).stats().passages
+        problems = milvus_seed.verify()["problems"]
+        assert problems == [f"{passages - 1} passages have ids past the 1 the generation recorded"]
+        archive = Archive.open(milvus_seed, embedder=embedder)
+        found = {result.id for result in archive.search("Putin", collapse="none").results}
+        assert len(found) == 1 and found < whole  # only the article of pid 0: the others' are an update's
+        write_pointer(milvus, milvus_seed.prefix, collections, pointer["manifest"], pointer["next_pid"], 2**41)
+        with pytest.raises(IndexCorruptError, match=r"^the pointer to the live generation in Milvus at .* has no "
+                                                    r"valid next_number$"):
             Archive.open(milvus_seed, embedder=embedder)
+        write_pointer(milvus, milvus_seed.prefix, collections, pointer["manifest"], pointer["next_pid"], 7)
+        with pytest.raises(IndexCorruptError, match=r"^the archive in Milvus at .* numbers 7 articles with 0 free, "
+                                                    r"but holds 5$"):
+            Archive.open(milvus_seed, embedder=embedder)  # (no process allocates for numbers nobody has)
     finally:
-        write_pointer(milvus, milvus_seed.prefix, collections, pointer["manifest"], pointer["next_pid"])
+        write_pointer(milvus, milvus_seed.prefix, collections, pointer["manifest"], pointer["next_pid"], 5)
     assert Archive.open(milvus_seed, embedder=embedder).stats().articles == 5
+    assert milvus_seed.verify()["problems"] == []
+
+
+def test_opening_a_generation_reads_no_row_of_its_articles_or_passages(archive, milvus_seed, embedder, monkeypatch):
+    """A web process keeps no catalog of every article: opening reads the pointer only, and a
+    search (with NOT), its count, facets, collapsing, sorting, an article page and a story page
+    read the rows of what they show, never every row of the archive."""
+    from archive.backends.milvus.catalog import MilvusCatalog
+    from archive.backends.milvus.client import connect
+
+    milvus = connect(milvus_seed.uri)
+    milvus.rows_read.clear()
+    opened = Archive.open(milvus_seed, embedder=embedder)
+    opened.current()  # (the snapshot opens)
+    assert not any(name.endswith(("_articles", "_passages")) for name in milvus.rows_read), milvus.rows_read
+    assert sum(milvus.rows_read.values()) <= 1  # the pointer
+    scanned: list[str] = []
+    every_row = milvus.rows
+    monkeypatch.setattr(milvus, "rows", lambda collection, *arguments, **options: scanned.append(collection)
+                        or every_row(collection, *arguments, **options))
+
+    def whole(catalog):
+        raise AssertionError("read every article")
+
+    monkeypatch.setattr(MilvusCatalog, "whole", whole)
+    try:
+        for query in ("Putin NOT potash", "Putin", "drones OR Minsk"):
+            for collapse in ("story", "none"):
+                response = opened.search(query, collapse=collapse, sort="date", k=10)
+                expected = archive.search(query, collapse=collapse, sort="date", k=10)
+                assert response.results and response.matching == expected.matching, query
+                assert response.facets == expected.facets
+                assert {result.id for result in response.results} == {result.id for result in expected.results}
+        article = opened.article(response.results[0].id)
+        assert article.story and opened.story_feed(article.story.id).entries
+        assert article.story.size == archive.article(article.id).story.size
+    finally:
+        opened.close()
+    assert not [name for name in scanned if name.endswith(("_articles", "_passages"))], scanned
 
 
 def test_a_stray_passage_id_never_makes_a_process_allocate_for_it():
@@ -344,7 +400,7 @@ def test_a_boolean_matching_most_articles_sends_no_list_of_them_to_milvus(archiv
     ours = {result.id for result in milvus_archive.search(query, mode="keyword", collapse="none").results}
     theirs = {result.id for result in archive.search(query, mode="keyword", collapse="none").results}
     assert ours == theirs and len(ours) >= 2
-    assert filters and not any("article_key" in expression for expression in filters)
+    assert filters and not any("number in" in expression for expression in filters)
 
 
 def test_a_word_in_more_passages_than_one_milvus_search_returns_is_still_counted_exactly(
@@ -363,3 +419,67 @@ def test_a_word_in_more_passages_than_one_milvus_search_returns_is_still_counted
     assert len(searches) > 3 and any("pid >= " in expression for expression in searches)
     embedded = archive.current().snapshot.keyword
     assert embedded.matching_articles(embedded.parse("Putin")).articles.sum() == 5
+
+
+def test_numbers_for_an_update_keep_changed_articles_and_fill_what_removed_ones_left():
+    from archive.backends.milvus.build import numbered
+    from archive.errors import IndexCorruptError
+
+    stored = {"a": 0, "c": 2, "d": 3, "x": 4}  # 1 is free in the live generation
+    numbers, free, next_number = numbered(stored, ["d", "x"], ["c", "e", "f"], 5, [1])
+    assert numbers == {"a": 0, "c": 2, "e": 1, "f": 5} and free == [3, 4] and next_number == 6  # c changed: still 2
+    numbers, free, next_number = numbered(numbers, [], ["g", "h", "i"], 6, free)
+    assert numbers == {"a": 0, "c": 2, "e": 1, "f": 5, "g": 3, "h": 4, "i": 6} and free == [] and next_number == 7
+    assert numbered({"a": 0}, ["a"], [], 1, []) == ({}, [0], 1)
+    # a crashed update gave "b" the free 1 and "c" 9: the update that finishes it keeps them
+    assert numbered({"a": 0, "b": 1, "c": 9}, [], ["b", "c", "d"], 10, [1, 2]) == (
+        {"a": 0, "b": 1, "c": 9, "d": 2}, [3, 4, 5, 6, 7, 8], 10)
+    with pytest.raises(IndexCorruptError, match=r"^an article in Milvus has number 12, outside the 9 the archive gave$"):
+        numbered({"a": 12}, [], [], 9, [])
+
+
+def test_after_updates_that_remove_and_add_articles_milvus_counts_as_the_embedded_backend(
+        corpus_copy, fresh_index, tmp_path, seed_index, embedder):
+    """Removing articles leaves free numbers (no article, in no count, under NOT too, nor in
+    coverage's totals); the next update gives them to new articles."""
+    from conftest import warm_directory
+
+    from archive.backends import EmbeddedBackend
+    from archive.backends.milvus.client import connect, read_pointer
+
+    milvus_backend = MilvusBackend(str(tmp_path / "archive.db"), fresh_index)
+    embedded_backend = EmbeddedBackend(warm_directory(tmp_path / "embedded", seed_index))
+    for backend in (milvus_backend, embedded_backend):
+        backend.rebuild(corpus_copy, DEFAULT_MODEL, embedder=embedder)
+    queries = ["Putin", "Minsk NOT potash", "NOT potash", "drones OR Lukashenko", "Belarus AND NOT Minsk", "Shahed"]
+
+    def counted(backend):
+        opened = Archive.open(backend, embedder=embedder)
+        try:
+            return ({query: opened.search(query, mode="keyword").matching for query in queries},
+                    opened.coverage("Putin").archive, opened.stats().articles)
+        finally:
+            opened.close()
+
+    def pointer():
+        return read_pointer(connect(milvus_backend.uri), milvus_backend.prefix)
+
+    (corpus_copy / "000_a579cd71521fd787.txt").unlink()
+    (corpus_copy / "004_223d587e292dbf6e.txt").unlink()
+    for backend in (milvus_backend, embedded_backend):
+        backend.update(corpus_copy, embedder=embedder)
+    assert (pointer()["next_number"], pointer()["manifest"]["articles"]) == (5, 3)
+    found = counted(milvus_backend)
+    assert found == counted(embedded_backend) and found[2] == 3 and found[1]["articles"] == 3
+    snapshot = Archive.open(milvus_backend, embedder=embedder).current().snapshot
+    assert snapshot.catalog.free.tolist() == [0, 4]  # (numbered in id order: 000_… and 004_… were 0 and 4)
+
+    change_corpus(corpus_copy)  # adds one article, changes one and removes 003_… (its number is free next time)
+    (corpus_copy / "another.txt").write_text("Potash exports resume\n\nBelarus said potash exports resumed by rail.\n")
+    for backend in (milvus_backend, embedded_backend):
+        backend.update(corpus_copy, embedder=embedder)
+    assert (pointer()["next_number"], pointer()["manifest"]["articles"]) == (5, 4)
+    assert Archive.open(milvus_backend, embedder=embedder).current().snapshot.catalog.free.tolist() == [3]  # 003_…'s
+    found = counted(milvus_backend)
+    assert found == counted(embedded_backend) and found[2] == 4
+    assert milvus_backend.verify()["problems"] == []

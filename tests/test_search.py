@@ -411,7 +411,7 @@ def test_the_matching_set_is_every_article_the_words_match_on_both_backends(arch
         found = keyword.matching_articles(keyword.parse(query))
         ranked = archive.search(query, mode="keyword", collapse="none", k=100)
         # on the seed corpus the ranked pool holds every match, so the two must agree
-        assert sorted(snapshot.catalog.article_id(int(ordinal)) for ordinal in found.articles.nonzero()[0]) == \
+        assert sorted(snapshot.catalog.ids_of(found.articles.nonzero()[0].tolist())) == \
             sorted(result.id for result in ranked.results), query
     from archive.index.catalog import Filters
 

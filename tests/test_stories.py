@@ -336,10 +336,17 @@ def test_many_articles_find_their_neighbours_through_ivf_as_exact_search_does(mo
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     placed = Stories(64, vectors=vectors, ids=[f"a{index}" for index in range(6000)],
                      story_of={f"a{index}": "s" for index in range(6000)})
-    exact = placed.vector_neighbours(0)
+
+    def neighbours() -> dict[int, list[tuple[int, float]]]:
+        similarities, positions = placed.neighbour_arrays(0)
+        return {own: [(int(other), float(similarity)) for other, similarity in zip(row, row_similarities, strict=True)
+                      if other >= 0 and other != own]
+                for own, (row, row_similarities) in enumerate(zip(positions, similarities, strict=True))}
+
+    exact = neighbours()
     monkeypatch.setattr(stories_module, "EXACT_NEIGHBOUR_PAIRS", 1000)
     assert not isinstance(stories_module.neighbour_index(vectors, 6000), stories_module.faiss.IndexFlatIP)
-    approximate = placed.vector_neighbours(0)
+    approximate = neighbours()
     close = {(own, other) for own, found in exact.items() for other, similarity in found
              if similarity >= stories_module.SAME_EVENT_SIMILARITY}
     found = {(own, other) for own, pairs in approximate.items() for other, _ in pairs}

@@ -29,7 +29,7 @@ from typing import Protocol
 import numpy as np
 
 from ..index.budget import Budget
-from ..index.catalog import Catalog, Filters, Restriction
+from ..index.catalog import ArticleCatalog, Filters, Restriction
 from ..index.manifest import Manifest
 from ..index.stored import StoredPassage
 from ..index.vocabulary import Vocabulary
@@ -130,7 +130,9 @@ class Snapshot(Protocol):
     name: str  # changes whenever what the snapshot reads changes
     generation: str
     manifest: Manifest
-    catalog: Catalog
+
+    @property
+    def catalog(self) -> ArticleCatalog: ...
 
     @property
     def store(self) -> Store: ...

@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from ..index.catalog import Catalog, Filters, Restriction
+from ..index.catalog import ArticleCatalog, Filters, Restriction
 from ..index.manifest import Manifest
 from ..index.vocabulary import Vocabulary
 from .contract import Store
@@ -25,7 +25,7 @@ class HeldSnapshot:
     name: str  # changes whenever what the snapshot reads changes (reopened when it does)
     generation: str
     manifest: Manifest
-    catalog: Catalog
+    catalog: ArticleCatalog
     store: Store
 
     def __init__(self) -> None:

@@ -23,11 +23,12 @@ import functools
 import hashlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, overload
+from typing import Any, Protocol, overload
 
 import numpy as np
 
 from ..errors import IndexCorruptError
+from .budget import UNLIMITED, Budget
 
 UNDATED = np.iinfo(np.int64).min  # the day number of an article without a date
 CATALOG_FORMAT = 2  # of the arrays a generation stores
@@ -113,11 +114,13 @@ class Positions(Mapping[str, int]):
         self._known: dict[str, int] = {}
 
     def __getitem__(self, key: str) -> int:
+        if not isinstance(key, str):
+            raise KeyError(key)
         try:
             return self._known[key]
         except KeyError:
             pass
-        position = self.strings.index_of(key) if isinstance(key, str) else None
+        position = self.strings.index_of(key)
         if position is None:
             raise KeyError(key)
         if len(self._known) >= KNOWN_POSITIONS:
@@ -188,6 +191,74 @@ class Restriction:
         return self.mask_articles()
 
 
+class ArticleCatalog(Protocol):
+    """What a search asks of a generation's catalog, per hit and per match set: the embedded
+    backend answers from its arrays (``Catalog``), the Milvus backend from the fields its
+    searches return and small queries (backends/milvus/catalog.py). Questions about every
+    article (coverage, export, feeds) go to ``whole()``.
+
+    Article ordinals index the masks that AND/OR/NOT, counts and coverage share. Some
+    ordinals may name no article (a Milvus archive's numbers that an update left free):
+    ``every_article()`` is the mask of those that do."""
+
+    @property
+    def article_count(self) -> int:
+        """The length of a mask by article ordinal."""
+        ...
+
+    def every_article(self) -> np.ndarray:
+        """The mask of the ordinals that are articles."""
+        ...
+
+    def articles_of(self, pids: np.ndarray) -> np.ndarray:
+        """Article ordinal of each pid; -1 where the passage is not live."""
+        ...
+
+    def ids_of(self, ordinals: Sequence[int]) -> list[str]:
+        """The ids of these article ordinals."""
+        ...
+
+    def ordinal_of(self, article_id: str) -> int | None:
+        """The article's ordinal, or None when the generation has no such article."""
+        ...
+
+    def owners(self, pids: list[int]) -> dict[int, str]:
+        """pid -> article id, for live passages only."""
+        ...
+
+    def date_of(self, article_id: str) -> str: ...
+
+    def source_of(self, article_id: str) -> str: ...
+
+    def story_of(self, article_id: str) -> tuple[str, int]:
+        """(story id, articles in it) of an article."""
+        ...
+
+    def story_id(self, article_id: str) -> str:
+        """The id of the article's story."""
+        ...
+
+    def stories_of(self, article_ids: Sequence[str]) -> dict[str, tuple[str, int]]:
+        """(story id, articles in it) of each article (a page's, at once)."""
+        ...
+
+    def story_size(self, story: str) -> int:
+        """Articles in the story; 0 when there is no such story."""
+        ...
+
+    def count_stories(self, articles: np.ndarray, budget: Budget = UNLIMITED) -> int:
+        """How many stories the articles (a mask) belong to."""
+        ...
+
+    def article_mask(self, filters: Filters) -> np.ndarray:
+        """The articles that pass the filters (every one, for no filters)."""
+        ...
+
+    def whole(self) -> Catalog:
+        """Every article's columns, as arrays (coverage, export, feeds)."""
+        ...
+
+
 @dataclass(eq=False)
 class Catalog:
     """Per article ordinal (articles in id order): id, date, source, story; per pid: the
@@ -213,9 +284,34 @@ class Catalog:
         article id). ``pid_limit``: passage ids read back from elsewhere (Milvus) must be below
         it, as the generation recorded, or they are refused (one pid of 2**34 would make every
         process allocate 64 GiB). A story id of None makes the article a story of its own."""
-        article_ids = Strings.of([article_id for article_id, *_ in rows])
         ordinal = {article_id: index for index, (article_id, *_) in enumerate(rows)}  # (only while it is made)
         pids = np.fromiter((pid for pid, _ in passages), dtype=np.int64, count=len(passages))
+        owners = np.fromiter((ordinal.get(article_id, -1) for _, article_id in passages), dtype=np.int64,
+                             count=len(passages))
+        return cls.assembled(rows, pids, owners, pid_limit)
+
+    @classmethod
+    def from_numbered_rows(cls, rows: list[tuple[int, str, str | None, str | None, str | None]],
+                           passages: list[tuple[int, int]], size: int, pid_limit: int | None = None) -> Catalog:
+        """A catalog whose ordinals are numbers the rows carry (a Milvus archive's article
+        numbers): ``rows`` are (number, id, date, source, story id), ``passages`` (pid, number);
+        ``size`` numbers in all. A number no row has is no article (id "", no story of its
+        own); a number past ``size`` (an update writing) is left out."""
+        placed: list[tuple[str, str | None, str | None, str | None]] = [("", None, None, "")] * size
+        for number, article_id, date, source, story in rows:
+            if 0 <= number < size:
+                placed[number] = (article_id, date, source, story)
+        pids = np.fromiter((pid for pid, _ in passages), dtype=np.int64, count=len(passages))
+        owners = np.fromiter((number for _, number in passages), dtype=np.int64, count=len(passages))
+        owners[(owners < 0) | (owners >= size)] = -1
+        return cls.assembled(placed, pids, owners, pid_limit)
+
+    @classmethod
+    def assembled(cls, rows: list[tuple[str, str | None, str | None, str | None]], pids: np.ndarray,
+                  owners: np.ndarray, pid_limit: int | None) -> Catalog:
+        """The catalog of ``rows`` (id, date, source, story id), by ordinal, whose passages
+        ``pids`` belong to the ordinals ``owners`` (-1: none)."""
+        article_ids = Strings.of([article_id for article_id, *_ in rows])
         if len(pids) and (pids.min() < 0 or (pid_limit is not None and pids.max() >= pid_limit)):
             wrong = int(pids.min()) if pids.min() < 0 else int(pids.max())
             raise IndexCorruptError(f"passage id {wrong:,} is outside the ids the generation recorded "
@@ -223,7 +319,7 @@ class Catalog:
         size = int(pids.max()) + 1 if len(pids) else 0
         passage_article = np.full(size, -1, dtype=np.int32)
         if len(pids):
-            passage_article[pids] = [ordinal.get(article_id, -1) for _, article_id in passages]
+            passage_article[pids] = owners
         dates = np.array([(date or "").encode("ascii", "replace")[:10] for _, date, _, _ in rows], dtype="S10")
         source_group, source_names = groups_of([source_key(source) for _, _, source, _ in rows])
         written, written_names = groups_of([source or "" for _, _, source, _ in rows])
@@ -327,6 +423,36 @@ class Catalog:
         """(story id, articles in it) of an article."""
         story = int(self.stories[self.ordinal[article_id]])
         return self.story_ids[story], int(self.story_sizes[story])
+
+    def story_id(self, article_id: str) -> str:
+        return self.story_ids[int(self.stories[self.ordinal[article_id]])]
+
+    def stories_of(self, article_ids: Sequence[str]) -> dict[str, tuple[str, int]]:
+        return {article_id: self.story_of(article_id) for article_id in article_ids}
+
+    def story_size(self, story: str) -> int:
+        """Articles in the story; 0 when there is no such story."""
+        ordinal = self.story_ordinal.get(story)
+        return 0 if ordinal is None else int(self.story_sizes[ordinal])
+
+    def count_stories(self, articles: np.ndarray, budget: Budget = UNLIMITED) -> int:
+        """How many stories the articles (a mask) belong to."""
+        present = np.zeros(len(self.story_ids), dtype=bool)
+        present[self.stories[articles]] = True
+        return int(np.count_nonzero(present))
+
+    def ids_of(self, ordinals: Sequence[int]) -> list[str]:
+        return [self.article_ids[int(ordinal)] for ordinal in ordinals]
+
+    def ordinal_of(self, article_id: str) -> int | None:
+        return self.ordinal.get(article_id)
+
+    def every_article(self) -> np.ndarray:
+        """Every ordinal is an article here."""
+        return np.ones(self.article_count, dtype=bool)
+
+    def whole(self) -> Catalog:
+        return self
 
     @property
     def article_count(self) -> int:

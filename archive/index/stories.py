@@ -311,17 +311,6 @@ class Stories:
         index = neighbour_index(vectors, len(queries))
         return index.search(queries, min(NEIGHBOURS + 1, len(self.ids)))
 
-    def vector_neighbours(self, first_new: int) -> dict[int, list[tuple[int, float]]]:
-        """For each new article: its nearest articles by vector (placed or new), with cosines."""
-        similarities, positions = self.neighbour_arrays(first_new)
-        found = {}
-        for offset, (row_similarities, row_positions) in enumerate(zip(similarities, positions, strict=True)):
-            own = first_new + offset
-            found[own] = [(int(position), float(similarity))
-                          for position, similarity in zip(row_positions, row_similarities, strict=True)
-                          if position >= 0 and position != own]
-        return found
-
     def rows(self, article_ids: Iterable[str]) -> list[tuple[str, str, bytes, bytes]]:
         """(article id, story id, vector float16, signature uint32) for storing (the affine32
         scheme's hash values fit 32 bits; datasketch keeps them in uint64)."""

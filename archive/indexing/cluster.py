@@ -41,6 +41,8 @@ from ..ingest.corpus import FieldMapping, FileRead, read_and_split, read_one
 PARTITION = 128  # passages per task: small enough to spread and to lose little with a worker, big enough to pad little
 MIN_PASSAGES = 2 * PARTITION  # fewer are embedded here: starting workers and their models would cost more
 READ_PARTITION_BYTES = 8 * 1024 * 1024  # files read by one task: a few seconds of reading and cleaning
+LOST_HINT = "check the workers' memory and the scheduler"
+LOST_EMBEDDING_HINT = LOST_HINT + "; the next run embeds only what the cache lacks"
 MIN_READ_BYTES = 2 * READ_PARTITION_BYTES  # less is read here: one worker's start-up would cost more
 MAX_LOCAL_WORKERS = 64
 IN_FLIGHT_PER_WORKER = 4  # partitions submitted ahead per worker: the scheduler never holds the whole corpus
@@ -186,12 +188,12 @@ class Cluster:
         return len(self.client.scheduler_info().get("workers", {}))
 
     def in_flight(self, function: Callable, arguments: list[tuple], ordered: bool = False,
-                  reading: bool = False) -> Iterator[tuple[int, object]]:
+                  lost_hint: str = LOST_HINT) -> Iterator[tuple[int, object]]:
         """(position, result) of ``function(*arguments[position])`` on the workers, as each is
         done (``ordered``: in positions' order). A few tasks a worker are in flight at a time,
         so the scheduler never holds the whole corpus; a task whose workers keep dying (the
         scheduler's ``allowed-failures``, 3 by default), or a cluster left without workers, is a
-        ``ClusterError``."""
+        ``ClusterError`` (with ``lost_hint``, for work lost)."""
         from concurrent.futures import CancelledError
 
         from dask.distributed import wait
@@ -227,9 +229,7 @@ class Cluster:
                         arrived[position] = future.result()
                     except (KilledWorker, CancelledError, CommClosedError, OSError) as problem:
                         raise ClusterError(f"the cluster lost the work: {type(problem).__name__}: {problem}",
-                                           hint="check the workers' memory and the scheduler"
-                                                + ("" if reading else "; the next run embeds only what the cache lacks")) \
-                            from None
+                                           hint=lost_hint) from None
                     future.release()
                 if ordered:
                     while next_position in arrived:
@@ -251,7 +251,7 @@ class Cluster:
         arguments = [([(str(file_path.absolute()), relative) for file_path, relative in partition], fields)
                      for partition in partitions]
         try:
-            for position, results in self.in_flight(read_partition, arguments, ordered=True, reading=True):
+            for position, results in self.in_flight(read_partition, arguments, ordered=True):
                 for (file_path, relative), done in zip(partitions[position], results, strict=True):  # type: ignore[call-overload]
                     if done is None:
                         report.read_here += 1
@@ -271,7 +271,7 @@ class Cluster:
         report.partitions += len(starts)
         arguments = [(model_name, precision, self.threads, list(inputs[start : start + PARTITION])) for start in starts]
         try:
-            for position, computed in self.in_flight(embed_partition, arguments):
+            for position, computed in self.in_flight(embed_partition, arguments, lost_hint=LOST_EMBEDDING_HINT):
                 start = starts[position]
                 yield list(zip(keys[start : start + PARTITION], computed, strict=True))  # type: ignore[call-overload]
         except ArchiveError:

@@ -36,7 +36,7 @@ from ..index.stored import PassageRecord
 from ..index.stories import Stories, StoryArticle, article_vector, text_signatures
 from ..ingest.articles import Article
 from ..ingest.corpus import CorpusReading, FieldMapping, ReadElsewhere, read_corpus
-from ..ingest.passages import Passage, split_passages
+from ..ingest.passages import split_passages
 from . import cluster as cluster_embedding
 from .changes import Changes, RecordedCorpus, compare, unchanged_ids
 
@@ -140,10 +140,7 @@ def passage_rows(articles: list[Article], model_name: str, first_pid: int = 0, p
     rows = []
     pid = first_pid
     for article in articles:
-        split = spans.get(article.id) if spans else None
-        passages = split_passages(article.id, article.text) if split is None else [
-            Passage(article.id, ordinal, start, end, article.text[start:end]) for ordinal, (start, end) in enumerate(split)]
-        for passage in passages:
+        for passage in split_passages(article.id, article.text, spans=spans.get(article.id) if spans else None):
             model_input, offset = embedding_input(article.title, passage.text)
             rows.append(PassageRow(pid, article, passage.ordinal, passage.start, passage.end,
                                    cache_key(model_name, model_input, precision), model_input, offset))

@@ -34,8 +34,11 @@ def count_words(text: str, start: int, end: int) -> int:
     return len(_WORD.findall(text, start, end))
 
 
-def split_passages(article_id: str, text: str, max_words: int = MAX_WORDS) -> list[Passage]:
-    spans = passage_spans(text, max_words)
+def split_passages(article_id: str, text: str, max_words: int = MAX_WORDS,
+                   spans: list[tuple[int, int]] | None = None) -> list[Passage]:
+    """The article's passages; ``spans``: where they are, when it was split already (elsewhere)."""
+    if spans is None:
+        spans = passage_spans(text, max_words)
     return [Passage(article_id, ordinal, start, end, text[start:end]) for ordinal, (start, end) in enumerate(spans)]
 
 

@@ -26,18 +26,30 @@ class Matching:
     ranked pool: a mask by article ordinal, exact on every backend."""
 
     articles: np.ndarray
+    stories: int | None = None  # how many stories they belong to, when the backend knew it as it matched
 
 
 LeafMatcher = Callable[[query.Query], np.ndarray]  # a leaf query -> the articles it matches (a mask by ordinal)
 
 
 def articles_matching(node: query.Query, match: LeafMatcher, article_count: int,
-                      allowed: np.ndarray | None = None, budget: Budget = UNLIMITED) -> np.ndarray:
+                      allowed: np.ndarray | Callable[[], np.ndarray] | None = None, budget: Budget = UNLIMITED,
+                      leaves_within: bool = False) -> np.ndarray:
     """The mask (by article ordinal) of the articles that ``node`` matches, decided per
-    article, within ``allowed`` (the filters' article mask; None lets every article through).
-    Raises ``OutOfTime`` when the budget ends between two leaves: a partial NOT would let
-    excluded articles in, so callers return nothing rather than something wrong."""
-    universe = np.ones(article_count, dtype=bool) if allowed is None else allowed
+    article, within ``allowed`` (the filters' article mask, or what makes it; None lets every
+    article through). ``leaves_within``: the matcher keeps to the filters itself, so the
+    filters' mask is made only under NOT. Raises ``OutOfTime`` when the budget ends between
+    two leaves: a partial NOT would let excluded articles in, so callers return nothing
+    rather than something wrong."""
+    made: list[np.ndarray] = []
+
+    def universe() -> np.ndarray:
+        if not made:
+            if allowed is None:
+                made.append(np.ones(article_count, dtype=bool))
+            else:
+                made.append(allowed() if callable(allowed) else allowed)
+        return made[0]
 
     def walk(node: query.Query) -> np.ndarray:
         if isinstance(node, query.Or | query.DisjunctionMax):
@@ -46,22 +58,24 @@ def articles_matching(node: query.Query, match: LeafMatcher, article_count: int,
                 mask |= walk(child)
             return mask
         if isinstance(node, query.And | query.Require):
-            mask = universe.copy()
+            found: np.ndarray | None = None
             for child in node.children():
-                if not mask.any():
+                part = walk(child)
+                found = part.copy() if found is None else found & part
+                if not found.any():
                     break  # nothing left to intersect: the other words need not be searched
-                mask &= walk(child)
-            return mask
+            return universe().copy() if found is None else found
         if isinstance(node, query.AndNot):
             mask = walk(node.a)
             return mask & ~walk(node.b) if mask.any() else mask
         if isinstance(node, query.AndMaybe):
             return walk(node.a)
         if isinstance(node, query.Not):
-            return universe & ~walk(node.query)
+            return universe() & ~walk(node.query)
         if node is query.NullQuery:
             return np.zeros(article_count, dtype=bool)
         budget.check()
         return match(node)
 
-    return walk(node) & universe
+    found = walk(node)
+    return found if leaves_within else found & universe()

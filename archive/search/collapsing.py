@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from ..index.catalog import Catalog
+from ..index.catalog import ArticleCatalog
 from .searchers import Hit
 
 
-def collapse_stories(hits: list[Hit], catalog: Catalog) -> tuple[list[Hit], dict[str, list[str]]]:
+def collapse_stories(hits: list[Hit], catalog: ArticleCatalog) -> tuple[list[Hit], dict[str, list[str]]]:
     """The first hit of each story, in rank order, and for each the other versions ranked
     (article ids, best first)."""
     kept: list[Hit] = []
     others: dict[str, list[str]] = {}
-    leader: dict[int, str] = {}  # story ordinal -> the article standing for it
+    leader: dict[str, str] = {}  # story id -> the article standing for it
     for hit in hits:
-        story = int(catalog.stories[catalog.ordinal[hit.article_id]])
+        story = catalog.story_id(hit.article_id)
         if story in leader:
             others[leader[story]].append(hit.article_id)
         else:

@@ -12,7 +12,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date
 
-from ..index.catalog import Catalog, source_key
+from ..index.catalog import ArticleCatalog, source_key
 from .collapsing import story_value
 from .searchers import Hit
 
@@ -43,7 +43,7 @@ def date_unit(first: str, last: str) -> str:
     return "month" if months <= MONTHS_AT_MOST else "year"
 
 
-def count_facets(hits: list[Hit], catalog: Catalog, others: dict[str, list[str]] | None = None) -> Facets:
+def count_facets(hits: list[Hit], catalog: ArticleCatalog, others: dict[str, list[str]] | None = None) -> Facets:
     """``others``: collapsed, the other matched versions of each hit's story; a story counts once,
     under its best version's date and source (or, where that has none, another version's)."""
     dates = [story_value(catalog.date_of, hit.article_id, others) for hit in hits]

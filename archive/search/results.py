@@ -235,6 +235,7 @@ def make_results(snapshot: Snapshot, hits: list[Hit], terms: set[str], query_vec
     headlines = snapshot.store.headlines([other for versions in others.values() for other in versions])
     shown = {hit.article_id: choose_passages(hit) for hit in hits}
     stored = snapshot.store.passages([pid for pids in shown.values() for pid in pids])
+    stories = snapshot.catalog.stories_of([hit.article_id for hit in hits])
     results = []
     for hit in hits:
         article = articles[hit.article_id]
@@ -262,10 +263,11 @@ def make_results(snapshot: Snapshot, hits: list[Hit], terms: set[str], query_vec
         keyword = explain[KEYWORD]
         if keyword is not None and spellings:
             keyword.variants = [f"{spelling} ≈ {name}" for spelling, name in sorted(spellings.items())]
-        story, size = snapshot.catalog.story_of(article.id)
+        story, size = stories[article.id]
         results.append(Result(
             id=article.id, title=article.title, date=article.date, source=article.source, date_kind=article.date_kind,
             score=round(hit.score, 6), explain=explain, passages=passages,
-            story=StoryOfResult(story, size, [StoryVersion(other, *headlines[other]) for other in others[hit.article_id]]),
+            story=StoryOfResult(story, size, [StoryVersion(other, *headlines[other]) for other in others[hit.article_id]
+                                              if other in headlines]),  # (on Milvus, an update may remove one)
         ))
     return results

@@ -23,7 +23,7 @@ import numpy as np
 from ..backends.contract import KeywordIndex, VectorIndex
 from ..errors import ModelError
 from ..index.budget import UNLIMITED, Budget
-from ..index.catalog import Catalog, Filters, Restriction
+from ..index.catalog import ArticleCatalog, Filters, Restriction
 from ..index.embeddings import Embedder
 from ..index.query_encoder import OnnxQueryEncoder
 from ..query.language import ParsedQuery
@@ -106,7 +106,7 @@ class Hit:
         return f"Hit({self.article_id!r}, {self.score:.4f}, explain={self.explain!r})"
 
 
-def group_by_article(passage_hits: list[tuple[int, float]], catalog: Catalog, leg: str,
+def group_by_article(passage_hits: list[tuple[int, float]], catalog: ArticleCatalog, leg: str,
                      limit: int | None = None) -> list[Hit]:
     """Passages (best first) to articles (best first) with MaxP scores, at most ``limit``
     articles; passage ranks are global."""
@@ -124,12 +124,15 @@ def group_by_article(passage_hits: list[tuple[int, float]], catalog: Catalog, le
     articles, starts = np.unique(ordinals[grouping], return_index=True)
     ends = np.append(starts[1:], len(grouping))
     best = grouping[starts]  # position of each article's best passage
-    article_ids = catalog.article_ids
+    chosen = np.argsort(best, kind="stable")[:limit].tolist()
+    article_ids = catalog.ids_of([int(articles[index]) for index in chosen])
     ranked = []
-    for index in np.argsort(best, kind="stable")[:limit].tolist():
+    for index, article_id in zip(chosen, article_ids, strict=True):
+        if not article_id:  # (on Milvus, an article an update removed meanwhile)
+            continue
         members = grouping[starts[index] : ends[index]]
         top = int(best[index])
-        hit = Hit(article_ids[int(articles[index])], float(scores[top]), found=(leg, pids[members], ranks[members], scores[members]))
+        hit = Hit(article_id, float(scores[top]), found=(leg, pids[members], ranks[members], scores[members]))
         ranked.append(hit)
     for article_rank, hit in enumerate(ranked, start=1):
         hit.explain = {leg: evidence(article_rank, hit.score)}
@@ -142,7 +145,7 @@ Restrict = Callable[[Filters | None], Restriction | None]  # the snapshot's rest
 class KeywordSearcher:
     name = KEYWORD
 
-    def __init__(self, index: KeywordIndex, catalog: Catalog, restrict: Restrict) -> None:
+    def __init__(self, index: KeywordIndex, catalog: ArticleCatalog, restrict: Restrict) -> None:
         """``restrict``: the filters as the snapshot restricts both legs by them."""
         self.index, self.catalog, self.restrict = index, catalog, restrict
 
@@ -163,7 +166,7 @@ QueryEncoder = Callable[[], OnnxQueryEncoder | None]  # opens the checked ONNX q
 class SemanticSearcher:
     name = SEMANTIC
 
-    def __init__(self, index: VectorIndex, catalog: Catalog, embedder: Embedder, restrict: Restrict,
+    def __init__(self, index: VectorIndex, catalog: ArticleCatalog, embedder: Embedder, restrict: Restrict,
                  open_encoder: QueryEncoder | None = None) -> None:
         """``open_encoder``: opens the ONNX query encoder on the first search by meaning (so a
         keyword search never loads it); without it, or when it gives None, torch embeds queries.

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from ...errors import ArchiveError, IndexCorruptError
-from ...index.catalog import Filters
+from ...index.catalog import Catalog, Filters
 from ...index.integrity import check_files
 from ...index.layout import IndexLayout, reader_lock, release_reader_lock
 from ...index.manifest import Manifest, read_manifest
@@ -25,6 +25,7 @@ from .vectors import VECTORS_NAME, VectorIndex
 
 class EmbeddedSnapshot(HeldSnapshot):
     store: Store
+    catalog: Catalog
     keyword: KeywordIndex
     vectors: VectorIndex
 
@@ -69,13 +70,13 @@ class EmbeddedSnapshot(HeldSnapshot):
 
     def check_counts(self) -> None:
         """The parts must agree with the manifest, or results would be silently wrong."""
-        articles, passages = self.store.counts()
+        articles, passages = self.store.stored_counts()
         expected = self.manifest.passages + self.manifest.tombstones
         problems = []
         if articles != self.manifest.articles:
             problems.append(f"store has {articles} articles, manifest says {self.manifest.articles}")
-        if passages != self.manifest.passages:
-            problems.append(f"store has {passages} passages, manifest says {self.manifest.passages}")
+        if passages != expected:
+            problems.append(f"store has {passages} passages, manifest says {expected}")
         if self.vectors.size != expected:
             problems.append(f"vector index has {self.vectors.size} vectors, manifest says {expected}")
         if self.catalog.article_count != articles:

@@ -307,6 +307,11 @@ class Store:
         passages = self.rows("SELECT COUNT(*) FROM passages WHERE deleted = 0")[0][0]
         return articles, passages
 
+    def stored_counts(self) -> tuple[int, int]:
+        """(articles, passages with tombstones): both counted through an index, so that opening a
+        generation does not read the passages table (a second at a million articles)."""
+        return (self.rows("SELECT COUNT(*) FROM articles")[0][0], self.rows("SELECT COUNT(*) FROM passages")[0][0])
+
     def tombstones(self) -> int:
         return self.rows("SELECT COUNT(*) FROM passages WHERE deleted = 1")[0][0]
 

@@ -58,12 +58,16 @@ class MilvusBackend:
         return update_milvus(corpus, self.uri, self.work_dir, prefix=self.prefix, access=self.access, **options)
 
     def verify(self, full: bool = False) -> dict:
-        """The live generation read back: every passage id within the ids it recorded (checked on
-        opening) and its counts as its manifest says. (Milvus keeps the files: there are none here.)"""
+        """The live generation read back: its counts as its manifest says, and every passage id
+        and article number within those it recorded (searches leave out any past them, as an
+        update's). (Milvus keeps the files: there are none here.)"""
         snapshot = self.open_snapshot()
         try:
-            manifest = snapshot.manifest
-            articles, passages = snapshot.store.counts()
+            manifest, store, catalog = snapshot.manifest, snapshot.store, snapshot.catalog
+            articles, passages = store.counts()
+            stray_pids = store.count(snapshot.collections.passages, f"pid >= {catalog.pid_limit}")
+            stray_numbers = sum(store.count(collection, f"number >= {catalog.size} or number < 0")
+                                for collection in (snapshot.collections.passages, snapshot.collections.articles))
         finally:
             snapshot.close()
         problems = []
@@ -71,8 +75,13 @@ class MilvusBackend:
             problems.append(f"Milvus holds {articles:,} articles, the manifest says {manifest.articles:,}")
         if passages != manifest.passages:
             problems.append(f"Milvus holds {passages:,} passages, the manifest says {manifest.passages:,}")
-        return {"generation": manifest.generation, "files": 0, "full": full, "checked": "counts and passage ids",
-                "problems": problems, "recorded": True}
+        if stray_pids:
+            problems.append(f"{stray_pids:,} passages have ids past the {catalog.pid_limit:,} the generation recorded")
+        if stray_numbers:
+            problems.append(f"{stray_numbers:,} rows have article numbers outside the {catalog.size:,} "
+                            "the generation recorded")
+        return {"generation": manifest.generation, "files": 0, "full": full,
+                "checked": "counts, passage ids and article numbers", "problems": problems, "recorded": True}
 
     def status(self, corpus: Path | str | None, fields: FieldMapping | None = None, follow_links: bool = False) -> dict:
         snapshot = self.open_snapshot()

@@ -8,7 +8,8 @@ re-embeds nothing. Story grouping is the same code too.
 alias); a crash leaves the old generation live, and the next rebuild drops the leftovers.
 ``update`` changes the live collections in place, by article id: new passages are upserted
 (under new pids) before the old ones are deleted, then the articles, the records and last
-the pointer's manifest. Readers notice the new manifest within a second and reopen. A crashed
+the pointer's manifest. A changed article keeps its number; a new one takes a number a
+removed one left, or the next. Readers notice the new manifest within a second and reopen. A crashed
 update is finished by the next one (see ``update_milvus``).
 """
 
@@ -16,11 +17,12 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 
-from ...errors import IndexNotFoundError
+from ...errors import IndexCorruptError, IndexNotFoundError
 from ...index.catalog import source_key
 from ...index.embeddings import Embedder, PassageEmbedding
 from ...index.manifest import manifest_from_dict
@@ -47,6 +49,7 @@ from .client import (
     DEFAULT_PREFIX,
     IN_BATCH,
     INSERT_BATCH,
+    REBUILD_HINT,
     RECORD_VECTOR,
     Collections,
     Milvus,
@@ -70,6 +73,8 @@ VECTOR_PARAMETERS = {"index_type": "FLAT", "metric_type": "IP"}
 FIELD_CHARACTERS = {"title": 2_000, "source": 500, "url": 2_000, "path": 2_000, "author": 500, "file": 2_000}
 MAX_BYTES = 65_535
 MAX_WORD_CHARACTERS = 100
+SUMMARY_SOURCES = 50  # sources the summary keeps (the most frequent)
+FREE_PER_RECORD = 4_000  # free article numbers per record: well within one VARCHAR as JSON
 
 
 def fit(text: str) -> str:
@@ -83,19 +88,21 @@ def capped(field: str, value: str | None) -> str | None:
     return value[: FIELD_CHARACTERS[field]] if value else value
 
 
-def passage_row(row: PassageRow, embedding: PassageEmbedding, story: str) -> dict:
+def passage_row(row: PassageRow, embedding: PassageEmbedding, story: str, number: int) -> dict:
     article = row.article
-    return {"pid": row.pid, "article_key": article_key(article.id), "article_id": article.id,
+    return {"pid": row.pid, "article_key": article_key(article.id), "article_id": article.id, "number": number,
             "body": fit(f"{article.title}\n{article.text[row.start:row.end]}"), "title": fit(article.title),
             "dense": np.asarray(embedding.vector, dtype=np.float32).tolist(), "date": article.date or "",
-            "source_key": source_key(capped("source", article.source)), "story_id": story,
+            "source_key": source_key(capped("source", article.source)), "source": capped("source", article.source) or "",
+            "story_id": story,
             "ordinal": row.ordinal, "start": row.start, "end": row.end, "cache_key": row.key,
             **sentence_fields(embedding.sentence_spans, embedding.sentence_vectors)}
 
 
-def article_rows(articles: list[Article], stories: Stories, first_seen: dict[str, str]) -> list[dict]:
-    """Each article's rows: metadata (when it was first seen too), story, vector and signature
-    on the first; its text in parts."""
+def article_rows(articles: list[Article], stories: Stories, first_seen: dict[str, str],
+                 numbers: dict[str, int]) -> list[dict]:
+    """Each article's rows: number, metadata (when it was first seen too), story, vector and
+    signature on the first; its text in parts."""
     stored = {row[0]: row for row in stories.rows([article.id for article in articles])}
     rows = []
     for article in articles:
@@ -110,7 +117,8 @@ def article_rows(articles: list[Article], stories: Stories, first_seen: dict[str
         parts = list(enumerate(text_parts(article.text)))
         for part, text in parts[1:] + parts[:1]:  # the first part (with the fingerprint) last: it says "stored"
             rows.append({"key": part_key(article.id, part), "article_key": article_key(article.id),
-                         "article_id": article.id, "part": part, "text": text, "fields": fields,
+                         "article_id": article.id, "part": part, "number": numbers[article.id],
+                         "source": capped("source", article.source) or "", "text": text, "fields": fields,
                          "date": article.date or "", "story_id": story, "signature": signature_text, "vector": vector_values})
     return rows
 
@@ -122,17 +130,69 @@ def earlier_first_seen(milvus: Milvus, prefix: str, live: dict | None, dimension
         return {}
     try:
         store = MilvusStore(milvus, Collections.of(prefix, live["collections"]), dimension)
-        rows = store.article_rows()
+        known = store.article_ids()
         seen = store.first_seen()
     except Exception:  # a live generation of another layout, or damaged: the rebuild is what replaces it
         return {}
     created = (live.get("manifest") or {}).get("created_at")
-    return {**(dict.fromkeys((row[0] for row in rows), created) if created else {}), **seen}
+    return {**(dict.fromkeys(known, created) if created else {}), **seen}
 
 
 def record(kind: str, about: tuple[str, ...], value: object) -> dict:
     return {"key": record_key(kind, *about), "kind": kind, "value": json.dumps(value, ensure_ascii=False),
             "vector": RECORD_VECTOR}
+
+
+def summary_record(dated_sources: Iterable[tuple[str | None, str | None]]) -> dict:
+    """The archive's date span and its most frequent sources (what the home page and ``stats``
+    show), from (date, source) of every article: one record, so no web process reads them all."""
+    dates: list[str] = []
+    sources: Counter[str] = Counter()
+    for date, source in dated_sources:
+        if date:
+            dates.append(date)
+        if source:
+            sources[source] += 1
+    ranked = sorted(sources.items(), key=lambda item: (-item[1], item[0]))[:SUMMARY_SOURCES]
+    return record("summary", (), {"dates": [min(dates), max(dates)] if dates else [None, None],
+                                  "sources": [[source, count] for source, count in ranked]})
+
+
+def free_records(free: list[int], generation: str) -> dict[str, dict]:
+    """Key -> record of the article numbers no article of ``generation`` has, a few thousand to
+    a record (each generation's apart: readers of the one before keep reading theirs)."""
+    made = [record("free", (generation, str(start)), {"generation": generation,
+                                                     "numbers": free[start : start + FREE_PER_RECORD]})
+            for start in range(0, len(free), FREE_PER_RECORD)]
+    return {row["key"]: row for row in made}
+
+
+def numbered(stored: dict[str, int], removed: Iterable[str], incoming: Iterable[str], next_number: int,
+             reusable: Iterable[int]) -> tuple[dict[str, int], list[int], int]:
+    """Numbers for an update: articles kept keep theirs (a changed one too); new ones take the
+    ``reusable`` numbers first (those the live generation left free: no reader of it counts
+    them), then the next. A removed article's number is not given again before the next
+    update: readers of the live generation still count it as that article's. Returns (every
+    article's number, the numbers left free, the next number). A stored number outside those
+    the pointer gave (``next_number``, or a crashed update's) is a damaged archive."""
+    numbers = dict(stored)
+    wrong = [number for number in numbers.values() if not 0 <= number < next_number]
+    if wrong:
+        raise IndexCorruptError(f"an article in Milvus has number {wrong[0]:,}, outside the {next_number:,} "
+                                "the archive gave", hint=REBUILD_HINT)
+    for article_id in removed:
+        numbers.pop(article_id, None)
+    used = set(stored.values())
+    free = iter(sorted({number for number in reusable if 0 <= number < next_number} - used))
+    for article_id in incoming:
+        if article_id not in numbers:
+            number = next(free, None)
+            if number is None:
+                number, next_number = next_number, next_number + 1
+            numbers[article_id] = number
+    taken = np.zeros(next_number, dtype=bool)
+    taken[list(numbers.values())] = True
+    return numbers, np.flatnonzero(~taken).tolist(), next_number
 
 
 def word_records(words: Counter, evidence: NameEvidence, only: set[str] | None = None) -> dict[str, dict]:
@@ -208,14 +268,17 @@ def rebuild_milvus(corpus: Path | str, uri: str, work_dir: Path | str, model_nam
         with build.timer.phase("milvus"):
             drop_generations(milvus, prefix, keep={live["collections"]} if live else set())  # crashed builds' too
             create_generation(milvus, collections, dimension)
-            milvus.insert_rows(collections.passages, (passage_row(row, embedding, stories.story_of[row.article.id])
-                                                      for row, embedding in embeddings.with_sentences(rows)))
+            numbers = {article_id: number for number, article_id in enumerate(sorted(article.id for article in articles))}
+            milvus.insert_rows(collections.passages, (
+                passage_row(row, embedding, stories.story_of[row.article.id], numbers[row.article.id])
+                for row, embedding in embeddings.with_sentences(rows)))
             crash_point("milvus")
             earlier = earlier_first_seen(milvus, prefix, live, dimension)
             seen = build.first_seen((article.id for article in articles), earlier)
-            milvus.insert_rows(collections.articles, article_rows(articles, stories, seen))
+            milvus.insert_rows(collections.articles, article_rows(articles, stories, seen, numbers))
             records = word_records(count_words(articles), count_name_evidence(articles)) | file_records(reading)
-            milvus.insert_rows(collections.records, records.values())
+            summary_row = summary_record((article.date, capped("source", article.source)) for article in articles)
+            milvus.insert_rows(collections.records, [*records.values(), summary_row])
         build.export_query_encoder(embedder)
         manifest = build.manifest(
             model=embedder.name, dimension=dimension, articles=len(articles), passages=len(rows),
@@ -224,7 +287,7 @@ def rebuild_milvus(corpus: Path | str, uri: str, work_dir: Path | str, model_nam
             stories=stories.story_count())
         crash_point("publish")
         with build.timer.phase("publish"):
-            write_pointer(milvus, prefix, collections, manifest.to_dict(), len(rows))
+            write_pointer(milvus, prefix, collections, manifest.to_dict(), len(rows), len(articles))
             drop_generations(milvus, prefix, keep={collections.generation} | ({live["collections"]} if live else set()))
     summary = build.summary(
         articles=len(articles), passages=len(rows), skipped=[item.to_dict() for item in reading.skipped],
@@ -285,11 +348,17 @@ def update_milvus(corpus: Path | str, uri: str, work_dir: Path | str, *, prefix:
 
         next_pid = first_pid + len(rows)
         touched = list(dict.fromkeys(outgoing + [article.id for article in incoming] + sorted(crashed)))
+        published = int(pointer.get("next_number", 0))  # what readers of the live manifest count with
+        numbers, free, next_number = numbered(store.numbers(), changes.removed, [article.id for article in incoming],
+                                              max(published, int((pending or {}).get("next_number", 0))),
+                                              store.free_numbers(manifest.generation))
+        generation = build.new_generation()
         with build.timer.phase("milvus"):
             # Say what is about to change before changing it: the articles, then the passage ids.
             milvus.insert_rows(collections.records, (record("pending", (article_id,), article_id) for article_id in touched))
-            write_pointer(milvus, prefix, collections, manifest.to_dict(), next_pid,
-                          pending={"first_pid": first_pid, "next_pid": next_pid})
+            # (The pointer keeps the live generation's limits, so readers leave out what is being written.)
+            write_pointer(milvus, prefix, collections, manifest.to_dict(), int(pointer.get("next_pid", 0)), published,
+                          pending={"first_pid": first_pid, "next_pid": next_pid, "next_number": next_number})
             leaving = list(store.articles(outgoing).values())
             if not store.records("seen_before"):  # articles stored before first-seen times were kept
                 milvus.insert_rows(collections.records, [record("seen_before", (), manifest.created_at)])
@@ -300,14 +369,19 @@ def update_milvus(corpus: Path | str, uri: str, work_dir: Path | str, *, prefix:
             # New passages first, under fresh ids; then every older passage of the articles written or removed.
             for start in range(0, len(rows), INSERT_BATCH):
                 milvus.upsert(collections.passages, [
-                    passage_row(row, embedding, stories.story_of[row.article.id])
+                    passage_row(row, embedding, stories.story_of[row.article.id], numbers[row.article.id])
                     for row, embedding in embeddings.with_sentences(rows[start : start + INSERT_BATCH])])
             crash_point("milvus")
             milvus.delete_articles(collections.passages, touched, extra=f"pid < {first_pid}")
             milvus.delete_articles(collections.articles, touched)
-            milvus.insert_rows(collections.articles, article_rows(incoming, stories, seen))
+            milvus.insert_rows(collections.articles, article_rows(incoming, stories, seen, numbers))
             restory(milvus, collections, {article_id: stories.story_of[article_id] for article_id in moved})
             sync_records(milvus, collections, ("file", "owner", "copy"), file_records(reading))
+            freed = free_records(free, generation)  # (the live generation's stay until the new one is published)
+            if freed:
+                milvus.upsert(collections.records, list(freed.values()))
+            summary_row = summary_record((row[1], row[2]) for row in store.article_rows())
+            sync_records(milvus, collections, ("summary",), {summary_row["key"]: summary_row})
             if recovering:  # what a crashed update applied is unknown: count the vocabulary afresh
                 sync_records(milvus, collections, ("word",), word_records(*count_stored(store)))
             else:
@@ -319,10 +393,14 @@ def update_milvus(corpus: Path | str, uri: str, work_dir: Path | str, *, prefix:
             fingerprint=corpus_fingerprint(fingerprints), vector_index=manifest.vector_index,
             vector_parameters=VECTOR_PARAMETERS, precision=choice,
             stories=stories.story_count())
-        updated.generation = build.new_generation()
+        updated.generation = generation
         with build.timer.phase("publish"):
-            write_pointer(milvus, prefix, collections, updated.to_dict(), next_pid)
+            write_pointer(milvus, prefix, collections, updated.to_dict(), next_pid, next_number)
             milvus.delete(collections.records, filter='kind == "pending"')
+            # Free numbers of the generations before the one just replaced go (a reader that read its pointer
+            # a moment ago still finds its own).
+            replaced = free_records(store.free_numbers(manifest.generation), manifest.generation)
+            sync_records(milvus, collections, ("free",), {**replaced, **freed})
     summary = build.summary(articles=len(fingerprints), passages=passages, stories=stories.story_count(),
                             embedded=embedded, reused=reused, vector_index=manifest.vector_index,
                             precision=choice.precision, precision_reason=choice.reason, **counts)
@@ -360,10 +438,10 @@ def update_words(milvus: Milvus, collections: Collections, store: MilvusStore, l
                  only={record_key("word", word) for word in touched})
 
 
-PASSAGE_COLUMNS = ["pid", "article_key", "article_id", "body", "title", "dense", "date", "source_key", "story_id",
-                   "ordinal", "start", "end", "cache_key", "sentence_spans", "sentence_vectors"]
-ARTICLE_COLUMNS = ["key", "article_key", "article_id", "part", "text", "fields", "date", "story_id", "signature",
-                   "vector"]
+PASSAGE_COLUMNS = ["pid", "article_key", "article_id", "number", "body", "title", "dense", "date", "source_key",
+                   "source", "story_id", "ordinal", "start", "end", "cache_key", "sentence_spans", "sentence_vectors"]
+ARTICLE_COLUMNS = ["key", "article_key", "article_id", "part", "number", "source", "text", "fields", "date",
+                   "story_id", "signature", "vector"]
 
 
 def restory(milvus: Milvus, collections: Collections, stories: dict[str, str]) -> None:

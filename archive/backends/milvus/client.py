@@ -3,16 +3,23 @@
     <prefix>_control                  which generation is live, with its manifest (one row)
     <prefix>_<generation>_passages    a row per passage: title and passage text (English analyzer,
                                       BM25 functions into body_sparse and title_sparse), the dense
-                                      vector, article id, date, source, story id, offsets, sentences
+                                      vector, article id and number, date, source, story id,
+                                      offsets, sentences
     <prefix>_<generation>_articles    a row per article (a long text continues in further rows):
-                                      text and metadata for the pages, story id, article vector and
-                                      MinHash signature
+                                      text and metadata for the pages, article number, story id,
+                                      article vector and MinHash signature
     <prefix>_<generation>_records     vocabulary, name evidence, corpus files and which file each
                                       article came from: suggestions, name variants and updates
 
 Rows are found by ``article_key``, a 63-bit hash of the article id, not by the id itself: an
 id may hold any character, and Milvus Lite's expression parser cannot match some (tabs,
 newlines). What a key finds is checked against the id.
+
+Each article also has a dense **number** (0 to ``next_number`` in the pointer), on its rows and
+on its passages' rows: the ordinal of the masks that AND/OR/NOT, counts and coverage share, so
+that a search reads the numbers of what it finds and no process keeps a table of every
+article (backends/milvus/catalog.py). A rebuild numbers the articles in id order; an update
+gives new articles the numbers removed ones left ("free" records), then new ones.
 
 Nothing of the archive is on the web server's disk. ``rebuild`` writes a new generation's
 collections and then switches the pointer, one row upsert; on a Milvus server it also points
@@ -31,6 +38,7 @@ import os
 import re
 import threading
 import warnings
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,7 +59,7 @@ BM25_K1 = 0.9  # as the embedded keyword index (Anserini's BEIR settings)
 BM25_B = 0.4
 RECORD_VECTOR = [0.0, 0.0]  # Milvus wants a vector field in every collection; records have none of their own
 LIVE = "live"
-LAYOUT_VERSION = 1  # of the collections' fields and records; a pointer written by another version is refused
+LAYOUT_VERSION = 2  # of the collections' fields and records; a pointer written by another version is refused
 # Seconds for one Milvus call, retries included: a Milvus that stops answering is an error, not a
 # hang. Whole seconds: pymilvus's retry loop ignores a timeout that is not an int.
 CALL_TIMEOUT = 60
@@ -97,6 +105,7 @@ class Milvus:
 
     def __init__(self, uri: str, client) -> None:
         self.uri, self.client = uri, client
+        self.rows_read: Counter[str] = Counter()  # collection -> rows queries returned (what opening costs)
 
     def __getattr__(self, name: str):
         method = getattr(self.client, name)
@@ -104,11 +113,14 @@ class Milvus:
         def call(*arguments, **options):
             options.setdefault("timeout", CALL_TIMEOUT)
             try:
-                return method(*arguments, **options)
+                answer = method(*arguments, **options)
             except Exception as problem:
                 if not from_milvus(problem):
                     raise  # a bug of ours, not Milvus's answer
                 raise failure(self.uri, name, problem) from None
+            if name == "query" and arguments:
+                self.rows_read[arguments[0]] += len(answer)
+            return answer
 
         return call
 
@@ -125,6 +137,7 @@ class Milvus:
                     raise failure(self.uri, "query", problem) from None
                 if not page:
                     return
+                self.rows_read[collection] += len(page)
                 yield from page
         finally:
             iterator.close()
@@ -308,6 +321,7 @@ def create_generation(milvus: Milvus, collections: Collections, dimension: int) 
     passages.add_field("pid", DataType.INT64, is_primary=True)
     passages.add_field("article_key", DataType.INT64)
     passages.add_field("article_id", DataType.VARCHAR, max_length=ID_LENGTH)
+    passages.add_field("number", DataType.INT64)  # the article's
     passages.add_field("body", DataType.VARCHAR, max_length=MAX_VARCHAR, enable_analyzer=True, analyzer_params=english)
     passages.add_field("title", DataType.VARCHAR, max_length=MAX_VARCHAR, enable_analyzer=True, analyzer_params=english)
     passages.add_field("body_sparse", DataType.SPARSE_FLOAT_VECTOR)
@@ -315,6 +329,7 @@ def create_generation(milvus: Milvus, collections: Collections, dimension: int) 
     passages.add_field("dense", DataType.FLOAT_VECTOR, dim=dimension)
     passages.add_field("date", DataType.VARCHAR, max_length=16)
     passages.add_field("source_key", DataType.VARCHAR, max_length=ID_LENGTH)
+    passages.add_field("source", DataType.VARCHAR, max_length=ID_LENGTH)  # as written
     passages.add_field("story_id", DataType.VARCHAR, max_length=64)
     passages.add_field("ordinal", DataType.INT64)
     passages.add_field("start", DataType.INT64)
@@ -335,6 +350,8 @@ def create_generation(milvus: Milvus, collections: Collections, dimension: int) 
     articles.add_field("article_key", DataType.INT64)
     articles.add_field("article_id", DataType.VARCHAR, max_length=ID_LENGTH)
     articles.add_field("part", DataType.INT64)
+    articles.add_field("number", DataType.INT64)
+    articles.add_field("source", DataType.VARCHAR, max_length=ID_LENGTH)  # as written
     articles.add_field("text", DataType.VARCHAR, max_length=MAX_VARCHAR)
     articles.add_field("fields", DataType.VARCHAR, max_length=MAX_VARCHAR)  # title, source, url… as JSON
     articles.add_field("date", DataType.VARCHAR, max_length=16)
@@ -417,14 +434,15 @@ def read_pointer(milvus: Milvus, prefix: str, for_rebuild: bool = False) -> dict
 
 
 def write_pointer(milvus: Milvus, prefix: str, collections: Collections, manifest: dict, next_pid: int,
-                  pending: dict | None = None) -> None:
+                  next_number: int, pending: dict | None = None) -> None:
     """Make a generation live: one row, replaced at once (the alias first, where Milvus has them).
-    ``next_pid``: the first passage id an update may give. ``pending``: an update under way
-    (written before it changes anything, so that a crashed one is finished by the next)."""
+    ``next_pid``: the first passage id an update may give; ``next_number``: the first article
+    number no article has had (the length of a mask by article number). ``pending``: an update
+    under way (written before it changes anything, so that a crashed one is finished by the next)."""
     name = create_control(milvus, prefix)
     point_alias(milvus, f"{prefix}_passages", collections.passages)
     pointer = {"collections": collections.generation, "manifest": manifest, "next_pid": next_pid,
-               "layout": LAYOUT_VERSION}
+               "next_number": next_number, "layout": LAYOUT_VERSION}
     if pending:
         pointer["pending"] = pending
     milvus.upsert(name, [{"key": LIVE, "value": json.dumps(pointer, sort_keys=True), "vector": RECORD_VECTOR}])

@@ -3,7 +3,7 @@
 Words and their name variants are BM25 terms, sent as written; ``title:`` words search the
 title's own BM25 field; wildcards and fuzzy terms expand into the archive's stored words;
 AND/OR/NOT are decided per article by the shared walk (archive/query/booleans.py), each word
-matched within the filters, and become an ``article_key in [...]`` expression. A phrase is
+matched within the filters, and become a ``number in [...]`` expression. A phrase is
 searched as its words, and the search's note says so.
 """
 
@@ -17,11 +17,12 @@ import numpy as np
 from whoosh import query
 
 from ...index.budget import UNLIMITED, Budget, OutOfTime
-from ...index.catalog import Catalog, Restriction
+from ...index.catalog import Restriction
 from ...query.booleans import Matching, articles_matching
 from ...query.expansion import Expansion, IndexTerms, expand, shown
 from ...query.language import ParsedQuery, QueryAnalysis, query_terms
-from .client import QUERY_LIMIT, SEARCH_TIMEOUT, Collections, Milvus, article_key, literal
+from .catalog import FACT_FIELDS, MilvusCatalog
+from .client import QUERY_LIMIT, SEARCH_TIMEOUT, Collections, Milvus, literal
 from .store import MilvusStore
 
 PHRASE_NOTE = "the Milvus backend has no phrase search: the words of a phrase must all be in the article"
@@ -40,7 +41,7 @@ class MilvusKeywordIndex:
     spans), Milvus's BM25 for ranking. Milvus analyses what it is sent with its own English
     stemmer, so it is sent the words as the query wrote them, never our stems."""
 
-    def __init__(self, milvus: Milvus, collections: Collections, catalog: Catalog, store: MilvusStore,
+    def __init__(self, milvus: Milvus, collections: Collections, catalog: MilvusCatalog, store: MilvusStore,
                  passages: int) -> None:
         self.analysis = QueryAnalysis(self, store.name_evidence)
         self.milvus, self.collections, self.catalog, self.store = milvus, collections, catalog, store
@@ -170,10 +171,9 @@ class MilvusKeywordIndex:
             matching = matched.articles
             if not matching.any():
                 return []
-            ordinals = np.flatnonzero(matching)
-            if len(ordinals) <= MAX_FILTER_ARTICLES:
-                keys = sorted({article_key(self.catalog.article_ids[int(ordinal)]) for ordinal in ordinals})
-                expression = both(expression, f"article_key in {literal(keys)}")
+            numbers = np.flatnonzero(matching)
+            if len(numbers) <= MAX_FILTER_ARTICLES:
+                expression = both(expression, f"number in {literal(numbers.tolist())}")
             else:  # ("x OR (NOT y AND NOT z)" matches most articles: never sent to Milvus as a list of them all)
                 kept = matching
         words: dict[str, list[str]] = {"body": [], "title": []}
@@ -205,40 +205,57 @@ class MilvusKeywordIndex:
         """Every article the query's words match, within the filters: exact, each word's
         passages read in as many searches as Milvus's most for one search needs."""
         expression = allowed.native if allowed is not None else None
-        articles = articles_matching(parsed.query, lambda leaf: self.leaf_articles(leaf, expression, parsed, budget),
-                                     self.catalog.article_count, allowed.articles if allowed is not None else None,
-                                     budget)
-        return Matching(articles)
+        # Each word is matched within the filters by Milvus: the filters' mask by article (read
+        # whole) is needed only under NOT.
+        universe = (lambda: allowed.articles) if allowed is not None else self.catalog.every_article
+        stories: dict[int, str] = {}  # article number -> story, of what the words' searches found
+        articles = articles_matching(parsed.query,
+                                     lambda leaf: self.leaf_articles(leaf, expression, parsed, budget, stories),
+                                     self.catalog.article_count, universe, budget, leaves_within=True)
+        numbers = np.flatnonzero(articles).tolist()
+        known = all(number in stories for number in numbers)  # (not under NOT: what a word did not find)
+        return Matching(articles, len({stories[number] for number in numbers}) if known else None)
 
     def bm25(self, field: str, text: str, depth: int, expression: str | None) -> list[tuple[int, float]]:
+        """(pid, score) of the best passages, whose articles the catalog learns."""
+        found = self.search_passages(field, text, depth, expression, FACT_FIELDS)
+        self.catalog.remember({"pid": hit["id"], **hit["entity"]} for hit in found)
+        return [(int(hit["id"]), float(hit["distance"])) for hit in found]
+
+    def search_passages(self, field: str, text: str, depth: int, expression: str | None,
+                        fields: list[str]) -> list[dict]:
         found = self.milvus.search(self.collections.passages, data=[text], anns_field=f"{field}_sparse",
                                    limit=min(depth, QUERY_LIMIT), filter=expression or "",
-                                   search_params={"metric_type": "BM25"}, output_fields=[], timeout=SEARCH_TIMEOUT)
-        return [(int(hit["id"]), float(hit["distance"])) for hit in found[0] if hit["distance"] > 0]
+                                   search_params={"metric_type": "BM25"}, output_fields=fields, timeout=SEARCH_TIMEOUT)
+        return [hit for hit in found[0] if hit["distance"] > 0]
 
     def leaf_articles(self, node: query.Query, expression: str | None, parsed: ParsedQuery,
-                      budget: Budget = UNLIMITED) -> np.ndarray:
-        """The articles (a mask by ordinal) with a passage that one word matches, within the
-        filters' ``expression``."""
+                      budget: Budget = UNLIMITED, stories: dict[int, str] | None = None) -> np.ndarray:
+        """The articles (a mask by number) with a passage that one word matches, within the
+        filters' ``expression``; ``stories`` learns each one's story."""
         mask = np.zeros(self.catalog.article_count, dtype=bool)
         if type(node) is query.Term and node.fieldname in ("body", "title"):
             word = self.written_form(node.text, parsed)
-            pids = self.word_passages(node.fieldname, word, expression, 0, len(self.catalog.passage_article), budget)
-            ordinals = self.catalog.articles_of(np.array(pids, dtype=np.int64))
-            mask[ordinals[ordinals >= 0]] = True
+            found = self.word_passages(node.fieldname, word, expression, 0, self.catalog.pid_limit, budget)
+            numbers = np.fromiter((number for number, _ in found), dtype=np.int64, count=len(found))
+            mask[numbers[(numbers >= 0) & (numbers < len(mask))]] = True
+            if len(self.catalog.free):  # (past the numbers, or at a free one: an update writing)
+                mask &= self.catalog.every_article()
+            if stories is not None:
+                stories.update((number, story or f"#{number}") for number, story in found)
         return mask
 
     def word_passages(self, field: str, word: str, expression: str | None, low: int, high: int,
-                      budget: Budget) -> list[int]:
-        """Every passage with pid in [low, high) that the word matches. One search returns at
-        most ``QUERY_LIMIT``: a full answer is asked again as two halves of the pid range (a
-        range no wider than the limit cannot hold more), so a word in N passages costs about
-        2N / QUERY_LIMIT searches, never a lower bound."""
-        bounded = both(expression, f"pid >= {low} and pid < {high}") if low > 0 or high < len(
-            self.catalog.passage_article) else expression
-        found = self.bm25(field, word, QUERY_LIMIT, bounded)
+                      budget: Budget) -> list[tuple[int, str]]:
+        """(article number, story id) of every passage with pid in [low, high) that the word
+        matches; the generation's passages only (an update's have pids past them). One search
+        returns at most ``QUERY_LIMIT``: a full answer is asked again as two halves of the pid
+        range (a range no wider than the limit cannot hold more), so a word in N passages costs
+        about 2N / QUERY_LIMIT searches, never a lower bound."""
+        bounded = both(expression, f"pid >= {low} and pid < {high}")
+        found = self.search_passages(field, word, QUERY_LIMIT, bounded, ["number", "story_id"])
         if len(found) < QUERY_LIMIT or high - low <= QUERY_LIMIT:
-            return [pid for pid, _ in found]
+            return [(hit["entity"]["number"], hit["entity"]["story_id"]) for hit in found]
         budget.check()
         middle = (low + high) // 2
         return (self.word_passages(field, word, expression, low, middle, budget)

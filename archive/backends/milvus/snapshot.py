@@ -1,14 +1,17 @@
 """The live generation of a Milvus backend, opened for searching: the same parts as the
 embedded backend's snapshot (store, catalog, keyword and vector index), each answered by
-Milvus (store.py, keyword.py, vectors.py), with the filters as a Milvus expression.
+Milvus (store.py, catalog.py, keyword.py, vectors.py), with the filters as a Milvus
+expression. Opening reads the pointer (and the free article numbers, when there are any),
+nothing of every article: it costs the same at any archive size.
 """
 
 from __future__ import annotations
 
-from ...errors import IndexNotFoundError
-from ...index.catalog import Catalog, Filters, source_key
+from ...errors import IndexCorruptError, IndexNotFoundError
+from ...index.catalog import Filters, source_key
 from ...index.manifest import Manifest, manifest_from_dict
 from ..holding import HeldSnapshot
+from .catalog import MilvusCatalog
 from .client import REBUILD_HINT, Collections, Milvus, literal, read_pointer
 from .keyword import MilvusKeywordIndex
 from .store import MilvusStore
@@ -29,11 +32,20 @@ def filter_expression(date_from: str | None, date_to: str | None, source: str | 
     return " and ".join(parts) if parts else None
 
 
+def recorded_number(pointer: dict, name: str, uri: str) -> int:
+    value = pointer.get(name)
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2**40:
+        raise IndexCorruptError(f"the pointer to the live generation in Milvus at {uri} has no valid {name}",
+                                hint=REBUILD_HINT)
+    return value
+
+
 class MilvusSnapshot(HeldSnapshot):
     """The live generation of a Milvus backend; reopened when the pointer names another
     generation or an update changed it (its manifest's generation)."""
 
     store: MilvusStore
+    catalog: MilvusCatalog
     keyword: MilvusKeywordIndex
     vectors: MilvusVectorIndex
 
@@ -48,11 +60,16 @@ class MilvusSnapshot(HeldSnapshot):
         self.directory = None
         self.collections = Collections.of(prefix, pointer["collections"])
         self.store = MilvusStore(milvus, self.collections, self.manifest.dimension)
-        recorded = pointer.get("next_pid")  # the first id an update may give: every stored one is below it
-        self.catalog = Catalog.from_rows(self.store.article_rows(), self.store.live_passage_rows(),
-                                         int(recorded) if isinstance(recorded, int) else None)
+        size = recorded_number(pointer, "next_number", milvus.uri)  # a mask by article number is this long
+        pid_limit = recorded_number(pointer, "next_pid", milvus.uri)  # every stored pid is below it
+        free = set(self.store.free_numbers(self.generation)) if size > self.manifest.articles else set()
+        if len(free) != size - self.manifest.articles or any(not 0 <= number < size for number in free):
+            raise IndexCorruptError(f"the archive in Milvus at {milvus.uri} numbers {size:,} articles with "
+                                    f"{len(free):,} free, but holds {self.manifest.articles:,}", hint=REBUILD_HINT)
+        self.catalog = MilvusCatalog(milvus, self.collections, size, free, pid_limit)
         self.keyword = MilvusKeywordIndex(milvus, self.collections, self.catalog, self.store, self.manifest.passages)
-        self.vectors = MilvusVectorIndex(milvus, self.collections, self.manifest.dimension, self.manifest.passages)
+        self.vectors = MilvusVectorIndex(milvus, self.collections, self.catalog, self.manifest.dimension,
+                                         self.manifest.passages)
 
     def native_restriction(self, filters: Filters) -> str | None:
         """The filters as the Milvus expression both legs search with."""

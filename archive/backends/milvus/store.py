@@ -4,7 +4,6 @@ sentences, and the records (words, name evidence, files, owners, copies)."""
 from __future__ import annotations
 
 import json
-from collections import Counter
 
 import numpy as np
 
@@ -38,14 +37,26 @@ def article_of(row: dict, parts: list[dict]) -> Article:
                    author=fields.get("author"), date_kind=fields.get("date_kind"))
 
 
+KNOWN_HEADLINES = 65_536  # headlines remembered per generation (a search's results ask for the same ones again)
+HEADLINE_FIELDS = ["article_id", "fields", "date"]
+
+
+def headline_of(row: dict) -> tuple:
+    fields = metadata(row)
+    return fields.get("title") or "", fields.get("source"), row["date"] or None, fields.get("date_kind")
+
+
 class MilvusStore:
-    """The store's read side (as ``Store``), on a generation's collections."""
+    """The store's read side (as ``Store``), on a generation's collections. Nothing of every
+    article is read when it opens: headlines and first-seen times are read for the articles
+    asked about (and remembered), and the archive's date span and sources come from the
+    summary a build or update writes."""
 
     def __init__(self, milvus: Milvus, collections: Collections, dimension: int) -> None:
         self.milvus, self.collections, self.dimension = milvus, collections, dimension
-        self._headlines: dict[str, tuple] = {}  # id -> (title, source, date, date kind): read at open
-        self._first_seen: dict[str, str] | None = None  # id -> when first seen: read at open too
-        self.article_rows_cache: list[tuple] = []
+        self._headlines: dict[str, tuple] = {}  # id -> (title, source, date, date kind), as asked for
+        self._seen: dict[str, str | None] = {}  # id -> when first seen (None: not kept), as asked for
+        self._seen_before: list | None = None  # the "seen_before" record, read once
 
     def articles(self, article_ids) -> dict[str, Article]:
         rows = self.milvus.rows_of(self.collections.articles, list(article_ids), ARTICLE_FIELDS)
@@ -59,49 +70,74 @@ class MilvusStore:
         return self.articles([article_id]).get(article_id)
 
     def article_rows(self) -> list[tuple[str, str | None, str | None, str | None]]:
-        """(id, date, source, story id) of every article, by id; keeps each one's headline and
-        when it was first seen."""
-        rows = []
-        seen: dict[str, str] = {}
-        for row in self.milvus.rows(self.collections.articles, "part == 0",
-                                    ["article_id", "fields", "date", "story_id"]):
-            fields = metadata(row)
-            date = row["date"] or None
-            self._headlines[row["article_id"]] = (fields.get("title") or "", fields.get("source"), date,
-                                                  fields.get("date_kind"))
-            if fields.get("first_seen"):
-                seen[row["article_id"]] = fields["first_seen"]
-            rows.append((row["article_id"], date, fields.get("source"), row["story_id"] or None))
-        self._first_seen = seen
-        self.article_rows_cache = rows
-        return sorted(rows)
+        """(id, date, source, story id) of every article, by id (builds: it reads every article)."""
+        return sorted((row["article_id"], row["date"] or None, row["source"] or None, row["story_id"] or None)
+                      for row in self.milvus.rows(self.collections.articles, "part == 0",
+                                                  ["article_id", "date", "source", "story_id"]))
+
+    def article_ids(self) -> list[str]:
+        """Every article's id (builds)."""
+        return [row["article_id"] for row in self.milvus.rows(self.collections.articles, "part == 0", ["article_id"])]
+
+    def numbers(self) -> dict[str, int]:
+        """Every article's number (updates: they give the free ones to new articles)."""
+        return {row["article_id"]: int(row["number"])
+                for row in self.milvus.rows(self.collections.articles, "part == 0", ["article_id", "number"])}
+
+    def remember_headlines(self, article_ids) -> tuple[dict[str, tuple], dict[str, str | None]]:
+        """The headlines and first-seen times of these articles (those an update removed have
+        none): the known ones remembered, the others read and remembered."""
+        headlines, seen = self._headlines, self._seen  # (the dicts are replaced, not cleared, when full)
+        wanted = list(dict.fromkeys(article_ids))
+        found = {article_id: headlines[article_id] for article_id in wanted if article_id in headlines}
+        found_seen = {article_id: seen.get(article_id) for article_id in found}
+        missing = [article_id for article_id in wanted if article_id not in found]
+        if missing:
+            rows = self.milvus.rows_of(self.collections.articles, missing, HEADLINE_FIELDS, extra="part == 0")
+            if len(headlines) + len(rows) > KNOWN_HEADLINES:
+                headlines, seen = self._headlines, self._seen = {}, {}
+            for row in rows:
+                found[row["article_id"]] = headlines[row["article_id"]] = headline_of(row)
+                found_seen[row["article_id"]] = seen[row["article_id"]] = metadata(row).get("first_seen")
+        return found, found_seen
+
+    def seen_before(self) -> str | None:
+        """When an update first found articles stored before first-seen times were kept, if one did."""
+        if self._seen_before is None:
+            self._seen_before = self.records("seen_before")
+        return str(self._seen_before[0]) if self._seen_before else None
 
     def first_seen(self, article_ids=None) -> dict[str, str]:
-        """When the archive first saw each article (every one for None); none for articles
-        written before these were kept."""
-        if self._first_seen is None:
-            self.article_rows()
-            before = self.records("seen_before")  # when an update first found articles without times
-            if before:
-                known = {article_id for article_id, *_ in self.article_rows_cache}
-                self._first_seen = {**dict.fromkeys(known, str(before[0])), **(self._first_seen or {})}
-        seen = self._first_seen or {}
+        """When the archive first saw each article (every one for None: it reads them all); none
+        for articles written before these were kept."""
+        before = self.seen_before()
         if article_ids is None:
-            return dict(seen)
-        return {article_id: seen[article_id] for article_id in article_ids if article_id in seen}
+            seen: dict[str, str] = {}
+            for row in self.milvus.rows(self.collections.articles, "part == 0", ["article_id", "fields"]):
+                when = metadata(row).get("first_seen") or before
+                if when:
+                    seen[row["article_id"]] = when
+            return seen
+        headlines, known = self.remember_headlines(article_ids)
+        found = {}
+        for article_id in headlines:
+            when = known.get(article_id) or before
+            if when:
+                found[article_id] = when
+        return found
 
-    def live_passage_rows(self) -> list[tuple[int, str]]:
-        return [(row["pid"], row["article_id"])
-                for row in self.milvus.rows(self.collections.passages, "pid >= 0", ["pid", "article_id"])]
+    def passage_numbers(self) -> list[tuple[int, int]]:
+        """(pid, article number) of every passage (what coverage, export and feeds need of them all)."""
+        return [(row["pid"], row["number"])
+                for row in self.milvus.rows(self.collections.passages, "pid >= 0", ["pid", "number"])]
 
     def headlines(self, article_ids) -> dict[str, tuple]:
-        return {article_id: self._headlines[article_id] for article_id in article_ids if article_id in self._headlines}
+        return self.remember_headlines(article_ids)[0]
 
     def story_headlines(self, story: str, limit: int = -1) -> list[tuple]:
         rows = self.milvus.query(self.collections.articles, filter=f"part == 0 and story_id == {literal(story)}",
-                                 output_fields=["article_id"], limit=QUERY_LIMIT)
-        found = [(row["article_id"], *self._headlines[row["article_id"]]) for row in rows
-                 if row["article_id"] in self._headlines]
+                                 output_fields=HEADLINE_FIELDS, limit=QUERY_LIMIT)
+        found = [(row["article_id"], *headline_of(row)) for row in rows]
         dated = sorted((row for row in found if row[3]), key=lambda row: row[0])
         dated.sort(key=lambda row: row[3], reverse=True)
         ordered = dated + sorted((row for row in found if not row[3]), key=lambda row: row[0])
@@ -126,6 +162,12 @@ class MilvusStore:
         """The values of one kind of record (see build.py: word, file, owner, copy)."""
         return [json.loads(row["value"])
                 for row in self.milvus.rows(self.collections.records, f"kind == {literal(kind)}", ["value"])]
+
+    def free_numbers(self, generation: str) -> list[int]:
+        """The article numbers no article of the generation has (an update removed more than it added)."""
+        return [int(number) for chunk in self.records("free")
+                if isinstance(chunk, dict) and chunk.get("generation") == generation
+                for number in chunk.get("numbers", [])]
 
     def vocabulary(self) -> dict[str, int]:
         return {word: count for word, count, _, _ in self.records("word") if count > 0}
@@ -156,15 +198,20 @@ class MilvusStore:
         return Stories.loaded(self.dimension, rows)
 
     def date_span(self) -> tuple[str | None, str | None]:
-        dates = [headline[2] for headline in self._headlines.values() if headline[2]]
-        return (min(dates), max(dates)) if dates else (None, None)
+        first, last = self.summary().get("dates") or (None, None)
+        return first, last
 
     def sources(self, limit: int = 50) -> list[tuple[str, int]]:
-        counts = Counter(headline[1] for headline in self._headlines.values() if headline[1] is not None)
-        return sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:limit]
+        return [(source, count) for source, count in self.summary().get("sources", [])][:limit]
+
+    def summary(self) -> dict:
+        """The archive's date span and its sources by article count, as its build or update wrote them."""
+        found = self.records("summary")
+        return found[0] if found and isinstance(found[0], dict) else {}
 
     def counts(self) -> tuple[int, int]:
-        return len(self._headlines), self.count(self.collections.passages)
+        """(articles, passages), counted by Milvus."""
+        return self.count(self.collections.articles, "part == 0"), self.count(self.collections.passages)
 
     def count(self, collection: str, expression: str = "") -> int:
         return int(self.milvus.query(collection, filter=expression, output_fields=["count(*)"])[0]["count(*)"])

@@ -6,14 +6,18 @@ import numpy as np
 
 from ...errors import IndexCorruptError
 from ...index.catalog import Restriction
+from .catalog import FACT_FIELDS, MilvusCatalog
 from .client import QUERY_LIMIT, SEARCH_TIMEOUT, Collections, Milvus
 
 
 class MilvusVectorIndex:
-    """The semantic leg's index: the passages' dense field, searched by inner product (cosine)."""
+    """The semantic leg's index: the passages' dense field, searched by inner product (cosine).
+    Each hit brings its article's number, id, date, source and story to the catalog."""
 
-    def __init__(self, milvus: Milvus, collections: Collections, dimension: int, size: int) -> None:
-        self.milvus, self.collections, self.dimension, self.size = milvus, collections, dimension, size
+    def __init__(self, milvus: Milvus, collections: Collections, catalog: MilvusCatalog, dimension: int,
+                 size: int) -> None:
+        self.milvus, self.collections, self.catalog = milvus, collections, catalog
+        self.dimension, self.size = dimension, size
 
     def search(self, vector: np.ndarray, depth: int, restriction: Restriction | None = None) -> list[tuple[int, float]]:
         """(pid, cosine) best first; the ``restriction``'s native form is a filter expression."""
@@ -22,7 +26,9 @@ class MilvusVectorIndex:
             return []
         found = self.milvus.search(self.collections.passages, data=[np.asarray(vector, dtype=np.float32).tolist()],
                                    anns_field="dense", limit=min(depth, QUERY_LIMIT), filter=allowed or "",
-                                   search_params={"metric_type": "IP"}, output_fields=[], timeout=SEARCH_TIMEOUT)
+                                   search_params={"metric_type": "IP"}, output_fields=FACT_FIELDS,
+                                   timeout=SEARCH_TIMEOUT)
+        self.catalog.remember({"pid": hit["id"], **hit["entity"]} for hit in found[0])
         return [(int(hit["id"]), float(hit["distance"])) for hit in found[0]]
 
     def reconstruct(self, pids: list[int]) -> np.ndarray:
