@@ -335,6 +335,8 @@ def integrity_line(report: dict) -> str:
     if report["problems"]:
         return f"DAMAGED: {report['problems'][0]}" + (f" (and {len(report['problems']) - 1} more)"
                                                       if len(report["problems"]) > 1 else "")
+    if report.get("note"):
+        return f"not checked: {report['note']}"
     if not report["recorded"]:
         return "no checksums recorded (built before they were); `indexer rebuild` records them"
     if report["files"]:

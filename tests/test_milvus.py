@@ -217,6 +217,12 @@ def test_an_update_killed_mid_way_is_finished_by_the_next(phase, corpus_copy, fr
     assert killed.returncode == -9, killed.stderr
     assert store.live_name() == built.generation  # readers were not switched to a half-made update
     assert found(store, embedder) == before  # (new passages under ids no article owns yet are not found)
+    checked = store.verify()
+    assert checked["problems"] == [] and checked["note"] == (
+        "an update is unfinished (running, or stopped: the next `indexer update` finishes it)")
+    from indexer.cli import integrity_line
+
+    assert integrity_line(checked) == f"not checked: {checked['note']}"
     reader = Archive.open(store, embedder=embedder)  # opened while the update is unfinished
     assert reader.search("project", mode="keyword").matching.articles == 0  # only in the changed text
     assert reader.search("Hajun", mode="keyword").matching.articles == 1  # the text the generation holds

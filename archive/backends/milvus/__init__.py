@@ -61,15 +61,23 @@ class MilvusBackend:
         """The live generation read back: its counts as its manifest says, and every passage id
         and article number within those it recorded (searches leave out any past them, as an
         update's). (Milvus keeps the files: there are none here.)"""
+        milvus = connect(self.uri, access=self.access)
+        pointer = read_pointer(milvus, self.prefix)
+        pending = bool(pointer and pointer.get("pending"))  # an update writing, or one that crashed
         snapshot = self.open_snapshot()
         try:
             manifest, store, catalog = snapshot.manifest, snapshot.store, snapshot.catalog
             articles, passages = store.counts()
-            stray_pids = store.count(snapshot.collections.passages, f"pid >= {catalog.pid_limit}")
-            stray_numbers = sum(store.count(collection, f"number >= {catalog.size} or number < 0")
-                                for collection in (snapshot.collections.passages, snapshot.collections.articles))
+            stray_pids = 0 if pending else store.count(snapshot.collections.passages, f"pid >= {catalog.pid_limit}")
+            stray_numbers = 0 if pending else sum(
+                store.count(collection, f"number >= {catalog.size} or number < 0")
+                for collection in (snapshot.collections.passages, snapshot.collections.articles))
         finally:
             snapshot.close()
+        if pending:  # its rows are not yet the live generation's: nothing to compare
+            return {"generation": manifest.generation, "files": 0, "full": full, "checked": "nothing",
+                    "problems": [], "recorded": True,
+                    "note": "an update is unfinished (running, or stopped: the next `indexer update` finishes it)"}
         problems = []
         if articles != manifest.articles:
             problems.append(f"Milvus holds {articles:,} articles, the manifest says {manifest.articles:,}")
