@@ -149,7 +149,9 @@ class Archive:
         self._claims: OrderedDict[tuple[str, str], StoryClaims] = OrderedDict()  # (generation, article) -> claims
         self._claims_lock = threading.Lock()
         self._name_forms: dict[str, NameForms] = {}  # generation -> how its claims tell names apart
-        self._matchings: OrderedDict[tuple, Matching] = OrderedDict()  # (generation, query, words, filters) -> set
+        # (generation, query, words, filters) -> (the set as bits, its length, its stories): a bit an
+        # article, not a byte (1 MB a set at a million articles)
+        self._matchings: OrderedDict[tuple, tuple[np.ndarray, int, int | None]] = OrderedDict()
         self._matchings_lock = threading.Lock()
         self._backgrounds: dict[str, tuple[Reader, ArticleCounts]] = {}  # generation -> archive sample's counts
         self._backgrounds_lock = threading.Lock()
@@ -343,14 +345,18 @@ class Archive:
         Raises ``OutOfTime`` past the budget."""
         key = (snapshot.name, parsed.query, filters)
         with self._matchings_lock:
-            if key in self._matchings:
+            kept = self._matchings.get(key)
+            if kept is not None:
                 self._matchings.move_to_end(key)
-                return self._matchings[key]
+        if kept is not None:
+            bits, count, stories = kept
+            return Matching(np.unpackbits(bits, count=count).view(bool), stories)
         if restriction is None:
             restriction = snapshot.restriction(filters)
         found = snapshot.keyword.matching_articles(parsed, restriction, budget)
+        kept = (np.packbits(found.articles), len(found.articles), found.stories)
         with self._matchings_lock:
-            self._matchings[key] = found
+            self._matchings[key] = kept
             while len(self._matchings) > MATCHING_CACHE_SIZE:
                 self._matchings.popitem(last=False)
         return found

@@ -6,7 +6,7 @@ The archives are bench/ceiling.py's varied Reuters copies (one per archive year,
 originals' plus noise, seeded into the shared embedding cache: nothing is embedded), built
 into Milvus Lite files. Each is then opened by a fresh process, as a web worker would
 (bench/milvus_worker.py): the time to connect (the Milvus Lite server starts and loads its
-collections: Milvus's own cost, shown apart), to open the archive and to open it again (as
+collections: Milvus's own cost, once after it starts, shown apart), to open the archive and to open it again (as
 after an update), the rows read while opening, hybrid latency (k=10, with the count of
 matching articles, each query parsed and embedded for the first time), and the worker's
 resident memory (the Milvus Lite server's is its own process's, aside).
@@ -111,7 +111,7 @@ def write_report(rows: list, query_count: int) -> None:
              "originals' plus noise, so nothing is embedded). Each archive is opened by a fresh process, as a web "
              f"worker would. {query_count} hybrid queries, k=10, each parsed and embedded for the first time; a search "
              "also counts every matching article and its stories.\n",
-             "| code | scale | articles | passages | build s | connect s (Milvus Lite starts, aside) | open s | reopen s | "
+             "| code | scale | articles | passages | build s | connect s (Milvus Lite starts and loads, aside) | open s | reopen s | "
              "rows read at open | first search ms | hybrid p50 / p95 ms | worker RSS after open / after searches MB |",
              "|" + "---|" * 12]
     for label, times, summary, wall, figures in rows:

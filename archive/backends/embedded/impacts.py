@@ -42,6 +42,9 @@ def lucene_idf(documents: int, frequencies: np.ndarray) -> np.ndarray:
                      for frequency in frequencies.tolist()], dtype=np.float64)
 
 
+IDLE_BUFFERS = 2  # score arrays kept between queries (more are made while more queries run at once)
+
+
 @dataclass
 class FieldImpacts:
     terms: list[str]  # row -> term
@@ -84,7 +87,11 @@ class ImpactIndex:
         self.doc_count_all = doc_count_all
         self.segments = segments
         self.k1, self.b = k1, b
-        self._scratch = threading.local()  # per-thread score arrays, reused across queries
+        # Score arrays (a float64 and a flag per passage: 13 MB at a million articles), reused
+        # across queries: a few kept idle, so a worker's memory grows with the searches it runs
+        # at once, not with how many threads have ever searched.
+        self._idle: list[tuple[np.ndarray, np.ndarray]] = []
+        self._idle_lock = threading.Lock()
 
     # Building
 
@@ -187,7 +194,7 @@ class ImpactIndex:
         ``(field, term, weight)``: ``idf * impact * weight`` added up over the leaves in
         float64, among the documents any leaf matches (and ``allowed``, a docnum mask, lets
         through). Past the ``budget``, the leaves added so far are ranked."""
-        scores, matched = self.buffers()
+        scores, matched = buffers = self.borrow_buffers()
         touched = []
         try:
             for position, (field, term, weight) in enumerate(leaves):
@@ -211,16 +218,21 @@ class ImpactIndex:
                 candidates = candidates[allowed[candidates]]
             return top(scores, candidates, depth)
         finally:
-            for docs in touched:  # leave the buffers clean for this thread's next query
+            for docs in touched:  # leave the buffers clean for the next query
                 scores[docs] = 0.0
                 matched[docs] = False
+            self.return_buffers(buffers)
 
-    def buffers(self) -> tuple[np.ndarray, np.ndarray]:
-        buffers = getattr(self._scratch, "buffers", None)
-        if buffers is None:
-            buffers = self._scratch.buffers = (np.zeros(self.doc_count_all, dtype=np.float64),
-                                               np.zeros(self.doc_count_all, dtype=bool))
-        return buffers
+    def borrow_buffers(self) -> tuple[np.ndarray, np.ndarray]:
+        with self._idle_lock:
+            if self._idle:
+                return self._idle.pop()
+        return np.zeros(self.doc_count_all, dtype=np.float64), np.zeros(self.doc_count_all, dtype=bool)
+
+    def return_buffers(self, buffers: tuple[np.ndarray, np.ndarray]) -> None:
+        with self._idle_lock:
+            if len(self._idle) < IDLE_BUFFERS:
+                self._idle.append(buffers)
 
     def docs_with(self, field: str, term: str) -> np.ndarray:
         impacts = self.fields[field]

@@ -12,7 +12,7 @@ from ...index.catalog import Filters, source_key
 from ...index.manifest import Manifest, manifest_from_dict
 from ..holding import HeldSnapshot
 from .catalog import MilvusCatalog
-from .client import REBUILD_HINT, Collections, Milvus, literal, read_pointer
+from .client import REBUILD_HINT, Collections, Milvus, literal, load_collections, read_pointer
 from .keyword import MilvusKeywordIndex
 from .store import MilvusStore
 from .vectors import MilvusVectorIndex
@@ -59,6 +59,7 @@ class MilvusSnapshot(HeldSnapshot):
         self.name = self.generation
         self.directory = None
         self.collections = Collections.of(prefix, pointer["collections"])
+        load_collections(milvus, self.collections)  # (Milvus's own cost, once after it starts)
         self.store = MilvusStore(milvus, self.collections, self.manifest.dimension)
         size = recorded_number(pointer, "next_number", milvus.uri)  # a mask by article number is this long
         pid_limit = recorded_number(pointer, "next_pid", milvus.uri)  # every stored pid is below it
