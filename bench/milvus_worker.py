@@ -53,10 +53,13 @@ def main() -> None:
     figures["open_s"] = time.perf_counter() - started
     figures["rows_read_at_open"] = sum(read.values()) if read is not None else None
     figures["opened_mb"] = resident_mb()
-    started = time.perf_counter()
-    snapshot = backend.open_snapshot()  # what a worker does when an update publishes a new manifest
-    figures["reopen_s"] = time.perf_counter() - started
-    snapshot.close()
+    reopens = []
+    for _ in range(5):
+        started = time.perf_counter()
+        snapshot = backend.open_snapshot()  # what a worker does when an update publishes a new manifest
+        reopens.append(time.perf_counter() - started)
+        snapshot.close()
+    figures["reopen_s"] = sorted(reopens)[2]  # (the median of 5)
     started = time.perf_counter()
     archive.search(queries[0], mode="hybrid", k=10)
     figures["first_search_ms"] = (time.perf_counter() - started) * 1000

@@ -29,7 +29,7 @@ from ...index.catalog import Catalog, Filters
 from .client import QUERY_LIMIT, Collections, Milvus, literal
 
 FACT_FIELDS = ["number", "article_id", "date", "source", "story_id"]  # on passage rows and on article rows
-KNOWN_FACTS = 262_144  # articles (and as many pids) remembered: about 60 MB at most
+KNOWN_FACTS = 32_768  # articles (and as many pids) remembered: about 8 MB at most, whatever the archive's size
 NUMBER_BATCH = 4_096  # article numbers per ``number in [...]`` query
 READ_STORIES = 16_384  # at most this many articles' stories are read for one count; past it, ``whole()``
 
