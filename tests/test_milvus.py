@@ -416,9 +416,9 @@ def test_a_word_in_more_passages_than_one_milvus_search_returns_is_still_counted
     keyword = milvus_archive.current().snapshot.keyword
     whole = keyword.matching_articles(keyword.parse("Putin")).articles
     searches: list[str] = []
-    search = keyword.milvus.search
-    monkeypatch.setattr(keyword.milvus, "search", lambda *arguments, **options: searches.append(options["filter"])
-                        or search(*arguments, **options))
+    search = keyword.milvus.search_columns
+    monkeypatch.setattr(keyword.milvus, "search_columns", lambda *arguments: searches.append(arguments[4])
+                        or search(*arguments))
     monkeypatch.setattr(milvus_keyword, "QUERY_LIMIT", 2)  # each search returns at most two passages
     split = keyword.matching_articles(keyword.parse("Putin")).articles
     assert split.tolist() == whole.tolist() and whole.sum() == 5  # all five seed articles, none lost

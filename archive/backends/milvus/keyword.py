@@ -252,10 +252,18 @@ class MilvusKeywordIndex:
         returns at most ``QUERY_LIMIT``: a full answer is asked again as two halves of the pid
         range (a range no wider than the limit cannot hold more), so a word in N passages costs
         about 2N / QUERY_LIMIT searches, never a lower bound."""
-        bounded = both(expression, f"pid >= {low} and pid < {high}")
-        found = self.search_passages(field, word, QUERY_LIMIT, bounded, ["number", "story_id"])
-        if len(found) < QUERY_LIMIT or high - low <= QUERY_LIMIT:
-            return [(hit["entity"]["number"], hit["entity"]["story_id"]) for hit in found]
+        # (The whole range is asked unbounded: a filter makes Milvus test every row first. An
+        # update's passages, past the generation's pids, are left out here.)
+        limit = self.catalog.pid_limit
+        bounded = both(expression, f"pid >= {low} and pid < {high}") if low > 0 or high < limit else expression
+        pids, scores, columns = self.milvus.search_columns(self.collections.passages, word, f"{field}_sparse",
+                                                           QUERY_LIMIT, bounded or "", ["number", "story_id"])
+        found = scores > 0
+        matched = found & (pids < limit)
+        if int(np.count_nonzero(found)) < QUERY_LIMIT or high - low <= QUERY_LIMIT:
+            return [(number, story) for number, story, kept in zip(columns.get("number", []),
+                                                                   columns.get("story_id", []), matched.tolist(),
+                                                                   strict=True) if kept]
         budget.check()
         middle = (low + high) // 2
         return (self.word_passages(field, word, expression, low, middle, budget)
