@@ -20,17 +20,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.ceiling import BASE_INDEX, SHARED_CACHE, scale_corpus, seed_cache, write_copies  # noqa: E402
 from bench.report import ROOT, WORK, command_line, header, median, percentile, write_section  # noqa: E402
-from bench.speed import make_queries  # noqa: E402
+from bench.speed import make_queries, run_build  # noqa: E402
 
 
 def build(root: Path, corpus: Path, uri: Path, work: Path, precision: str) -> tuple[dict, float, float]:
@@ -42,17 +40,8 @@ def build(root: Path, corpus: Path, uri: Path, work: Path, precision: str) -> tu
     for leftover in uri.parent.glob(uri.name + "*"):
         if leftover.is_file():
             leftover.unlink()
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    started = time.perf_counter()
-    completed = subprocess.run(
-        [sys.executable, "-m", "indexer", "rebuild", "--corpus", str(corpus), "--index", str(work), "--backend", "milvus",
-         "--milvus-uri", str(uri), "--precision", precision, "--follow-links", "--json"],
-        cwd=root, env={**os.environ, "PYTHONPATH": str(root)}, capture_output=True, text=True)
-    if completed.returncode:
-        raise SystemExit(f"the build failed: {completed.stderr[-2000:]}")
-    wall = time.perf_counter() - started
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return json.loads(completed.stdout), wall, max(peak, before) / 1024
+    return run_build(corpus, work, extra=("--backend", "milvus", "--milvus-uri", str(uri), "--precision", precision,
+                                          "--follow-links"), root=root)
 
 
 def worker(root: Path, uri: Path, work: Path, queries: Path) -> dict:

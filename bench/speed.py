@@ -44,12 +44,17 @@ REUTERS = SHARED / "reuters21578" / "reuters21578.jsonl.gz"
 MODES = ("keyword", "semantic", "hybrid")
 
 
-def run_build(corpus: Path, index: Path, command: str = "rebuild", extra: tuple = ()) -> tuple[dict, float, float]:
-    """(summary, wall seconds, peak RSS MB) of an indexer child process."""
+def run_build(corpus: Path, index: Path, command: str = "rebuild", extra: tuple = (),
+              root: Path = ROOT) -> tuple[dict, float, float]:
+    """(summary, wall seconds, peak RSS MB) of an indexer child process, with the code of the
+    checkout ``root``."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     started = time.perf_counter()
     completed = subprocess.run([sys.executable, "-m", "indexer", command, "--corpus", str(corpus), "--index", str(index),
-                                "--json", *extra], cwd=ROOT, capture_output=True, text=True, check=True)
+                                "--json", *extra], cwd=root, env={**os.environ, "PYTHONPATH": str(root)},
+                               capture_output=True, text=True)
+    if completed.returncode:
+        raise SystemExit(f"indexer {command} failed: {completed.stderr[-2000:]}")
     wall = time.perf_counter() - started
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     return json.loads(completed.stdout), wall, max(peak, before) / 1024

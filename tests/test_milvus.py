@@ -399,9 +399,9 @@ def test_a_boolean_matching_most_articles_sends_no_list_of_them_to_milvus(archiv
     monkeypatch.setattr(milvus_keyword, "MAX_FILTER_ARTICLES", 1)
     index = milvus_archive.current().snapshot.keyword
     filters: list[str] = []
-    search = index.milvus.search
-    monkeypatch.setattr(index.milvus, "search", lambda *arguments, **options: filters.append(options.get("filter", ""))
-                        or search(*arguments, **options))
+    search = index.milvus.search_columns
+    monkeypatch.setattr(index.milvus, "search_columns", lambda *arguments: filters.append(arguments[5])
+                        or search(*arguments))
     query = "Putin OR (NOT potash AND NOT drones)"
     ours = {result.id for result in milvus_archive.search(query, mode="keyword", collapse="none").results}
     theirs = {result.id for result in archive.search(query, mode="keyword", collapse="none").results}
@@ -417,7 +417,7 @@ def test_a_word_in_more_passages_than_one_milvus_search_returns_is_still_counted
     whole = keyword.matching_articles(keyword.parse("Putin")).articles
     searches: list[str] = []
     search = keyword.milvus.search_columns
-    monkeypatch.setattr(keyword.milvus, "search_columns", lambda *arguments: searches.append(arguments[4])
+    monkeypatch.setattr(keyword.milvus, "search_columns", lambda *arguments: searches.append(arguments[5])
                         or search(*arguments))
     monkeypatch.setattr(milvus_keyword, "QUERY_LIMIT", 2)  # each search returns at most two passages
     split = keyword.matching_articles(keyword.parse("Putin")).articles

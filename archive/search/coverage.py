@@ -138,13 +138,6 @@ class Timeline:
                 for (key, start, end), total in zip(self.keys, self.totals.tolist(), strict=True)]
 
 
-def distinct_stories(catalog: Catalog, articles: np.ndarray) -> int:
-    """How many stories the articles (a mask) belong to."""
-    present = np.zeros(len(catalog.story_ids), dtype=bool)
-    present[catalog.stories[articles]] = True
-    return int(np.count_nonzero(present))
-
-
 def count_over_time(catalog: Catalog, timeline: Timeline, matching: np.ndarray) -> tuple[list[dict], dict]:
     """Per bucket: matching articles, matching stories, every article, share; and the undated."""
     count = len(timeline.keys)
@@ -159,7 +152,7 @@ def count_over_time(catalog: Catalog, timeline: Timeline, matching: np.ndarray) 
                   "share": share(int(articles[index]), int(timeline.totals[index]))}
                  for index, (key, start, end) in enumerate(timeline.keys)]
     undated = matching & (catalog.day_numbers == UNDATED)
-    return over_time, {"articles": int(np.count_nonzero(undated)), "stories": distinct_stories(catalog, undated),
+    return over_time, {"articles": int(np.count_nonzero(undated)), "stories": catalog.count_stories(undated),
                        "all": timeline.undated_total}
 
 

@@ -204,25 +204,15 @@ class MilvusCatalog:
         return {story: known[story] if story in known else 0 for story in wanted}
 
     def count_stories(self, articles: np.ndarray, budget: Budget = UNLIMITED) -> int:
-        """Read from Milvus, ``NUMBER_BATCH`` articles to a query, or from ``whole()`` when it is
-        loaded or more than ``READ_STORIES`` articles are asked. (A search's count does not ask:
+        """From what is known and read (``facts_of``), or from ``whole()`` when it is loaded or
+        more than ``READ_STORIES`` articles are asked. (A search's count does not ask:
         its words' searches return their articles' stories, Matching.stories.)"""
         if self._whole is not None:
             return self._whole.count_stories(articles)
         numbers = np.flatnonzero(articles).tolist()
         if len(numbers) > READ_STORIES:
             return self.whole().count_stories(articles)
-        facts = self._facts
-        stories = {facts[number].story for number in numbers if number in facts}
-        missing = [number for number in numbers if number not in facts]
-        for start in range(0, len(missing), NUMBER_BATCH):
-            if start:
-                budget.check()
-            rows = self.milvus.query(self.collections.articles, output_fields=["number", "article_id", "story_id"],
-                                     limit=QUERY_LIMIT,
-                                     filter=f"part == 0 and number in {literal(missing[start : start + NUMBER_BATCH])}")
-            stories.update(row["story_id"] or row["article_id"] for row in rows)
-        return len(stories)
+        return len({fact.story for fact in self.facts_of(numbers, budget).values()})
 
     # Every article
 

@@ -128,17 +128,18 @@ class Milvus:
 
         return call
 
-    def search_columns(self, collection: str, text: str, field: str, limit: int, expression: str,
+    def search_columns(self, collection: str, query, field: str, metric: str, limit: int, expression: str,
                        output_fields: list[str]) -> tuple[np.ndarray, np.ndarray, dict[str, list]]:
-        """A BM25 search's (pids, scores, {field: values}) as columns: pymilvus makes a Python
-        object of every hit (the ``search`` above), which cost as much as the search itself for
-        the 16,384 hits of a common word's count. Same request, same errors."""
+        """One search (``query``: a text for BM25, a vector otherwise) as columns: (pids, scores,
+        {field: values}). pymilvus's own ``search`` makes a Python object of every hit, which
+        cost as much as the search itself for the 16,384 hits of a common word's count. Same
+        request, same errors."""
         from pymilvus.client.prepare import Prepare
         from pymilvus.client.utils import check_status
 
         try:
             connection = self.client._get_connection()
-            request = Prepare.search_requests_with_expr(collection, [text], field, {"metric_type": "BM25"}, limit,
+            request = Prepare.search_requests_with_expr(collection, [query], field, {"metric_type": metric}, limit,
                                                         expression, None, output_fields, -1, expr_params={})
             response = connection._stub.Search(request, timeout=SEARCH_TIMEOUT)
             check_status(response.status)
@@ -215,6 +216,14 @@ class Milvus:
             self.insert(collection, batch)
             count += len(batch)
         return count
+
+
+def hit_rows(pids: np.ndarray, columns: dict[str, list], kept: np.ndarray | None = None) -> list[dict]:
+    """A search's hits as rows ({"pid", field: value}), those ``kept`` only (a mask) when given."""
+    names = list(columns)
+    positions = range(len(pids)) if kept is None else np.flatnonzero(kept).tolist()
+    return [{"pid": int(pids[position]), **{name: columns[name][position] for name in names}}
+            for position in positions]
 
 
 def primary_key(collection: str) -> str:

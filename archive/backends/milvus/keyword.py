@@ -22,7 +22,7 @@ from ...query.booleans import Matching, articles_matching
 from ...query.expansion import Expansion, IndexTerms, expand, shown
 from ...query.language import ParsedQuery, QueryAnalysis, query_terms
 from .catalog import FACT_FIELDS, MilvusCatalog
-from .client import QUERY_LIMIT, SEARCH_TIMEOUT, Collections, Milvus, literal
+from .client import QUERY_LIMIT, Collections, Milvus, hit_rows, literal
 from .store import MilvusStore
 
 PHRASE_NOTE = "the Milvus backend has no phrase search: the words of a phrase must all be in the article"
@@ -218,16 +218,12 @@ class MilvusKeywordIndex:
 
     def bm25(self, field: str, text: str, depth: int, expression: str | None) -> list[tuple[int, float]]:
         """(pid, score) of the best passages, whose articles the catalog learns."""
-        found = self.search_passages(field, text, depth, expression, FACT_FIELDS)
-        self.catalog.remember({"pid": hit["id"], **hit["entity"]} for hit in found)
-        return [(int(hit["id"]), float(hit["distance"])) for hit in found]
-
-    def search_passages(self, field: str, text: str, depth: int, expression: str | None,
-                        fields: list[str]) -> list[dict]:
-        found = self.milvus.search(self.collections.passages, data=[text], anns_field=f"{field}_sparse",
-                                   limit=min(depth, QUERY_LIMIT), filter=expression or "",
-                                   search_params={"metric_type": "BM25"}, output_fields=fields, timeout=SEARCH_TIMEOUT)
-        return [hit for hit in found[0] if hit["distance"] > 0]
+        pids, scores, columns = self.milvus.search_columns(self.collections.passages, text, f"{field}_sparse", "BM25",
+                                                           min(depth, QUERY_LIMIT), expression or "", FACT_FIELDS)
+        matched = scores > 0
+        self.catalog.remember(hit_rows(pids, columns, matched))
+        return [(int(pid), float(score)) for pid, score in zip(pids[matched].tolist(), scores[matched].tolist(),
+                                                               strict=True)]
 
     def leaf_articles(self, node: query.Query, expression: str | None, parsed: ParsedQuery,
                       budget: Budget = UNLIMITED, stories: dict[int, str] | None = None) -> np.ndarray:
@@ -256,7 +252,7 @@ class MilvusKeywordIndex:
         # update's passages, past the generation's pids, are left out here.)
         limit = self.catalog.pid_limit
         bounded = both(expression, f"pid >= {low} and pid < {high}") if low > 0 or high < limit else expression
-        pids, scores, columns = self.milvus.search_columns(self.collections.passages, word, f"{field}_sparse",
+        pids, scores, columns = self.milvus.search_columns(self.collections.passages, word, f"{field}_sparse", "BM25",
                                                            QUERY_LIMIT, bounded or "", ["number", "story_id"])
         found = scores > 0
         matched = found & (pids < limit)

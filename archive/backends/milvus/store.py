@@ -57,6 +57,7 @@ class MilvusStore:
         self._headlines: dict[str, tuple] = {}  # id -> (title, source, date, date kind), as asked for
         self._seen: dict[str, str | None] = {}  # id -> when first seen (None: not kept), as asked for
         self._seen_before: list | None = None  # the "seen_before" record, read once
+        self._summary: dict | None = None
 
     def articles(self, article_ids) -> dict[str, Article]:
         rows = self.milvus.rows_of(self.collections.articles, list(article_ids), ARTICLE_FIELDS)
@@ -125,11 +126,6 @@ class MilvusStore:
             if when:
                 found[article_id] = when
         return found
-
-    def passage_numbers(self) -> list[tuple[int, int]]:
-        """(pid, article number) of every passage (what coverage, export and feeds need of them all)."""
-        return [(row["pid"], row["number"])
-                for row in self.milvus.rows(self.collections.passages, "pid >= 0", ["pid", "number"])]
 
     def headlines(self, article_ids) -> dict[str, tuple]:
         return self.remember_headlines(article_ids)[0]
@@ -205,9 +201,12 @@ class MilvusStore:
         return [(source, count) for source, count in self.summary().get("sources", [])][:limit]
 
     def summary(self) -> dict:
-        """The archive's date span and its sources by article count, as its build or update wrote them."""
-        found = self.records("summary")
-        return found[0] if found and isinstance(found[0], dict) else {}
+        """The archive's date span and its sources by article count, as its build or update wrote
+        them (read once: a snapshot's store is one generation's)."""
+        if self._summary is None:
+            found = self.records("summary")
+            self._summary = found[0] if found and isinstance(found[0], dict) else {}
+        return self._summary
 
     def counts(self) -> tuple[int, int]:
         """(articles, passages), counted by Milvus."""

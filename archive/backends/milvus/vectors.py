@@ -7,7 +7,7 @@ import numpy as np
 from ...errors import IndexCorruptError
 from ...index.catalog import Restriction
 from .catalog import FACT_FIELDS, MilvusCatalog
-from .client import QUERY_LIMIT, SEARCH_TIMEOUT, Collections, Milvus
+from .client import QUERY_LIMIT, Collections, Milvus, hit_rows
 
 
 class MilvusVectorIndex:
@@ -24,12 +24,11 @@ class MilvusVectorIndex:
         allowed = restriction.native if restriction is not None else None
         if depth <= 0 or self.size == 0:
             return []
-        found = self.milvus.search(self.collections.passages, data=[np.asarray(vector, dtype=np.float32).tolist()],
-                                   anns_field="dense", limit=min(depth, QUERY_LIMIT), filter=allowed or "",
-                                   search_params={"metric_type": "IP"}, output_fields=FACT_FIELDS,
-                                   timeout=SEARCH_TIMEOUT)
-        self.catalog.remember({"pid": hit["id"], **hit["entity"]} for hit in found[0])
-        return [(int(hit["id"]), float(hit["distance"])) for hit in found[0]]
+        pids, scores, columns = self.milvus.search_columns(
+            self.collections.passages, np.asarray(vector, dtype=np.float32).tolist(), "dense", "IP",
+            min(depth, QUERY_LIMIT), allowed or "", FACT_FIELDS)
+        self.catalog.remember(hit_rows(pids, columns))
+        return [(int(pid), float(score)) for pid, score in zip(pids.tolist(), scores.tolist(), strict=True)]
 
     def reconstruct(self, pids: list[int]) -> np.ndarray:
         rows = {row["pid"]: row["dense"] for row in
