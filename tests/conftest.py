@@ -14,6 +14,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from archive.archive import Archive  # noqa: E402
 from archive.backends.embedded.rebuild import rebuild  # noqa: E402
 from archive.index.embeddings import Embedder  # noqa: E402
+from archive.index.query_encoder import DIRECTORY as QUERY_ENCODER  # noqa: E402
 from archive.settings import DEFAULT_MODEL  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -72,12 +73,29 @@ BACKENDS = ["embedded", pytest.param("milvus", marks=pytest.mark.skipif(milvus_m
                                                                         reason=milvus_missing() or ""))]
 
 
+def copy_index(source: Path, target: Path) -> Path:
+    """A private copy of an index directory, but for its query encoder's files, which are hard
+    links to the source's. The export's 90 MB of weights, copied into every test's index, filled
+    a CI machine's disk. Nothing writes an export's files in place (a build exports into a staging
+    directory and renames it over the old one), so sharing them is safe; the one test that damages
+    an export copies it for real."""
+
+    shutil.copytree(source, target, ignore=shutil.ignore_patterns(QUERY_ENCODER))
+    link_query_encoder(source, target)
+    return target
+
+
+def link_query_encoder(source: Path, target: Path) -> None:
+    if (source / QUERY_ENCODER).exists():
+        shutil.copytree(source / QUERY_ENCODER, target / QUERY_ENCODER, copy_function=os.link)
+
+
 def warm_directory(target: Path, seed_index: Path) -> Path:
     """An index (or a Milvus backend's work) directory whose embedding cache and query encoder are
-    already warm: copies of the seed index's (the encoder is exported once per session)."""
+    already warm: the seed index's (the encoder is exported once per session)."""
     target.mkdir(parents=True, exist_ok=True)
     shutil.copy(seed_index / "embedding-cache.sqlite", target / "embedding-cache.sqlite")
-    shutil.copytree(seed_index / "query-encoder", target / "query-encoder")
+    link_query_encoder(seed_index, target)
     return target
 
 
@@ -132,9 +150,7 @@ def fresh_index(tmp_path, seed_index) -> Path:
 def built_index(tmp_path, seed_index) -> Path:
     """A private copy of the built seed index (its live generation, embedding cache and query
     encoder), for tests that change or break an index without building one first."""
-    target = tmp_path / "index"
-    shutil.copytree(seed_index, target)
-    return target
+    return copy_index(seed_index, tmp_path / "index")
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, copy_index
 
 from archive.archive import Archive
 from archive.backends.embedded.rebuild import rebuild
@@ -102,10 +102,7 @@ def test_missing_index_is_a_clear_error(tmp_path):
 
 
 def corrupt_copy(seed_index, tmp_path):
-    import shutil
-
-    target = tmp_path / "corrupt"
-    shutil.copytree(seed_index, target)
+    target = copy_index(seed_index, tmp_path / "corrupt")
     return target, IndexLayout(target).current_directory()
 
 

@@ -16,7 +16,7 @@ from archive.index.embeddings import cache_key
 from archive.index.precision import PROBE_NAME, choose_precision
 from archive.settings import DEFAULT_MODEL
 from indexer.cli import main
-from tests.conftest import SEED_CORPUS
+from tests.conftest import SEED_CORPUS, copy_index, link_query_encoder
 from tests.test_build import run_indexer
 
 QUERIES = ["potash exports", "Lukashenka", "general Naiev warning", "Putin visit to Minsk", "Shoigu AND agreement",
@@ -32,7 +32,7 @@ def builds(tmp_path_factory, seed_index, embedder):
         index = tmp_path_factory.mktemp(precision) / "index"
         index.mkdir()
         shutil.copy(seed_index / "embedding-cache.sqlite", index / "embedding-cache.sqlite")
-        shutil.copytree(seed_index / "query-encoder", index / "query-encoder")
+        link_query_encoder(seed_index, index)
         summary = rebuild(SEED_CORPUS, index, DEFAULT_MODEL, embedder=embedder, precision=precision)
         assert (summary.precision, summary.precision_reason) == (precision, "asked for")
         built[precision] = index
@@ -79,7 +79,7 @@ def test_the_manifest_status_and_summary_say_which_precision(builds):
 
 def test_an_update_keeps_the_index_precision_and_refuses_another(builds, corpus_copy, embedder, tmp_path):
     index = tmp_path / "index"
-    shutil.copytree(builds["bf16"], index)
+    copy_index(builds["bf16"], index)
     (corpus_copy / "new.txt").write_text("Vilnius, 3 May 2023 — Lithuania closes two more border crossings with "
                                          "Belarus, citing the Wagner fighters stationed near the frontier.\n")
     with pytest.raises(InvalidParameterError) as caught:
