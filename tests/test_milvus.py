@@ -3,6 +3,7 @@ failures. (Search, update and the site run on both backends in their own modules
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 from conftest import milvus_missing
@@ -201,7 +202,9 @@ def test_an_update_after_a_file_is_renamed_keeps_its_articles(tmp_path, fresh_in
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("phase", ["milvus"])  # pending marked, new passages written, old ones still there
+# milvus: pending marked, new passages written, old ones still there; restory: the story's other
+# articles' passages given its new size, their article rows not yet
+@pytest.mark.parametrize("phase", ["milvus", "restory"])
 def test_an_update_killed_mid_way_is_finished_by_the_next(phase, corpus_copy, fresh_index, tmp_path, embedder):
     from test_update import ranked
 
@@ -216,23 +219,30 @@ def test_an_update_killed_mid_way_is_finished_by_the_next(phase, corpus_copy, fr
                          env_extra={CRASH_VARIABLE: phase})
     assert killed.returncode == -9, killed.stderr
     assert store.live_name() == built.generation  # readers were not switched to a half-made update
-    assert found(store, embedder) == before  # (new passages under ids no article owns yet are not found)
+    if phase == "milvus":  # (later, the changed articles' rows are written in place: readers see them)
+        assert found(store, embedder) == before  # (new passages under ids no article owns yet are not found)
     checked = store.verify()
     assert checked["problems"] == [] and checked["note"] == (
         "an update is unfinished (running, or stopped: the next `indexer update` finishes it)")
     from indexer.cli import integrity_line
 
     assert integrity_line(checked) == f"not checked: {checked['note']}"
-    reader = Archive.open(store, embedder=embedder)  # opened while the update is unfinished
-    assert reader.search("project", mode="keyword").matching.articles == 0  # only in the changed text
-    assert reader.search("Hajun", mode="keyword").matching.articles == 1  # the text the generation holds
-    reader.close()
+    if phase == "restory":  # the story's other articles are pending too: the next update writes them whole
+        snapshot = store.open_snapshot()
+        assert len(snapshot.store.records("pending")) > 3  # (more than the added, changed and removed ones)
+        snapshot.close()
+    if phase == "milvus":
+        reader = Archive.open(store, embedder=embedder)  # opened while the update is unfinished
+        assert reader.search("project", mode="keyword").matching.articles == 0  # only in the changed text
+        assert reader.search("Hajun", mode="keyword").matching.articles == 1  # the text the generation holds
+        reader.close()
     finished = store.update(corpus_copy, embedder=embedder)
     assert finished.added + finished.changed + finished.removed >= 1
     full = MilvusBackend(str(tmp_path / "full.db"), fresh_index)
     full.rebuild(corpus_copy, DEFAULT_MODEL, embedder=embedder)
     assert ranked(store, embedder) == ranked(full, embedder)
     assert vocabulary(store, embedder) == vocabulary(full, embedder)
+    assert store.verify(full=True)["problems"] == []  # every row says its story's size, as counted
     assert store.update(corpus_copy, embedder=embedder).generation == store.live_name()  # nothing left to do
 
 
@@ -310,6 +320,47 @@ def test_a_stray_passage_id_or_article_number_is_left_out_and_verify_names_it(mi
         write_pointer(milvus, milvus_seed.prefix, collections, pointer["manifest"], pointer["next_pid"], 5)
     assert Archive.open(milvus_seed, embedder=embedder).stats().articles == 5
     assert milvus_seed.verify()["problems"] == []
+
+
+def test_verify_full_counts_each_story_against_the_size_its_rows_give(milvus_seed):
+    from archive.backends.milvus.build import PASSAGE_COLUMNS, restory
+    from archive.backends.milvus.client import Collections, connect, read_pointer
+
+    milvus = connect(milvus_seed.uri)
+    collections = Collections.of(milvus_seed.prefix, read_pointer(milvus, milvus_seed.prefix)["collections"])
+    snapshot = milvus_seed.open_snapshot()
+    placed = snapshot.store.placed()
+    snapshot.close()
+    article_id, (story, size) = sorted(placed.items())[0]
+    assert size == len(placed) == 5  # (the seed's five articles are one story)
+    report = milvus_seed.verify(full=True)
+    assert (report["problems"], report["checked"]) == ([], "counts, passage ids, article numbers and story sizes")
+    restory(milvus, collections, {article_id: (story, 4)})
+    try:
+        assert milvus_seed.verify(full=True)["problems"] == ["articles whose rows give their story's size wrong: 1 of 5"]
+        assert milvus_seed.verify()["problems"] == []  # (only --full reads every article)
+    finally:
+        restory(milvus, collections, {article_id: (story, size)})
+    assert milvus_seed.verify(full=True)["problems"] == []
+    passage = milvus.rows_of(collections.passages, [article_id], PASSAGE_COLUMNS)[0]
+    milvus.upsert(collections.passages, [{**passage, "story_size": 4, "dense": [float(value) for value in passage["dense"]]}])
+    try:
+        assert milvus_seed.verify(full=True)["problems"] == ["passages whose story is not their article's: 1"]
+    finally:
+        milvus.upsert(collections.passages, [{**passage, "dense": [float(value) for value in passage["dense"]]}])
+    assert milvus_seed.verify(full=True)["problems"] == []
+
+
+def test_a_count_takes_one_story_for_each_article_and_none_when_an_article_was_not_found():
+    from archive.backends.milvus.keyword import count_stories
+
+    articles = np.array([True, True, False, True, False])
+    numbers = [np.array([0, 1, 1, 2], dtype=np.int64), np.array([3, 0, 4], dtype=np.int64)]
+    stories = [np.array([7, 7, 8, 9], dtype=np.int64), np.array([9, 7, 5], dtype=np.int64)]
+    # (article 1's passages disagree, as while an update writes them: its first one counts)
+    assert count_stories(articles, list(zip(numbers, stories, strict=True))) == 2  # stories 7 and 9
+    assert count_stories(articles, [(numbers[0], stories[0])]) is None  # article 3 found by no word
+    assert count_stories(np.zeros(5, dtype=bool), []) == 0
 
 
 def test_opening_a_generation_reads_no_row_of_its_articles_or_passages(archive, milvus_seed, embedder, monkeypatch):
@@ -427,6 +478,30 @@ def test_a_word_in_more_passages_than_one_milvus_search_returns_is_still_counted
     assert embedded.matching_articles(embedded.parse("Putin")).articles.sum() == 5
 
 
+def test_the_words_of_an_or_are_matched_by_one_search_series_and_counted_as_each_alone(
+        archive, milvus_archive, monkeypatch):
+    from archive.backends.milvus import keyword as milvus_keyword
+
+    keyword, embedded = milvus_archive.current().snapshot.keyword, archive.current().snapshot.keyword
+    searches: list[str] = []
+    search = keyword.milvus.search_columns
+    monkeypatch.setattr(keyword.milvus, "search_columns", lambda *arguments: searches.append(arguments[1])
+                        or search(*arguments))
+    for text in ("drones Lukashenko potash", "Shahed OR title:Minsk OR Wagner", "(potash OR Wagner) AND NOT Shahed"):
+        for limit in (16_384, 2):  # (2: each search returns at most two passages, and the range is halved)
+            monkeypatch.setattr(milvus_keyword, "QUERY_LIMIT", limit)
+            searches.clear()
+            ours, theirs = keyword.matching_articles(keyword.parse(text)), embedded.matching_articles(embedded.parse(text))
+            assert ours.articles.tolist() == theirs.articles.tolist() and ours.articles.any(), text
+            stories = archive.current().snapshot.catalog.count_stories(theirs.articles)
+            assert ours.stories == stories == 1, text  # (the five seed articles are one story)
+            if limit > 2:
+                assert len(searches) == (1 if "title:" not in text else 2) + ("NOT" in text), (text, searches)
+    words = [keyword.parse(word) for word in ("drones", "Lukashenko", "potash")]
+    each = np.logical_or.reduce([keyword.matching_articles(parsed).articles for parsed in words])
+    assert each.tolist() == keyword.matching_articles(keyword.parse("drones Lukashenko potash")).articles.tolist()
+
+
 def test_numbers_for_an_update_keep_changed_articles_and_fill_what_removed_ones_left():
     from archive.backends.milvus.build import numbered
     from archive.errors import IndexCorruptError
@@ -447,11 +522,13 @@ def test_numbers_for_an_update_keep_changed_articles_and_fill_what_removed_ones_
 def test_after_updates_that_remove_and_add_articles_milvus_counts_as_the_embedded_backend(
         corpus_copy, fresh_index, tmp_path, seed_index, embedder):
     """Removing articles leaves free numbers (no article, in no count, under NOT too, nor in
-    coverage's totals); the next update gives them to new articles."""
+    coverage's totals); the next update gives them to new articles. Every row of every article
+    says its story's size as the embedded backend counts it, those of articles the update left
+    alone too."""
     from conftest import warm_directory
 
     from archive.backends import EmbeddedBackend
-    from archive.backends.milvus.client import connect, read_pointer
+    from archive.backends.milvus.client import Collections, connect, read_pointer
 
     milvus_backend = MilvusBackend(str(tmp_path / "archive.db"), fresh_index)
     embedded_backend = EmbeddedBackend(warm_directory(tmp_path / "embedded", seed_index))
@@ -470,6 +547,26 @@ def test_after_updates_that_remove_and_add_articles_milvus_counts_as_the_embedde
     def pointer():
         return read_pointer(connect(milvus_backend.uri), milvus_backend.prefix)
 
+    def stories_on_rows() -> dict[str, set[tuple[str, int]]]:
+        """(story, size) as each article's passage and article rows say them."""
+        collections = Collections.of(milvus_backend.prefix, pointer()["collections"])
+        found: dict[str, set[tuple[str, int]]] = {}
+        for collection in (collections.passages, collections.articles):
+            for row in connect(milvus_backend.uri).rows(collection, "", ["article_id", "story_id", "story_size"]):
+                found.setdefault(row["article_id"], set()).add((row["story_id"], int(row["story_size"])))
+        return found
+
+    def stories_embedded() -> dict[str, set[tuple[str, int]]]:
+        opened = Archive.open(embedded_backend, embedder=embedder)
+        try:
+            catalog = opened.current().snapshot.catalog
+            article_ids = catalog.ids_of(range(catalog.article_count))
+            return {article_id: {story} for article_id, story in catalog.stories_of(article_ids).items()}
+        finally:
+            opened.close()
+
+    assert stories_on_rows() == stories_embedded() and {size for (_, size), in stories_on_rows().values()} == {5}
+
     (corpus_copy / "000_a579cd71521fd787.txt").unlink()
     (corpus_copy / "004_223d587e292dbf6e.txt").unlink()
     for backend in (milvus_backend, embedded_backend):
@@ -477,6 +574,7 @@ def test_after_updates_that_remove_and_add_articles_milvus_counts_as_the_embedde
     assert (pointer()["next_number"], pointer()["manifest"]["articles"]) == (5, 3)
     found = counted(milvus_backend)
     assert found == counted(embedded_backend) and found[2] == 3 and found[1]["articles"] == 3
+    assert stories_on_rows() == stories_embedded() and {size for (_, size), in stories_on_rows().values()} == {3}
     snapshot = Archive.open(milvus_backend, embedder=embedder).current().snapshot
     assert snapshot.catalog.free.tolist() == [0, 4]  # (numbered in id order: 000_… and 004_… were 0 and 4)
 
@@ -488,4 +586,5 @@ def test_after_updates_that_remove_and_add_articles_milvus_counts_as_the_embedde
     assert Archive.open(milvus_backend, embedder=embedder).current().snapshot.catalog.free.tolist() == [3]  # 003_…'s
     found = counted(milvus_backend)
     assert found == counted(embedded_backend) and found[2] == 4
+    assert stories_on_rows() == stories_embedded()
     assert milvus_backend.verify()["problems"] == []

@@ -165,6 +165,10 @@ class Stories:
     def story_count(self) -> int:
         return len(self.members)
 
+    def placed(self) -> dict[str, tuple[str, int]]:
+        """Each article's story and the number of articles in it."""
+        return {article_id: (story, len(self.members[story])) for article_id, story in self.story_of.items()}
+
     def remove(self, article_ids: Iterable[str]) -> None:
         leaving = {article_id for article_id in article_ids if article_id in self.position}
         if not leaving:

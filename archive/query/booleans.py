@@ -30,15 +30,18 @@ class Matching:
 
 
 LeafMatcher = Callable[[query.Query], np.ndarray]  # a leaf query -> the articles it matches (a mask by ordinal)
+# Leaves -> the articles any of them matches, or None when the backend cannot match them together.
+LeavesMatcher = Callable[[list[query.Query]], "np.ndarray | None"]
 
 
 def articles_matching(node: query.Query, match: LeafMatcher, article_count: int,
                       allowed: np.ndarray | Callable[[], np.ndarray] | None = None, budget: Budget = UNLIMITED,
-                      leaves_within: bool = False) -> np.ndarray:
+                      leaves_within: bool = False, match_any: LeavesMatcher | None = None) -> np.ndarray:
     """The mask (by article ordinal) of the articles that ``node`` matches, decided per
     article, within ``allowed`` (the filters' article mask, or what makes it; None lets every
     article through). ``leaves_within``: the matcher keeps to the filters itself, so the
-    filters' mask is made only under NOT. Raises ``OutOfTime`` when the budget ends between
+    filters' mask is made only under NOT. ``match_any``: the leaves of an OR matched together, in
+    one pass (on Milvus, one search series for all the words rather than one for each). Raises ``OutOfTime`` when the budget ends between
     two leaves: a partial NOT would let excluded articles in, so callers return nothing
     rather than something wrong."""
     made: list[np.ndarray] = []
@@ -54,7 +57,17 @@ def articles_matching(node: query.Query, match: LeafMatcher, article_count: int,
     def walk(node: query.Query) -> np.ndarray:
         if isinstance(node, query.Or | query.DisjunctionMax):
             mask = np.zeros(article_count, dtype=bool)
-            for child in node.children():
+            children = list(node.children())
+            if match_any is not None:
+                leaves, others = or_leaves(node)
+                if len(leaves) > 1:
+                    budget.check()
+                together = match_any(leaves) if len(leaves) > 1 else None
+                if together is not None:
+                    mask |= together
+                    children = others
+            for child in children:
+                budget.check()
                 mask |= walk(child)
             return mask
         if isinstance(node, query.And | query.Require):
@@ -79,3 +92,20 @@ def articles_matching(node: query.Query, match: LeafMatcher, article_count: int,
 
     found = walk(node)
     return found if leaves_within else found & universe()
+
+
+def or_leaves(node: query.Query) -> tuple[list[query.Query], list[query.Query]]:
+    """The leaves of an OR, those of the ORs within it too (a word's name variants), and its
+    other parts."""
+    leaves: list[query.Query] = []
+    others: list[query.Query] = []
+    for child in node.children():
+        if isinstance(child, query.Or | query.DisjunctionMax):
+            inner_leaves, inner_others = or_leaves(child)
+            leaves += inner_leaves
+            others += inner_others
+        elif child.is_leaf() and child is not query.NullQuery:
+            leaves.append(child)
+        elif child is not query.NullQuery:
+            others.append(child)
+    return leaves, others

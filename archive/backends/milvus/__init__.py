@@ -13,6 +13,7 @@ pymilvus is imported only when a connection opens: the package installs without 
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,7 +22,7 @@ from ...indexing.status import generation_status
 from ...ingest.corpus import FieldMapping
 from ...settings import MilvusAccess
 from .build import rebuild_milvus, update_milvus
-from .client import DEFAULT_PREFIX, connect, is_lite, read_pointer
+from .client import DEFAULT_PREFIX, connect, is_lite, read_pointer, story_key
 from .snapshot import MilvusSnapshot
 
 
@@ -60,7 +61,8 @@ class MilvusBackend:
     def verify(self, full: bool = False) -> dict:
         """The live generation read back: its counts as its manifest says, and every passage id
         and article number within those it recorded (searches leave out any past them, as an
-        update's). (Milvus keeps the files: there are none here.)"""
+        update's); ``full``: every article's story size as its rows say it, against a count of
+        its story's articles, and every passage's story against its article's. (Milvus keeps the files: there are none here.)"""
         milvus = connect(self.uri, access=self.access)
         pointer = read_pointer(milvus, self.prefix)
         pending = bool(pointer and pointer.get("pending"))  # an update writing, or one that crashed
@@ -72,6 +74,14 @@ class MilvusBackend:
             stray_numbers = 0 if pending else sum(
                 store.count(collection, f"number >= {catalog.size} or number < 0")
                 for collection in (snapshot.collections.passages, snapshot.collections.articles))
+            placed = store.placed() if full and not pending else {}
+            astray = 0  # passages whose story is not their article's
+            if placed:
+                for row in milvus.rows(snapshot.collections.passages, "", ["article_id", "story_id", "story_size",
+                                                                             "story_key"]):
+                    story = placed.get(row["article_id"])
+                    astray += story is None or (row["story_id"], int(row["story_size"])) != story \
+                        or int(row["story_key"]) != story_key(story[0])
         finally:
             snapshot.close()
         if pending:  # its rows are not yet the live generation's: nothing to compare
@@ -88,8 +98,16 @@ class MilvusBackend:
         if stray_numbers:
             problems.append(f"{stray_numbers:,} rows have article numbers outside the {catalog.size:,} "
                             "the generation recorded")
-        return {"generation": manifest.generation, "files": 0, "full": full,
-                "checked": "counts, passage ids and article numbers", "problems": problems, "recorded": True}
+        counted = Counter(story for story, _ in placed.values())
+        wrong = sum(1 for story, size in placed.values() if size != counted[story])
+        if wrong:
+            problems.append(f"articles whose rows give their story's size wrong: {wrong:,} of {len(placed):,}")
+        if astray:
+            problems.append(f"passages whose story is not their article's: {astray:,}")
+        checked = "counts, passage ids, article numbers and story sizes" if full else \
+            "counts, passage ids and article numbers"
+        return {"generation": manifest.generation, "files": 0, "full": full, "checked": checked,
+                "problems": problems, "recorded": True}
 
     def status(self, corpus: Path | str | None, fields: FieldMapping | None = None, follow_links: bool = False) -> dict:
         snapshot = self.open_snapshot()

@@ -63,6 +63,7 @@ from .client import (
     read_pointer,
     record_key,
     sentence_fields,
+    story_key,
     text_parts,
     write_pointer,
 )
@@ -88,13 +89,14 @@ def capped(field: str, value: str | None) -> str | None:
     return value[: FIELD_CHARACTERS[field]] if value else value
 
 
-def passage_row(row: PassageRow, embedding: PassageEmbedding, story: str, number: int) -> dict:
+def passage_row(row: PassageRow, embedding: PassageEmbedding, story: tuple[str, int], number: int) -> dict:
+    """(``story``: its id and size.)"""
     article = row.article
     return {"pid": row.pid, "article_key": article_key(article.id), "article_id": article.id, "number": number,
             "body": fit(f"{article.title}\n{article.text[row.start:row.end]}"), "title": fit(article.title),
             "dense": np.asarray(embedding.vector, dtype=np.float32).tolist(), "date": article.date or "",
             "source_key": source_key(capped("source", article.source)), "source": capped("source", article.source) or "",
-            "story_id": story,
+            "story_id": story[0], "story_size": story[1], "story_key": story_key(story[0]),
             "ordinal": row.ordinal, "start": row.start, "end": row.end, "cache_key": row.key,
             **sentence_fields(embedding.sentence_spans, embedding.sentence_vectors)}
 
@@ -107,6 +109,7 @@ def article_rows(articles: list[Article], stories: Stories, first_seen: dict[str
     rows = []
     for article in articles:
         _, story, vector, signature = stored[article.id]
+        size = len(stories.members[story])
         fields = json.dumps({"title": capped("title", article.title), "source": capped("source", article.source),
                              "url": capped("url", article.url), "path": capped("path", article.path),
                              "author": capped("author", article.author), "date_kind": article.date_kind,
@@ -119,7 +122,8 @@ def article_rows(articles: list[Article], stories: Stories, first_seen: dict[str
             rows.append({"key": part_key(article.id, part), "article_key": article_key(article.id),
                          "article_id": article.id, "part": part, "number": numbers[article.id],
                          "source": capped("source", article.source) or "", "text": text, "fields": fields,
-                         "date": article.date or "", "story_id": story, "signature": signature_text, "vector": vector_values})
+                         "date": article.date or "", "story_id": story, "story_size": size,
+                         "signature": signature_text, "vector": vector_values})
     return rows
 
 
@@ -269,8 +273,9 @@ def rebuild_milvus(corpus: Path | str, uri: str, work_dir: Path | str, model_nam
             drop_generations(milvus, prefix, keep={live["collections"]} if live else set())  # crashed builds' too
             create_generation(milvus, collections, dimension)
             numbers = {article_id: number for number, article_id in enumerate(sorted(article.id for article in articles))}
+            placed = stories.placed()
             milvus.insert_rows(collections.passages, (
-                passage_row(row, embedding, stories.story_of[row.article.id], numbers[row.article.id])
+                passage_row(row, embedding, placed[row.article.id], numbers[row.article.id])
                 for row, embedding in embeddings.with_sentences(rows)))
             crash_point("milvus")
             earlier = earlier_first_seen(milvus, prefix, live, dimension)
@@ -339,11 +344,14 @@ def update_milvus(corpus: Path | str, uri: str, work_dir: Path | str, *, prefix:
         embeddings, embedded, reused = build.embed_cached(rows, embedder, progress, choice.precision, manifest.dimension)
         with build.timer.phase("stories"):
             stories = store.stories()
-            before = dict(stories.story_of)
             stories.remove(outgoing)
             stories.place(story_articles(incoming, rows, embeddings))
-            moved = sorted(article_id for article_id, story in stories.story_of.items()
-                           if article_id in before and before[article_id] != story and article_id not in outgoing)
+            placed = stories.placed()
+            # Every other article whose story or story size its rows do not say (a merge, a story that
+            # gained or lost articles, or what a crashed update left half written) is written again.
+            written = {article.id for article in incoming}
+            restoried = {article_id: story for article_id, story in store.placed().items()
+                         if article_id not in written and article_id in placed and placed[article_id] != story}
         crash_point("stories")
 
         next_pid = first_pid + len(rows)
@@ -354,8 +362,10 @@ def update_milvus(corpus: Path | str, uri: str, work_dir: Path | str, *, prefix:
                                               store.free_numbers(manifest.generation))
         generation = build.new_generation()
         with build.timer.phase("milvus"):
-            # Say what is about to change before changing it: the articles, then the passage ids.
-            milvus.insert_rows(collections.records, (record("pending", (article_id,), article_id) for article_id in touched))
+            # Say what is about to change before changing it: the articles (those whose story rows are
+            # written again too: a crash leaves them to the next update to write whole), then the passage ids.
+            milvus.insert_rows(collections.records, (record("pending", (article_id,), article_id)
+                                                     for article_id in touched + sorted(set(restoried) - set(touched))))
             # (The pointer keeps the live generation's limits, so readers leave out what is being written.)
             write_pointer(milvus, prefix, collections, manifest.to_dict(), int(pointer.get("next_pid", 0)), published,
                           pending={"first_pid": first_pid, "next_pid": next_pid, "next_number": next_number})
@@ -369,13 +379,13 @@ def update_milvus(corpus: Path | str, uri: str, work_dir: Path | str, *, prefix:
             # New passages first, under fresh ids; then every older passage of the articles written or removed.
             for start in range(0, len(rows), INSERT_BATCH):
                 milvus.upsert(collections.passages, [
-                    passage_row(row, embedding, stories.story_of[row.article.id], numbers[row.article.id])
+                    passage_row(row, embedding, placed[row.article.id], numbers[row.article.id])
                     for row, embedding in embeddings.with_sentences(rows[start : start + INSERT_BATCH])])
             crash_point("milvus")
             milvus.delete_articles(collections.passages, touched, extra=f"pid < {first_pid}")
             milvus.delete_articles(collections.articles, touched)
             milvus.insert_rows(collections.articles, article_rows(incoming, stories, seen, numbers))
-            restory(milvus, collections, {article_id: stories.story_of[article_id] for article_id in moved})
+            restory(milvus, collections, {article_id: placed[article_id] for article_id in restoried})
             sync_records(milvus, collections, ("file", "owner", "copy"), file_records(reading))
             freed = free_records(free, generation)  # (the live generation's stay until the new one is published)
             if freed:
@@ -439,21 +449,31 @@ def update_words(milvus: Milvus, collections: Collections, store: MilvusStore, l
 
 
 PASSAGE_COLUMNS = ["pid", "article_key", "article_id", "number", "body", "title", "dense", "date", "source_key",
-                   "source", "story_id", "ordinal", "start", "end", "cache_key", "sentence_spans", "sentence_vectors"]
+                   "source", "story_id", "story_size", "story_key", "ordinal", "start", "end", "cache_key", "sentence_spans",
+                   "sentence_vectors"]
 ARTICLE_COLUMNS = ["key", "article_key", "article_id", "part", "number", "source", "text", "fields", "date",
-                   "story_id", "signature", "vector"]
+                   "story_id", "story_size", "signature", "vector"]
 
 
-def restory(milvus: Milvus, collections: Collections, stories: dict[str, str]) -> None:
-    """Articles an update moved to another story (a merge): their rows are written again with it."""
-    if not stories:
-        return
-    for collection, columns in ((collections.passages, PASSAGE_COLUMNS), (collections.articles, ARTICLE_COLUMNS)):
-        rows = milvus.rows_of(collection, list(stories), columns)
-        for row in rows:
-            row["story_id"] = stories[row["article_id"]]
-            for field in ("dense", "vector"):
-                if field in row:
-                    row[field] = [float(value) for value in row[field]]
-        for start in range(0, len(rows), INSERT_BATCH):
-            milvus.upsert(collection, rows[start : start + INSERT_BATCH])
+def restory(milvus: Milvus, collections: Collections, stories: dict[str, tuple[str, int]]) -> None:
+    """Articles whose story or story size an update changed: their rows are written again with
+    it, passages first, each article's first part last, ``IN_BATCH`` articles at a time. (Until
+    the update is published, readers of the live generation may see a story's new size on
+    some of its hits: a count of versions, never of matches. A crash here leaves these articles
+    among the pending ones, and the next update writes them whole.)"""
+    article_ids = sorted(stories)
+    for start in range(0, len(article_ids), IN_BATCH):
+        batch = article_ids[start : start + IN_BATCH]
+        for collection, columns in ((collections.passages, PASSAGE_COLUMNS), (collections.articles, ARTICLE_COLUMNS)):
+            rows = milvus.rows_of(collection, batch, columns)
+            rows.sort(key=lambda row: row.get("part") == 0)
+            for row in rows:
+                row["story_id"], row["story_size"] = stories[row["article_id"]]
+                if "story_key" in row:  # (passage rows)
+                    row["story_key"] = story_key(row["story_id"])
+                for field in ("dense", "vector"):
+                    if field in row:
+                        row[field] = [float(value) for value in row[field]]
+            for first in range(0, len(rows), INSERT_BATCH):
+                milvus.upsert(collection, rows[first : first + INSERT_BATCH])
+            crash_point("restory")  # (the tests': passages written again, their articles' rows not yet)

@@ -1,9 +1,9 @@
 """The Milvus backend's catalog: no table of every article in each web process.
 
-Every passage row and article row carries its article's number (client.py), id, date, source
-and story id. So the catalog learns what a search needs from the rows the search returns
+Every passage row and article row carries its article's number (client.py), id, date, source,
+story id and story size. So the catalog learns what a search needs from the rows the search returns
 (``remember``), and asks Milvus for the rest in batches: the articles of a few pids, the ids
-of a sample's numbers, the stories of a match set, the sizes of a page's stories. Opening a
+of a sample's numbers, the stories of a match set, the size of a story known by its id alone. Opening a
 generation reads the pointer and, when an update left numbers free, which ones: the same at
 any archive size. Rows numbered past the generation's numbers, or with one of its free ones,
 are an update's, still writing: left out. What it learns is kept, up to ``KNOWN_FACTS`` articles (then it starts
@@ -18,7 +18,6 @@ and generation, when the first of them is asked, and keeps them as a ``Catalog``
 from __future__ import annotations
 
 import threading
-from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
@@ -28,7 +27,7 @@ from ...index.budget import UNLIMITED, Budget
 from ...index.catalog import Catalog, Filters
 from .client import QUERY_LIMIT, Collections, Milvus, literal
 
-FACT_FIELDS = ["number", "article_id", "date", "source", "story_id"]  # on passage rows and on article rows
+FACT_FIELDS = ["number", "article_id", "date", "source", "story_id", "story_size"]  # on passage and article rows
 KNOWN_FACTS = 32_768  # articles (and as many pids) remembered: about 8 MB at most, whatever the archive's size
 NUMBER_BATCH = 4_096  # article numbers per ``number in [...]`` query
 READ_STORIES = 16_384  # at most this many articles' stories are read for one count; past it, ``whole()``
@@ -41,10 +40,12 @@ class Fact(NamedTuple):
     date: str  # YYYY-MM-DD, or "" when undated
     source: str  # as written, "" for none
     story: str
+    story_size: int  # articles in the story, as the generation's rows say
 
 
 def fact_of(row: dict) -> Fact:
-    return Fact(row["article_id"], row["date"] or "", row["source"] or "", row["story_id"] or row["article_id"])
+    return Fact(row["article_id"], row["date"] or "", row["source"] or "", row["story_id"] or row["article_id"],
+                int(row["story_size"]))
 
 
 class MilvusCatalog:
@@ -177,31 +178,21 @@ class MilvusCatalog:
         return self.stories_of([article_id])[article_id]
 
     def stories_of(self, article_ids: Sequence[str]) -> dict[str, tuple[str, int]]:
-        """(story id, articles in it) of each article: the sizes of a page's stories in one query."""
-        stories = {article_id: self._known(article_id).story for article_id in article_ids}
-        sizes = self.story_sizes(stories.values())
-        return {article_id: (story, sizes[story]) for article_id, story in stories.items()}
+        """(story id, articles in it) of each article, as its rows say: a page's hits brought them."""
+        facts = {article_id: self._known(article_id) for article_id in article_ids}
+        return {article_id: (fact.story, fact.story_size) for article_id, fact in facts.items()}
 
     def story_size(self, story: str) -> int:
-        return self.story_sizes([story])[story]
-
-    def story_sizes(self, stories: Iterable[str]) -> dict[str, int]:
-        """Articles in each story (0 for none), the unknown ones counted by Milvus in one query
-        (256 to a query)."""
+        """Articles in a story known by its id alone (0 for none): counted by Milvus, then remembered."""
         known = self._story_sizes
-        wanted = list(dict.fromkeys(stories))
-        missing = [story for story in wanted if story not in known]
-        if missing:
-            rows = self.milvus.rows_in(self.collections.articles, "story_id", missing, ["story_id", "number"],
-                                       extra="part == 0")
+        if story not in known:
+            rows = self.milvus.rows_in(self.collections.articles, "story_id", [story], ["number"], extra="part == 0")
             every = self.every_article()
-            counted = Counter(row["story_id"] for row in rows
-                              if 0 <= int(row["number"]) < self.size and every[int(row["number"])])
-            if len(known) + len(missing) > KNOWN_FACTS:
+            size = sum(1 for row in rows if 0 <= int(row["number"]) < self.size and every[int(row["number"])])
+            if len(known) >= KNOWN_FACTS:
                 known = self._story_sizes = {}
-            for story in missing:
-                known[story] = counted.get(story, 0)
-        return {story: known[story] if story in known else 0 for story in wanted}
+            known[story] = size
+        return known[story]
 
     def count_stories(self, articles: np.ndarray, budget: Budget = UNLIMITED) -> int:
         """From what is known and read (``facts_of``), or from ``whole()`` when it is loaded or

@@ -4,10 +4,10 @@
     <prefix>_<generation>_passages    a row per passage: title and passage text (English analyzer,
                                       BM25 functions into body_sparse and title_sparse), the dense
                                       vector, article id and number, date, source, story id,
-                                      offsets, sentences
+                                      size and key, offsets, sentences
     <prefix>_<generation>_articles    a row per article (a long text continues in further rows):
-                                      text and metadata for the pages, article number, story id,
-                                      article vector and MinHash signature
+                                      text and metadata for the pages, article number, story id
+                                      and size, article vector and MinHash signature
     <prefix>_<generation>_records     vocabulary, name evidence, corpus files and which file each
                                       article came from: suggestions, name variants and updates
 
@@ -59,7 +59,7 @@ BM25_K1 = 0.9  # as the embedded keyword index (Anserini's BEIR settings)
 BM25_B = 0.4
 RECORD_VECTOR = [0.0, 0.0]  # Milvus wants a vector field in every collection; records have none of their own
 LIVE = "live"
-LAYOUT_VERSION = 2  # of the collections' fields and records; a pointer written by another version is refused
+LAYOUT_VERSION = 3  # of the collections' fields and records; a pointer written by another version is refused
 # Seconds for one Milvus call, retries included: a Milvus that stops answering is an error, not a
 # hang. Whole seconds: pymilvus's retry loop ignores a timeout that is not an int.
 CALL_TIMEOUT = 60
@@ -102,6 +102,15 @@ def article_key(article_id: str) -> int:
     return int.from_bytes(hashlib.blake2b(article_id.encode("utf-8"), digest_size=8).digest(), "big") >> 1
 
 
+def story_key(story_id: str) -> int:
+    """The 63-bit key a count tells stories apart by (two of ten million stories share one with
+    a chance of about 1 in 200,000, and then a count is one short)."""
+    return article_key(story_id)
+
+
+Columns = dict[str, "list | np.ndarray"]  # a search's output fields: numbers as an array, text as a list
+
+
 class Milvus:
     """One connection (``pymilvus.MilvusClient``) whose calls fail as ``BackendError`` (or, when
     Milvus cannot be reached or does not answer in time, ``BackendUnavailableError``), never
@@ -129,7 +138,7 @@ class Milvus:
         return call
 
     def search_columns(self, collection: str, query, field: str, metric: str, limit: int, expression: str,
-                       output_fields: list[str]) -> tuple[np.ndarray, np.ndarray, dict[str, list]]:
+                       output_fields: list[str]) -> tuple[np.ndarray, np.ndarray, Columns]:
         """One search (``query``: a text for BM25, a vector otherwise) as columns: (pids, scores,
         {field: values}). pymilvus's own ``search`` makes a Python object of every hit, which
         cost as much as the search itself for the 16,384 hits of a common word's count. Same
@@ -150,11 +159,15 @@ class Milvus:
         results = response.results
         pids = np.fromiter(results.ids.int_id.data, dtype=np.int64, count=len(results.ids.int_id.data))
         scores = np.fromiter(results.scores, dtype=np.float32, count=len(results.scores))
-        columns: dict[str, list] = {}
+        columns: Columns = {}
         for data in results.fields_data:
             scalars = data.scalars
             kind = scalars.WhichOneof("data")
-            columns[data.field_name] = list(getattr(scalars, kind).data) if kind else []
+            values = getattr(scalars, kind).data if kind else []
+            # (Numbers as arrays: a word's count reads 16,384 of them a search, and a Python object
+            # for each, made and dropped search after search, left the worker's heap fragmented.)
+            columns[data.field_name] = np.fromiter(values, dtype=np.int64, count=len(values)) \
+                if kind in ("long_data", "int_data") else list(values)
         return pids, scores, columns
 
     def rows(self, collection: str, expression: str, fields: list[str], batch: int = 4096) -> Iterator[dict]:
@@ -218,7 +231,7 @@ class Milvus:
         return count
 
 
-def hit_rows(pids: np.ndarray, columns: dict[str, list], kept: np.ndarray | None = None) -> list[dict]:
+def hit_rows(pids: np.ndarray, columns: Columns, kept: np.ndarray | None = None) -> list[dict]:
     """A search's hits as rows ({"pid", field: value}), those ``kept`` only (a mask) when given."""
     names = list(columns)
     positions = range(len(pids)) if kept is None else np.flatnonzero(kept).tolist()
@@ -380,6 +393,8 @@ def create_generation(milvus: Milvus, collections: Collections, dimension: int) 
     passages.add_field("source_key", DataType.VARCHAR, max_length=ID_LENGTH)
     passages.add_field("source", DataType.VARCHAR, max_length=ID_LENGTH)  # as written
     passages.add_field("story_id", DataType.VARCHAR, max_length=64)
+    passages.add_field("story_size", DataType.INT64)  # articles in the story: a hit's "n versions" without a count
+    passages.add_field("story_key", DataType.INT64)  # the story id's key: a count's stories read as numbers, not text
     passages.add_field("ordinal", DataType.INT64)
     passages.add_field("start", DataType.INT64)
     passages.add_field("end", DataType.INT64)
@@ -405,6 +420,7 @@ def create_generation(milvus: Milvus, collections: Collections, dimension: int) 
     articles.add_field("fields", DataType.VARCHAR, max_length=MAX_VARCHAR)  # title, source, url… as JSON
     articles.add_field("date", DataType.VARCHAR, max_length=16)
     articles.add_field("story_id", DataType.VARCHAR, max_length=64)
+    articles.add_field("story_size", DataType.INT64)
     articles.add_field("signature", DataType.VARCHAR, max_length=4096)
     articles.add_field("vector", DataType.FLOAT_VECTOR, dim=dimension)
     milvus.create_collection(collections.articles, schema=articles, index_params=flat_index(milvus, "vector"),

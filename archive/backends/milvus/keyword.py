@@ -36,6 +36,21 @@ def both(first: str | None, second: str | None) -> str | None:
     return f"({first}) and ({second})" if first and second else first or second
 
 
+def count_stories(articles: np.ndarray, found: list[tuple[np.ndarray, np.ndarray]]) -> int | None:
+    """How many stories the ``articles`` matched (a mask by number) belong to, from the (numbers,
+    story keys) the words' searches found; None when a matched article is not among them (under
+    NOT: what no word found)."""
+    numbers = np.concatenate([numbers for numbers, _ in found]) if found else np.zeros(0, dtype=np.int64)
+    stories = np.concatenate([stories for _, stories in found]) if found else np.zeros(0, dtype=np.int64)
+    numbers, first = np.unique(numbers, return_index=True)  # one story an article (its passages could
+    stories = stories[first]                                  # disagree while an update writes them)
+    seen = np.zeros(len(articles), dtype=bool)
+    seen[numbers] = True
+    if (articles & ~seen).any():
+        return None
+    return int(len(np.unique(stories[articles[numbers]])))
+
+
 class MilvusKeywordIndex:
     """The keyword leg on Milvus: our parser and analyzer (notes, name variants, highlighting
     spans), Milvus's BM25 for ranking. Milvus analyses what it is sent with its own English
@@ -208,13 +223,13 @@ class MilvusKeywordIndex:
         # Each word is matched within the filters by Milvus: the filters' mask by article (read
         # whole) is needed only under NOT.
         universe = (lambda: allowed.articles) if allowed is not None else self.catalog.every_article
-        stories: dict[int, str] = {}  # article number -> story, of what the words' searches found
+        found: list[tuple[np.ndarray, np.ndarray]] = []  # (article numbers, story keys) the words' searches found
         articles = articles_matching(parsed.query,
-                                     lambda leaf: self.leaf_articles(leaf, expression, parsed, budget, stories),
-                                     self.catalog.article_count, universe, budget, leaves_within=True)
-        numbers = np.flatnonzero(articles).tolist()
-        known = all(number in stories for number in numbers)  # (not under NOT: what a word did not find)
-        return Matching(articles, len({stories[number] for number in numbers}) if known else None)
+                                     lambda leaf: self.leaf_articles(leaf, expression, parsed, budget, found),
+                                     self.catalog.article_count, universe, budget, leaves_within=True,
+                                     match_any=lambda leaves: self.any_leaf_articles(leaves, expression, parsed,
+                                                                                     budget, found))
+        return Matching(articles, count_stories(articles, found))
 
     def bm25(self, field: str, text: str, depth: int, expression: str | None) -> list[tuple[int, float]]:
         """(pid, score) of the best passages, whose articles the catalog learns."""
@@ -226,24 +241,45 @@ class MilvusKeywordIndex:
                                                                strict=True)]
 
     def leaf_articles(self, node: query.Query, expression: str | None, parsed: ParsedQuery,
-                      budget: Budget = UNLIMITED, stories: dict[int, str] | None = None) -> np.ndarray:
+                      budget: Budget = UNLIMITED, found: list[tuple[np.ndarray, np.ndarray]] | None = None,
+                      written: bool = False) -> np.ndarray:
         """The articles (a mask by number) with a passage that one word matches, within the
-        filters' ``expression``; ``stories`` learns each one's story."""
+        filters' ``expression``; ``found`` gets their (numbers, story keys). ``written``: the
+        term's text is what Milvus is sent already."""
         mask = np.zeros(self.catalog.article_count, dtype=bool)
         if type(node) is query.Term and node.fieldname in ("body", "title"):
-            word = self.written_form(node.text, parsed)
-            found = self.word_passages(node.fieldname, word, expression, 0, self.catalog.pid_limit, budget)
-            numbers = np.fromiter((number for number, _ in found), dtype=np.int64, count=len(found))
-            mask[numbers[(numbers >= 0) & (numbers < len(mask))]] = True
-            if len(self.catalog.free):  # (past the numbers, or at a free one: an update writing)
-                mask &= self.catalog.every_article()
-            if stories is not None:
-                stories.update((number, story or f"#{number}") for number, story in found)
+            word = node.text if written else self.written_form(node.text, parsed)
+            numbers, stories = self.word_passages(node.fieldname, word, expression, 0, self.catalog.pid_limit, budget)
+            inside = (numbers >= 0) & (numbers < len(mask))
+            numbers, stories = numbers[inside], stories[inside]
+            mask[numbers] = True
+            if len(self.catalog.free):  # (at a free number: an update writing)
+                live = self.catalog.every_article()
+                mask &= live
+                numbers, stories = numbers[live[numbers]], stories[live[numbers]]
+            if found is not None:
+                found.append((numbers, stories))
+        return mask
+
+    def any_leaf_articles(self, leaves: list[query.Query], expression: str | None, parsed: ParsedQuery,
+                          budget: Budget, found: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray | None:
+        """The articles any of these words matches: one BM25 search series per field for all of
+        them (its text is their union to Milvus's analyzer), where one per word read a passage
+        again for each of its words. None when a leaf is not a word of the title or text."""
+        if not all(type(leaf) is query.Term and leaf.fieldname in ("body", "title") for leaf in leaves):
+            return None
+        mask = np.zeros(self.catalog.article_count, dtype=bool)
+        for field in ("body", "title"):
+            words = list(dict.fromkeys(self.written_form(leaf.text, parsed) for leaf in leaves
+                                       if leaf.fieldname == field))
+            if words:
+                mask |= self.leaf_articles(query.Term(field, " ".join(words)), expression, parsed, budget, found,
+                                           written=True)
         return mask
 
     def word_passages(self, field: str, word: str, expression: str | None, low: int, high: int,
-                      budget: Budget) -> list[tuple[int, str]]:
-        """(article number, story id) of every passage with pid in [low, high) that the word
+                      budget: Budget) -> tuple[np.ndarray, np.ndarray]:
+        """(article numbers, story keys) of every passage with pid in [low, high) that the word
         matches; the generation's passages only (an update's have pids past them). One search
         returns at most ``QUERY_LIMIT``: a full answer is asked again as two halves of the pid
         range (a range no wider than the limit cannot hold more), so a word in N passages costs
@@ -253,14 +289,14 @@ class MilvusKeywordIndex:
         limit = self.catalog.pid_limit
         bounded = both(expression, f"pid >= {low} and pid < {high}") if low > 0 or high < limit else expression
         pids, scores, columns = self.milvus.search_columns(self.collections.passages, word, f"{field}_sparse", "BM25",
-                                                           QUERY_LIMIT, bounded or "", ["number", "story_id"])
+                                                           QUERY_LIMIT, bounded or "", ["number", "story_key"])
         found = scores > 0
-        matched = found & (pids < limit)
         if int(np.count_nonzero(found)) < QUERY_LIMIT or high - low <= QUERY_LIMIT:
-            return [(number, story) for number, story, kept in zip(columns.get("number", []),
-                                                                   columns.get("story_id", []), matched.tolist(),
-                                                                   strict=True) if kept]
+            matched = found & (pids < limit)
+            return (np.asarray(columns.get("number", pids[:0]), dtype=np.int64)[matched],
+                    np.asarray(columns.get("story_key", pids[:0]), dtype=np.int64)[matched])
         budget.check()
         middle = (low + high) // 2
-        return (self.word_passages(field, word, expression, low, middle, budget)
-                + self.word_passages(field, word, expression, middle, high, budget))
+        lower = self.word_passages(field, word, expression, low, middle, budget)
+        upper = self.word_passages(field, word, expression, middle, high, budget)
+        return np.concatenate([lower[0], upper[0]]), np.concatenate([lower[1], upper[1]])

@@ -184,6 +184,12 @@ class MilvusStore:
         return {row["article_id"]: metadata(row)["fingerprint"]
                 for row in self.milvus.rows(self.collections.articles, "part == 0", ["article_id", "fields"])}
 
+    def placed(self) -> dict[str, tuple[str, int]]:
+        """Each article's story and story size, as its rows say (updates: what to write again)."""
+        return {row["article_id"]: (row["story_id"], int(row["story_size"]))
+                for row in self.milvus.rows(self.collections.articles, "part == 0",
+                                            ["article_id", "story_id", "story_size"])}
+
     def stories(self) -> Stories:
         rows = []
         for row in self.milvus.rows(self.collections.articles, "part == 0",
