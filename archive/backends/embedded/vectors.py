@@ -13,15 +13,19 @@ The index type follows the archive's size, chosen by measurement (docs/benchmark
   vectors, which a news archive's syndicated copies produce. So it is kept for archives too
   large for a flat scan.
 
-Both sit inside ``IndexIDMap2`` so that FAISS ids are the store's passage ids. Flat indexes
-remove vectors on update; HNSW cannot, so removed passages become tombstones in the store
-that search skips, until a rebuild compacts them (see ``COMPACT_TOMBSTONE_FRACTION``).
+Both sit inside ``IndexIDMap`` so that FAISS ids are the store's passage ids. (Generations
+written before used ``IndexIDMap2``, which also keeps a map from id to position, built in
+each process's own memory as it opens: 95 MB a web worker at 1.47M passages. A passage's
+position is looked up in the id list instead, for the few vectors "similar articles" asks.)
+Flat indexes remove vectors on update; HNSW cannot, so removed passages become tombstones in
+the store that search skips, until a rebuild compacts them (see ``COMPACT_TOMBSTONE_FRACTION``).
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import faiss
 import numpy as np
@@ -56,7 +60,7 @@ def build_vector_index(vectors: np.ndarray, ids: np.ndarray, kind: str, dimensio
         inner.hnsw.efSearch = HNSW_EF_SEARCH
     else:
         inner = faiss.IndexScalarQuantizer(dimension, faiss.ScalarQuantizer.QT_fp16, faiss.METRIC_INNER_PRODUCT)
-    index = faiss.IndexIDMap2(inner)
+    index = faiss.IndexIDMap(inner)
     if len(ids):
         index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), np.asarray(ids, dtype=np.int64))
     return index
@@ -114,4 +118,14 @@ class VectorIndex:
         return [(int(pid), float(score)) for pid, score in zip(ids[0], scores[0], strict=True) if pid >= 0]
 
     def reconstruct(self, pids: list[int]) -> np.ndarray:
-        return np.stack([self.index.reconstruct(int(pid)) for pid in pids])
+        if isinstance(self.index, faiss.IndexIDMap2):  # (a generation written before: it has the map)
+            return np.stack([self.index.reconstruct(int(pid)) for pid in pids])
+        wrapper: Any = self.index  # an IndexIDMap (faiss's stubs know only Index)
+        ids = faiss.rev_swig_ptr(wrapper.id_map.data(), self.size)  # the id list itself, not a copy
+        vectors = []
+        for pid in pids:
+            positions = np.flatnonzero(ids == int(pid))  # (a millisecond a passage at a million)
+            if not len(positions):
+                raise IndexCorruptError(f"passage {pid} has no vector in {VECTORS_NAME}")
+            vectors.append(wrapper.index.reconstruct(int(positions[0])))
+        return np.stack(vectors)
