@@ -403,10 +403,8 @@ def faiss_comparison(index: Path, queries: list[str]) -> str:
     archive = Archive.open(index)
     searchers = archive.current()
     stored = searchers.snapshot.vectors.index
-    ids = faiss.vector_to_array(faiss.downcast_index(stored).id_map)
-    vectors = np.vstack([stored.reconstruct_n(0, stored.ntotal)]) if hasattr(stored, "reconstruct_n") else None
-    if vectors is None or len(vectors) != len(ids):
-        vectors = np.stack([stored.reconstruct(int(pid)) for pid in ids])
+    wrapper = faiss.downcast_index(stored)
+    vectors = wrapper.index.reconstruct_n(0, stored.ntotal)  # (the inner index's rows, in the id list's order)
     query_vectors = np.stack([searchers.semantic.encode_query(query) for query in queries]).astype(np.float32)
     archive.close()
     dimension = vectors.shape[1]

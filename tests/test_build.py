@@ -191,6 +191,15 @@ def test_a_vector_index_keeps_no_map_from_id_to_position_and_still_gives_a_passa
         faiss.IndexScalarQuantizer(16, faiss.ScalarQuantizer.QT_fp16, faiss.METRIC_INNER_PRODUCT)
     before = faiss.IndexIDMap2(inner)
     before.add_with_ids(vectors, ids)
-    write_vector_index(before, tmp_path / "before.faiss")
+    faiss.write_index(before, str(tmp_path / "before.faiss"))
     assert np.allclose(VectorIndex(tmp_path / "before.faiss", 16, kind).reconstruct([1049, 1000, 1025]), found,
                        atol=1e-3)
+    # An update writes one written before without its reverse map, and positions shift as flat ones remove.
+    updated = faiss.read_index(str(tmp_path / "before.faiss"))
+    if kind == "flat16":
+        updated.remove_ids(np.array([1049, 1030], dtype=np.int64))
+    write_vector_index(updated, tmp_path / "updated.faiss")
+    reread = VectorIndex(tmp_path / "updated.faiss", 16, kind)
+    assert type(reread.index) is faiss.IndexIDMap and reread.size == (48 if kind == "flat16" else 50)
+    assert np.allclose(reread.reconstruct([1000, 1025]), vectors[[49, 24]], atol=1e-3)
+    assert reread.search(vectors[24], 1)[0][0] == 1025
