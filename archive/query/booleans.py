@@ -40,10 +40,10 @@ def articles_matching(node: query.Query, match: LeafMatcher, article_count: int,
     """The mask (by article ordinal) of the articles that ``node`` matches, decided per
     article, within ``allowed`` (the filters' article mask, or what makes it; None lets every
     article through). ``leaves_within``: the matcher keeps to the filters itself, so the
-    filters' mask is made only under NOT. ``match_any``: the leaves of an OR matched together, in
-    one pass (on Milvus, one search series for all the words rather than one for each). Raises ``OutOfTime`` when the budget ends between
-    two leaves: a partial NOT would let excluded articles in, so callers return nothing
-    rather than something wrong."""
+    filters' mask is made only under NOT. ``match_any``: the leaves of an OR matched together,
+    in one pass (on Milvus, one search series for all the words rather than one for each).
+    Raises ``OutOfTime`` when the budget ends between two leaves: a partial NOT would let
+    excluded articles in, so callers return nothing rather than something wrong."""
     made: list[np.ndarray] = []
 
     def universe() -> np.ndarray:
@@ -62,12 +62,11 @@ def articles_matching(node: query.Query, match: LeafMatcher, article_count: int,
                 leaves, others = or_leaves(node)
                 if len(leaves) > 1:
                     budget.check()
-                together = match_any(leaves) if len(leaves) > 1 else None
-                if together is not None:
-                    mask |= together
-                    children = others
+                    together = match_any(leaves)
+                    if together is not None:
+                        mask |= together
+                        children = others
             for child in children:
-                budget.check()
                 mask |= walk(child)
             return mask
         if isinstance(node, query.And | query.Require):

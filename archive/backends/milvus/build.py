@@ -343,14 +343,14 @@ def update_milvus(corpus: Path | str, uri: str, work_dir: Path | str, *, prefix:
                             spans=found.reading.passage_spans)
         embeddings, embedded, reused = build.embed_cached(rows, embedder, progress, choice.precision, manifest.dimension)
         with build.timer.phase("stories"):
-            stories = store.stories()
+            stories, written_before = store.stories()
             stories.remove(outgoing)
             stories.place(story_articles(incoming, rows, embeddings))
             placed = stories.placed()
             # Every other article whose story or story size its rows do not say (a merge, a story that
             # gained or lost articles, or what a crashed update left half written) is written again.
             written = {article.id for article in incoming}
-            restoried = {article_id: story for article_id, story in store.placed().items()
+            restoried = {article_id: story for article_id, story in written_before.items()
                          if article_id not in written and article_id in placed and placed[article_id] != story}
         crash_point("stories")
 

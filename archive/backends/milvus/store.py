@@ -185,19 +185,23 @@ class MilvusStore:
                 for row in self.milvus.rows(self.collections.articles, "part == 0", ["article_id", "fields"])}
 
     def placed(self) -> dict[str, tuple[str, int]]:
-        """Each article's story and story size, as its rows say (updates: what to write again)."""
+        """Each article's story and story size, as its rows say (verify)."""
         return {row["article_id"]: (row["story_id"], int(row["story_size"]))
                 for row in self.milvus.rows(self.collections.articles, "part == 0",
                                             ["article_id", "story_id", "story_size"])}
 
-    def stories(self) -> Stories:
+    def stories(self) -> tuple[Stories, dict[str, tuple[str, int]]]:
+        """Every article's story, and each one's story and story size as its rows say (updates:
+        what to write again), from one read of the articles."""
         rows = []
+        placed = {}
         for row in self.milvus.rows(self.collections.articles, "part == 0",
-                                    ["article_id", "story_id", "date", "vector", "signature", "fields"]):
+                                    ["article_id", "story_id", "story_size", "date", "vector", "signature", "fields"]):
             rows.append((row["article_id"], row["story_id"], row["date"] or None,
                          np.asarray(row["vector"], dtype=np.float16).tobytes(),
                          decode_array(row["signature"], np.uint32).tobytes(), metadata(row)["length"]))
-        return Stories.loaded(self.dimension, rows)
+            placed[row["article_id"]] = (row["story_id"], int(row["story_size"]))
+        return Stories.loaded(self.dimension, rows), placed
 
     def date_span(self) -> tuple[str | None, str | None]:
         first, last = self.summary().get("dates") or (None, None)
