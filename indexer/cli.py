@@ -678,5 +678,8 @@ def serve(index_dir, host, port, threads, workers, backend, milvus_uri) -> None:
     create_app()  # a wrong ARCHIVE_* setting is reported here, once, not by every worker it would stop
     refuse_damaged_index(index, in_child=workers > 1)
     if workers > 1:
-        state.preload()  # the libraries every worker loads, loaded once: forked workers share their pages
+        # The libraries every worker loads, and their query encoder when each embeds on one
+        # thread, loaded once: forked workers share their pages.
+        one_thread = settings.whole_number("ARCHIVE_QUERY_THREADS", os.environ["ARCHIVE_QUERY_THREADS"], 1) == 1
+        state.preload(index.work_dir if one_thread else None)
     server.serve(create_app, state.warm_up, host, port, threads, workers, announce)

@@ -15,7 +15,8 @@ import pytest
 from click.testing import CliRunner
 
 from archive import Archive, InvalidParameterError
-from archive.index.query_encoder import PROBES, encoder_directory, open_query_encoder
+from archive.index import query_encoder
+from archive.index.query_encoder import PROBES, encoder_directory, open_query_encoder, share_query_encoders
 from indexer.cli import main
 
 
@@ -82,6 +83,47 @@ def test_a_missing_or_wrong_export_falls_back_to_torch_and_says_why(seed_index, 
     opened.close()
     report = json.loads(CliRunner().invoke(main, ["status", "--index", str(index), "--json"]).output)
     assert report["query_encoder"]["backend"] == "torch" and report["query_encoder"]["reason"].startswith(reason)
+
+
+def test_an_encoder_shared_before_a_fork_serves_the_forked_process_until_the_export_changes(
+        seed_index, tmp_path, embedder, monkeypatch):
+    """What `indexer serve` does before forking single-threaded workers: each worker then uses
+    the parent's session (its prepacked weights are shared pages) instead of opening its own."""
+    monkeypatch.setattr(query_encoder, "_shared", {})
+    index = tmp_path / "index"
+    (index / query_encoder.DIRECTORY).mkdir(parents=True)
+    directory = encoder_directory(index, embedder.name)
+    shutil.copytree(encoder_directory(seed_index, embedder.name), directory, copy_function=os.link)
+    tasks = len(os.listdir("/proc/self/task"))
+    assert share_query_encoders(index) == [embedder.name]
+    assert len(os.listdir("/proc/self/task")) == tasks  # one thread: no pool that a fork would lose
+    shared, status = open_query_encoder(index, embedder.name, threads=1)
+    assert shared is query_encoder._shared[directory][1] and status.backend == "onnx"
+    assert open_query_encoder(index, embedder.name, threads=2)[0] is not shared  # a pool of its own
+    expected = embedder.encode_queries(["potash exports"])[0]
+    reader, writer = os.pipe()
+    child = os.fork()
+    if child == 0:  # the worker: the parent's session embeds here
+        try:
+            encoder = open_query_encoder(index, embedder.name, threads=1)[0]
+            vector = encoder.encode_queries(["potash exports"])[0]
+            os.write(writer, b"%d %.7f" % (encoder is shared, float(np.dot(vector, expected))))
+        finally:
+            os._exit(0)
+    os.close(writer)
+    answer = os.read(reader, 100).decode().split()
+    os.close(reader)
+    assert os.waitpid(child, 0)[1] == 0
+    assert answer[0] == "1" and float(answer[1]) >= 0.99999
+    # A build exports again (a new directory renamed in): the new export is opened, not the shared one.
+    staging = tmp_path / "staging"
+    shutil.copytree(directory, staging, copy_function=os.link)
+    (staging / "export.json").unlink()
+    (staging / "export.json").write_text((directory / "export.json").read_text())
+    shutil.rmtree(directory)
+    os.replace(staging, directory)
+    again, status = open_query_encoder(index, embedder.name, threads=1)
+    assert again is not None and again is not shared and status.backend == "onnx"
 
 
 def test_status_says_how_queries_are_embedded(seed_index):

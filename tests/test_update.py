@@ -146,7 +146,7 @@ def test_update_json_summary_and_status(store, corpus_copy, embedder):
 def assert_the_stored_catalog_is_the_stores(index) -> None:
     """The catalog an update wrote into its generation equals one read from its store."""
     from archive.backends.embedded.catalog import CATALOG_NAME
-    from archive.backends.embedded.impacts import mapped_npz
+    from archive.backends.embedded.mapped_arrays import mapped_npz
     from archive.backends.embedded.store import STORE_NAME, Store
     from archive.index.catalog import Catalog
 

@@ -424,16 +424,63 @@ def test_the_coverage_page_links_each_count_to_the_search_of_the_same_articles(c
     assert ">search</a>" not in every  # a search would count any of the words: no link to it
 
 
-def test_the_server_preloads_what_its_workers_load_and_freezes_it_before_forking():
+ARENA_COUNT = """
+import ctypes, sys, tempfile, threading
+import numpy as np
+from web.server import limit_malloc_arenas
+limited = limit_malloc_arenas() if sys.argv[1] == "limit" else False
+together = threading.Barrier(8)
+def allocate():
+    blocks = [np.ones(50_000) for _ in range(4)]  # (numpy's data comes from malloc)
+    together.wait()  # all alive at once, so that none takes over an arena another left
+threads = [threading.Thread(target=allocate) for _ in range(8)]
+for thread in threads: thread.start()
+for thread in threads: thread.join()
+libc = ctypes.CDLL(None)
+libc.fopen.restype = ctypes.c_void_p
+with tempfile.NamedTemporaryFile() as report:
+    stream = ctypes.c_void_p(libc.fopen(report.name.encode(), b"w"))
+    libc.malloc_info(0, stream)
+    libc.fclose(stream)
+    print(limited, open(report.name).read().count("<heap nr="))
+"""
+
+
+def test_the_server_keeps_glibc_to_two_malloc_arenas_unless_told_otherwise():
+    """Each thread's own arena kept its largest temporary arrays: most of a worker's memory at 50x."""
+    import ctypes
+    import os
+    import subprocess
+    import sys
+
+    if not hasattr(ctypes.CDLL(None), "malloc_info"):
+        pytest.skip("not glibc")
+    environment = {name: value for name, value in os.environ.items() if name != "MALLOC_ARENA_MAX"}
+
+    def arenas(mode: str, **extra: str) -> str:
+        return subprocess.run([sys.executable, "-c", ARENA_COUNT, mode], capture_output=True, text=True, check=True,
+                              env={**environment, **extra}, cwd=os.path.dirname(os.path.dirname(__file__))).stdout.split()
+
+    assert arenas("limit") == ["True", "2"]
+    assert arenas("default")[0] == "False" and int(arenas("default")[1]) > 2
+    assert arenas("limit", MALLOC_ARENA_MAX="3") == ["False", "3"]  # the operator's setting stands
+
+
+def test_the_server_preloads_what_its_workers_load_and_freezes_it_before_forking(seed_index, monkeypatch):
     """What `indexer serve` does before forking workers (they share these pages, measured in
-    docs/benchmarks.md); it opens nothing."""
+    docs/benchmarks.md); it opens no index, and the query encoder only when told where."""
     import gc
     import sys
 
+    from archive.index import query_encoder
     from web import state
 
+    monkeypatch.setattr(query_encoder, "_shared", {})
     try:
         state.preload()
         assert {"onnxruntime", "tokenizers", "waitress"} <= set(sys.modules) and gc.get_freeze_count() > 0
+        assert query_encoder._shared == {}
+        state.preload(seed_index)
+        assert [directory.parent.name for directory in query_encoder._shared] == [query_encoder.DIRECTORY]
     finally:
         gc.unfreeze()

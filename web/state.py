@@ -9,10 +9,11 @@ from __future__ import annotations
 import gc
 import importlib
 import threading
+from pathlib import Path
 
 from flask import Flask, current_app
 
-from archive import DEFAULT_BUDGET_MS, Archive, ArchiveError, open_backend, settings
+from archive import DEFAULT_BUDGET_MS, Archive, ArchiveError, open_backend, settings, share_query_encoders
 
 EXTENSION = "archive"
 
@@ -55,16 +56,20 @@ def archive() -> Archive:
 PRELOADED = ("onnxruntime", "tokenizers", "waitress", "archive.search.results", "archive.search.coverage")
 
 
-def preload() -> None:
+def preload(work_dir: Path | None = None) -> None:
     """Before forking workers: import what each of them loads (the query encoder's libraries,
-    the server) and freeze the objects made so far out of the garbage collector's reach, so
-    that the workers share those pages instead of each writing its own copy. Nothing is
-    opened here (no index, no session, no thread): each worker opens its own after the fork."""
+    the server), open the query encoders of ``work_dir`` when workers embed queries on one
+    thread each (``archive.share_query_encoders``), and freeze the objects made so far out of
+    the garbage collector's reach, so that the workers share those pages instead of each
+    writing its own copy. No index, Milvus session or thread is opened here: each worker opens
+    its own after the fork."""
     for name in PRELOADED:
         try:
             importlib.import_module(name)
         except ImportError:  # (onnxruntime is optional: queries then go through torch)
             continue
+    if work_dir is not None:
+        share_query_encoders(work_dir)
     gc.freeze()
 
 

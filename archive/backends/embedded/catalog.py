@@ -8,11 +8,9 @@ from __future__ import annotations
 import zipfile
 from pathlib import Path
 
-import numpy as np
-
 from ...errors import IndexCorruptError
 from ...index.catalog import Catalog
-from .impacts import mapped_npz
+from .mapped_arrays import mapped_npz, save_mapped_npz
 from .store import Store
 
 CATALOG_NAME = "catalog.npz"
@@ -21,8 +19,7 @@ CATALOG_NAME = "catalog.npz"
 def write_catalog(store: Store, path: Path) -> Catalog:
     """The store's catalog, saved as ``path`` (uncompressed, to be mapped)."""
     catalog = Catalog.from_rows(store.article_rows(), store.live_passage_rows())
-    with open(path, "wb") as stream:
-        np.savez(stream, **catalog.to_arrays())  # type: ignore[arg-type]  # (numpy stubs take the keywords for options)
+    save_mapped_npz(path, catalog.to_arrays())
     return catalog
 
 

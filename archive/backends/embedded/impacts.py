@@ -20,9 +20,8 @@ open. Columns are Whoosh document numbers; ``pid_of_docnum`` maps them to passag
 from __future__ import annotations
 
 import math
-import struct
 import threading
-import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +29,8 @@ import numpy as np
 import scipy.sparse
 
 from ...index.budget import UNLIMITED, Budget
+from ...index.catalog import Strings
+from .mapped_arrays import mapped_npz, save_mapped_npz
 
 IMPACTS_NAME = "impacts.npz"
 FIELDS = ("body", "title", "source")
@@ -47,7 +48,7 @@ IDLE_BUFFERS = 2  # score arrays kept between queries (more are made while more 
 
 @dataclass
 class FieldImpacts:
-    terms: list[str]  # row -> term
+    terms: Sequence[str]  # row -> term: a list while built, Strings (no object per term) once stored
     indptr: np.ndarray  # int64, rows + 1
     docs: np.ndarray  # int32 docnums, ascending within a row
     tf: np.ndarray  # float32 term frequencies (Whoosh's posting weights)
@@ -58,7 +59,9 @@ class FieldImpacts:
     row_of: dict[str, int] | None = None
 
     def row(self, term: str) -> int | None:
-        if self.row_of is None:
+        if isinstance(self.terms, Strings):
+            return self.terms.index_of(term)
+        if self.row_of is None:  # (a list: being built, or stored before the terms' hashes were)
             self.row_of = {term: index for index, term in enumerate(self.terms)}
         return self.row_of.get(term)
 
@@ -162,14 +165,14 @@ class ImpactIndex:
             "segments": np.frombuffer("\n".join(f"{name}\t{count}" for name, count in self.segments).encode(), dtype=np.uint8),
         }
         for name, field in self.fields.items():
-            blob, offsets = encode_terms(field.terms)
-            arrays.update({f"{name}.terms": blob, f"{name}.term_offsets": offsets,
+            terms = field.terms if isinstance(field.terms, Strings) else Strings.of(field.terms)
+            arrays.update({f"{name}.terms": terms.blob, f"{name}.term_offsets": terms.offsets,
+                           f"{name}.term_hashes": terms.hashes, f"{name}.term_order": terms.order,
                            f"{name}.indptr": np.asarray(field.indptr), f"{name}.docs": np.asarray(field.docs),
                            f"{name}.tf": np.asarray(field.tf), f"{name}.impact": np.asarray(field.impact),
                            f"{name}.idf": np.asarray(field.idf), f"{name}.lengths": np.asarray(field.lengths),
                            f"{name}.total_length": np.array([field.total_length], dtype=np.int64)})
-        with open(path, "wb") as stream:
-            np.savez(stream, **arrays)  # type: ignore[arg-type]  # (numpy stubs take the keywords for options)
+        save_mapped_npz(path, arrays)
 
     @classmethod
     def open(cls, path: Path) -> ImpactIndex:
@@ -180,7 +183,9 @@ class ImpactIndex:
         fields = {}
         for name in FIELDS:
             fields[name] = FieldImpacts(
-                terms=decode_terms(arrays[f"{name}.terms"], arrays[f"{name}.term_offsets"]),
+                terms=Strings(arrays[f"{name}.terms"], arrays[f"{name}.term_offsets"], arrays[f"{name}.term_hashes"],
+                              arrays[f"{name}.term_order"]) if f"{name}.term_hashes" in arrays
+                else decode_terms(arrays[f"{name}.terms"], arrays[f"{name}.term_offsets"]),
                 indptr=arrays[f"{name}.indptr"], docs=arrays[f"{name}.docs"], tf=arrays[f"{name}.tf"],
                 impact=arrays[f"{name}.impact"], idf=arrays[f"{name}.idf"], lengths=arrays[f"{name}.lengths"],
                 total_length=int(arrays[f"{name}.total_length"][0]))
@@ -327,43 +332,9 @@ def finish(terms: list[str], indptr: np.ndarray, docs: np.ndarray, tf: np.ndarra
 # Storage helpers
 
 
-def encode_terms(terms: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    encoded = [term.encode("utf-8") for term in terms]
-    offsets = np.concatenate([[0], np.cumsum([len(item) for item in encoded])]).astype(np.int64)
-    return np.frombuffer(b"".join(encoded), dtype=np.uint8).copy(), offsets
-
-
 def decode_terms(blob: np.ndarray, offsets: np.ndarray) -> list[str]:
     data = bytes(blob)
     bounds = offsets.tolist()
     return [data[start:end].decode("utf-8") for start, end in zip(bounds, bounds[1:], strict=False)]
-
-
-def mapped_npz(path: Path) -> dict[str, np.ndarray]:
-    """The members of an uncompressed ``.npz``, each memory-mapped in place (numpy's own
-    ``load`` reads ``.npz`` members into memory)."""
-    arrays: dict[str, np.ndarray] = {}
-    with zipfile.ZipFile(path) as archive, open(path, "rb") as stream:
-        for info in archive.infolist():
-            if info.compress_type != zipfile.ZIP_STORED:
-                raise ValueError(f"{path.name}: member {info.filename} is compressed")
-            stream.seek(info.header_offset)
-            header = stream.read(30)
-            name_length, extra_length = struct.unpack("<HH", header[26:30])
-            stream.seek(info.header_offset + 30 + name_length + extra_length)
-            version = np.lib.format.read_magic(stream)
-            reader = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-            shape, fortran, dtype = reader(stream)
-            offset = stream.tell()
-            key = info.filename[:-4] if info.filename.endswith(".npy") else info.filename
-            count = math.prod(shape)
-            if count == 0:
-                arrays[key] = np.zeros(shape, dtype=dtype)
-            else:
-                # A plain ndarray view of the mapping: slicing np.memmap itself costs a Python
-                # call per slice, and queries slice a row per term.
-                arrays[key] = np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape,
-                                        order="F" if fortran else "C").view(np.ndarray)
-    return arrays
 
 

@@ -242,9 +242,10 @@ class KeywordIndex:
             if self._index_terms is None:
                 fields = {}
                 for name, impacts in self.impacts.fields.items():
-                    order = sorted(range(len(impacts.terms)), key=impacts.terms.__getitem__)
+                    words = list(impacts.terms)  # (decoded once: Strings decodes a term per lookup)
+                    order = sorted(range(len(words)), key=words.__getitem__)
                     frequencies = np.diff(np.asarray(impacts.indptr))
-                    fields[name] = ([impacts.terms[row] for row in order], frequencies[order])
+                    fields[name] = ([words[row] for row in order], frequencies[order])
                 self._index_terms = IndexTerms(fields, self.whoosh_candidates)
         return self._index_terms
 
