@@ -23,7 +23,7 @@ from .errors import (
     QueryTooBroadError,
     ResultWindowError,
 )
-from .index.query_encoder import share_query_encoders
+from .index.query_encoder import share_query_encoder
 from .indexing.generation import BuildSummary
 from .ingest.corpus import FieldMapping
 from .search.coverage import EXPORT_FIELDS, EXPORT_FORMATS, CoverageResponse, Export, coverage_csv, export_lines
@@ -55,5 +55,5 @@ __all__ = [
     "ResultWindowError", "OutOfTimeError", "CoverageRequest", "CoverageResponse", "Export", "coverage_csv",
     "Feed", "FeedAddresses", "atom_document", "EXPORT_FIELDS", "EXPORT_FORMATS", "export_lines", "INTERVALS", "WORDS", "MAX_COVERAGE_QUERIES",
     "SearchRequest", "SearchResponse", "SimilarResponse", "Snippet", "StatsResponse",
-    "events", "index_status", "share_query_encoders", "paragraph_spans", "paragraphs", "rebuild", "settings", "snippets", "update", "window",
+    "events", "index_status", "share_query_encoder", "paragraph_spans", "paragraphs", "rebuild", "settings", "snippets", "update", "window",
 ]

@@ -264,7 +264,8 @@ class Archive:
         return Searchers(snapshot, keyword, semantic, HybridSearcher(keyword, semantic, self.fusion))
 
     def query_encoder(self, model: str) -> tuple[OnnxQueryEncoder | None, EncoderStatus]:
-        """The ONNX query encoder of a model, checked against torch once per process."""
+        """The ONNX query encoder of a model, checked against torch once per process (or once in
+        the parent of ``indexer serve``'s workers, which share it: ``share_query_encoder``)."""
         with self._encoders_lock:
             if model not in self._query_encoders:
                 self._query_encoders[model] = open_query_encoder(self.backend.work_dir, model, self.query_threads)

@@ -559,24 +559,30 @@ def shorten(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def refuse_damaged_index(backend, in_child: bool) -> None:
+def refuse_damaged_index(backend, in_child: bool) -> str | None:
     """A damaged index stops the server at start-up, saying once what is damaged and what to do
     (each worker would otherwise fail to open it, be started again, and fail again). With
-    workers to fork, it is opened in a child process, so that nothing it opens is shared with them."""
-    def check() -> None:
+    workers to fork, it is opened in a child process, so that nothing it opens is shared with
+    them. The live generation's model (None: no index yet, or its backend is not reachable)."""
+    def check() -> str | None:
         try:
-            archive.Archive.open(backend).close()
+            opened = archive.Archive.open(backend)
         except (archive.IndexNotFoundError, archive.BackendUnavailableError):
-            pass  # served all the same: the site says how to build the index, or waits for the backend
+            return None  # served all the same: the site says how to build the index, or waits for the backend
+        try:
+            return opened.current().snapshot.manifest.model
+        finally:
+            opened.close()
 
     if not in_child:
-        check()
-        return
+        return check()
+    reader, writer = os.pipe()
     pid = os.fork()
     if pid == 0:
+        os.close(reader)
         code = 0
         try:
-            check()
+            os.write(writer, (check() or "").encode())
         except ArchiveError as problem:
             print_error(problem)
             code = problem.exit_code
@@ -585,10 +591,14 @@ def refuse_damaged_index(backend, in_child: bool) -> None:
             code = 70
         finally:
             os._exit(code)
+    os.close(writer)
+    with os.fdopen(reader, "rb") as answer:
+        model = answer.read().decode()
     _, status = os.waitpid(pid, 0)
     code = os.waitstatus_to_exitcode(status)
     if code:
         click.get_current_context().exit(code if code > 0 else 70)  # (killed by a signal: not the index's fault)
+    return model or None
 
 
 @main.command()
@@ -676,10 +686,11 @@ def serve(index_dir, host, port, threads, workers, backend, milvus_uri) -> None:
                    f"{'s' if count != 1 else ''} × {threads} threads)")
 
     create_app()  # a wrong ARCHIVE_* setting is reported here, once, not by every worker it would stop
-    refuse_damaged_index(index, in_child=workers > 1)
+    model = refuse_damaged_index(index, in_child=workers > 1)
     if workers > 1:
         # The libraries every worker loads, and their query encoder when each embeds on one
         # thread, loaded once: forked workers share their pages.
         one_thread = settings.whole_number("ARCHIVE_QUERY_THREADS", os.environ["ARCHIVE_QUERY_THREADS"], 1) == 1
-        state.preload(index.work_dir if one_thread else None)
+        if state.preload(index.work_dir, model if one_thread else None):
+            click.echo(f"The query encoder of {model} is opened once and shared by the workers", err=True)
     server.serve(create_app, state.warm_up, host, port, threads, workers, announce)

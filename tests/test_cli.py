@@ -168,8 +168,9 @@ def test_bad_option_is_a_usage_error(tmp_path):
 
 
 @pytest.mark.slow
-def test_serve_runs_a_worker_per_requested_process_and_stops_them_all(seed_index):
-    """`indexer serve --workers 2`: two worker processes answer on one port; SIGTERM to the
+def test_serve_runs_a_worker_per_requested_process_and_stops_them_all(seed_index, tmp_path):
+    """`indexer serve --workers 2`: two worker processes answer on one port, searching by
+    meaning with the query encoder the parent opened before forking them; SIGTERM to the
     parent ends every worker."""
     import os
     import signal
@@ -183,9 +184,10 @@ def test_serve_runs_a_worker_per_requested_process_and_stops_them_all(seed_index
     from bench.load import free_port
 
     port = free_port()
+    errors = open(tmp_path / "stderr", "w+")
     server = subprocess.Popen([sys.executable, "-m", "indexer", "serve", "--index", str(seed_index), "--port", str(port),
                                "--workers", "2", "--threads", "2"], cwd=ROOT, stdout=subprocess.PIPE,
-                              stderr=subprocess.DEVNULL, text=True)
+                              stderr=errors, text=True, env={**os.environ, "ARCHIVE_QUERY_THREADS": "1"})
     try:
         assert server.stdout.readline().startswith(f"Serving the news archive at http://127.0.0.1:{port}/")
         deadline = time.monotonic() + 120
@@ -200,8 +202,8 @@ def test_serve_runs_a_worker_per_requested_process_and_stops_them_all(seed_index
         children = [int(pid) for pid in children_file.read_text().split()]
         assert len(children) == 2
         for _ in range(6):
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/search?q=potash", timeout=30) as response:
-                assert response.status == 200
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/search?q=potash&mode=semantic", timeout=30) as response:
+                assert response.status == 200 and json.load(response)["results"]
         os.kill(children[0], signal.SIGKILL)  # a worker dies: another takes its place
         deadline = time.monotonic() + 60
         while True:
@@ -217,6 +219,13 @@ def test_serve_runs_a_worker_per_requested_process_and_stops_them_all(seed_index
             server.kill()
             server.wait()
         server.stdout.close()
+        errors.seek(0)
+        logged = errors.read()
+        errors.close()
+    from archive.settings import DEFAULT_MODEL
+
+    assert f"The query encoder of {DEFAULT_MODEL} is opened once and shared by the workers\n" in logged
+    assert "Traceback" not in logged
     for pid in now:
         status = Path(f"/proc/{pid}/status")
         assert not status.exists() or "zombie" in status.read_text().lower()

@@ -477,10 +477,12 @@ def test_the_server_preloads_what_its_workers_load_and_freezes_it_before_forking
 
     monkeypatch.setattr(query_encoder, "_shared", {})
     try:
-        state.preload()
+        assert not state.preload()
         assert {"onnxruntime", "tokenizers", "waitress"} <= set(sys.modules) and gc.get_freeze_count() > 0
         assert query_encoder._shared == {}
-        state.preload(seed_index)
-        assert [directory.parent.name for directory in query_encoder._shared] == [query_encoder.DIRECTORY]
+        model = json.loads((seed_index / "generations" / (seed_index / "CURRENT").read_text().strip()
+                            / "manifest.json").read_text())["model"]
+        assert state.preload(seed_index, model)
+        assert list(query_encoder._shared) == [query_encoder.encoder_directory(seed_index, model)]
     finally:
         gc.unfreeze()

@@ -144,8 +144,9 @@ def run_worker(create_app, prepare, sock: socket.socket, threads: int) -> None:
 
 def limit_malloc_arenas(arenas: int = MALLOC_ARENAS) -> bool:
     """Have glibc's malloc use at most ``arenas`` heaps in this process (see above); whether it
-    was set (not when ``MALLOC_ARENA_MAX`` is, nor on a C library without ``mallopt``)."""
-    if os.environ.get("MALLOC_ARENA_MAX"):
+    was set (not when ``MALLOC_ARENA_MAX`` or glibc's ``arena_max`` tunable is, nor on a C library
+    without ``mallopt``)."""
+    if os.environ.get("MALLOC_ARENA_MAX") or "glibc.malloc.arena_max" in os.environ.get("GLIBC_TUNABLES", ""):
         return False
     try:
         return bool(ctypes.CDLL(None).mallopt(M_ARENA_MAX, arenas))

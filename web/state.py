@@ -13,7 +13,7 @@ from pathlib import Path
 
 from flask import Flask, current_app
 
-from archive import DEFAULT_BUDGET_MS, Archive, ArchiveError, open_backend, settings, share_query_encoders
+from archive import DEFAULT_BUDGET_MS, Archive, ArchiveError, open_backend, settings, share_query_encoder
 
 EXTENSION = "archive"
 
@@ -56,21 +56,21 @@ def archive() -> Archive:
 PRELOADED = ("onnxruntime", "tokenizers", "waitress", "archive.search.results", "archive.search.coverage")
 
 
-def preload(work_dir: Path | None = None) -> None:
+def preload(work_dir: Path | None = None, model: str | None = None) -> bool:
     """Before forking workers: import what each of them loads (the query encoder's libraries,
-    the server), open the query encoders of ``work_dir`` when workers embed queries on one
-    thread each (``archive.share_query_encoders``), and freeze the objects made so far out of
-    the garbage collector's reach, so that the workers share those pages instead of each
-    writing its own copy. No index, Milvus session or thread is opened here: each worker opens
-    its own after the fork."""
+    the server), open the live ``model``'s query encoder from ``work_dir`` when given (workers
+    that embed on one thread each use it: ``archive.share_query_encoder``), and freeze the
+    objects made so far out of the garbage collector's reach, so that the workers share those
+    pages instead of each writing its own copy. No index, Milvus session or thread is opened
+    here: each worker opens its own after the fork. Whether the encoder is shared."""
     for name in PRELOADED:
         try:
             importlib.import_module(name)
         except ImportError:  # (onnxruntime is optional: queries then go through torch)
             continue
-    if work_dir is not None:
-        share_query_encoders(work_dir)
+    shared = work_dir is not None and model is not None and share_query_encoder(work_dir, model)
     gc.freeze()
+    return shared
 
 
 def warm_up(app: Flask) -> str | None:

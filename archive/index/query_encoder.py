@@ -195,25 +195,20 @@ def export_stamp(directory: Path) -> tuple[int, int] | None:
     return found.st_ino, found.st_mtime_ns
 
 
-def share_query_encoders(index_root: Path) -> list[str]:
-    """In a process about to fork single-threaded workers: open the ONNX encoder of each model
-    exported under ``index_root`` now, on one thread, for the workers to use rather than each
-    opening its own. onnxruntime prepacks the weights at open, 40 MB of each process's own
-    memory (measured); made before the fork, those pages are shared. One thread, because a
-    session with more starts a thread pool, which a forked child would not have. The models
-    shared, by name; an export that cannot be used is left for the workers to report."""
-    shared = []
-    for directory in sorted(Path(index_root, DIRECTORY).glob("*/export.json")):
-        try:
-            model = json.loads(directory.read_text())["model"]
-        except (OSError, ValueError, KeyError, TypeError):
-            continue
-        stamp = export_stamp(directory.parent)
-        encoder, status = open_query_encoder(index_root, model, threads=1)
-        if encoder is not None and stamp is not None and encoder_directory(index_root, model) == directory.parent:
-            _shared[directory.parent] = (stamp, encoder, status)
-            shared.append(model)
-    return shared
+def share_query_encoder(index_root: Path, model_name: str) -> bool:
+    """In a process about to fork single-threaded workers: open the model's ONNX encoder now,
+    on one thread, for the workers to use rather than each opening its own. onnxruntime
+    prepacks the weights at open, 40 MB of each process's own memory (measured); made before
+    the fork, those pages are shared. One thread, because a session with more starts a thread
+    pool, which a forked child would not have. Whether it is shared: an export that is missing
+    or cannot be used is left for the workers to report."""
+    directory = encoder_directory(index_root, model_name)
+    stamp = export_stamp(directory)  # (before opening: an export renamed in meanwhile is not taken for this one)
+    encoder, status = open_query_encoder(index_root, model_name, threads=1)
+    if encoder is None or stamp is None:
+        return False
+    _shared[directory] = (stamp, encoder, status)
+    return True
 
 
 def open_query_encoder(index_root: Path, model_name: str,

@@ -65,6 +65,12 @@ class FieldImpacts:
             self.row_of = {term: index for index, term in enumerate(self.terms)}
         return self.row_of.get(term)
 
+    def term_list(self) -> list[str]:
+        """Every term, by row, as Python strings (made when asked: the expansion of wildcards)."""
+        if isinstance(self.terms, Strings):
+            return decode_terms(self.terms.blob, self.terms.offsets)  # (one decode, not one per term)
+        return list(self.terms)
+
     def postings(self, row: int) -> tuple[np.ndarray, np.ndarray]:
         start, end = int(self.indptr[row]), int(self.indptr[row + 1])
         return self.docs[start:end], self.impact[start:end]
@@ -127,7 +133,7 @@ class ImpactIndex:
         fields = {}
         for name, old in self.fields.items():
             new_terms = sorted({term for segment, _ in added for term in segment.field_terms(name)})
-            terms = list(old.terms) + [term for term in new_terms if old.row(term) is None]
+            terms = old.term_list() + [term for term in new_terms if old.row(term) is None]
             row_of = {term: index for index, term in enumerate(terms)}
             pieces_docs, pieces_tf, pieces_rows = [], [], []
             for term in new_terms:

@@ -242,7 +242,7 @@ class KeywordIndex:
             if self._index_terms is None:
                 fields = {}
                 for name, impacts in self.impacts.fields.items():
-                    words = list(impacts.terms)  # (decoded once: Strings decodes a term per lookup)
+                    words = impacts.term_list()
                     order = sorted(range(len(words)), key=words.__getitem__)
                     frequencies = np.diff(np.asarray(impacts.indptr))
                     fields[name] = ([words[row] for row in order], frequencies[order])
