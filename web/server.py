@@ -11,7 +11,7 @@ glibc gives each thread that allocates its own heap (an "arena", up to 8 per cor
 arena keeps what its requests' largest temporary arrays took. With waitress's 8 threads that
 was most of a worker's own memory at 50x Reuters: 184 MB with glibc's default, 127 MB with two
 arenas (measured on the same generation). So the server asks glibc for two arenas, unless
-``MALLOC_ARENA_MAX`` says otherwise.
+``MALLOC_ARENA_MAX`` or glibc's ``arena_max`` tunable says otherwise.
 """
 
 from __future__ import annotations

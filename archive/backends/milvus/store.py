@@ -186,9 +186,8 @@ class MilvusStore:
 
     def placed(self) -> dict[str, tuple[str, int]]:
         """Each article's story and story size, as its rows say (verify)."""
-        return {row["article_id"]: (row["story_id"], int(row["story_size"]))
-                for row in self.milvus.rows(self.collections.articles, "part == 0",
-                                            ["article_id", "story_id", "story_size"])}
+        return {row["article_id"]: placement(row) for row in self.milvus.rows(self.collections.articles, "part == 0",
+                                                                           ["article_id", "story_id", "story_size"])}
 
     def stories(self) -> tuple[Stories, dict[str, tuple[str, int]]]:
         """Every article's story, and each one's story and story size as its rows say (updates:
@@ -200,7 +199,7 @@ class MilvusStore:
             rows.append((row["article_id"], row["story_id"], row["date"] or None,
                          np.asarray(row["vector"], dtype=np.float16).tobytes(),
                          decode_array(row["signature"], np.uint32).tobytes(), metadata(row)["length"]))
-            placed[row["article_id"]] = (row["story_id"], int(row["story_size"]))
+            placed[row["article_id"]] = placement(row)
         return Stories.loaded(self.dimension, rows), placed
 
     def date_span(self) -> tuple[str | None, str | None]:
@@ -227,3 +226,8 @@ class MilvusStore:
 
     def close(self) -> None:
         """Nothing to let go: the connection is the process's."""
+
+
+def placement(row: dict) -> tuple[str, int]:
+    """(story id, story size) as an article's row says them."""
+    return row["story_id"], int(row["story_size"])
